@@ -1,0 +1,61 @@
+// @ts-check
+import tseslint from 'typescript-eslint';
+
+const noVscodeAtRuntime = {
+  paths: [{ name: 'vscode', message: 'src/core and src/protocol.ts stay free of vscode at run time (use `import type`).', allowTypeImports: true }],
+};
+
+export default tseslint.config(
+  { ignores: ['node_modules/', 'out/', 'dist/', '.cache/', '.run/', 'test-results/', 'bench/.tmp/', '**/*.js', '**/*.cjs', '**/*.mjs'] },
+  ...tseslint.configs.recommendedTypeChecked,
+  {
+    languageOptions: {
+      parserOptions: {
+        project: ['./tsconfig.json', './webview/tsconfig.json', './tsconfig.test.json'],
+        tsconfigRootDir: import.meta.dirname,
+      },
+    },
+    rules: {
+      '@typescript-eslint/no-floating-promises': 'error',
+      '@typescript-eslint/consistent-type-imports': ['error', { fixStyle: 'separate-type-imports' }],
+      '@typescript-eslint/no-explicit-any': 'error',
+      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
+      'no-restricted-syntax': ['error', { selector: 'ExportDefaultDeclaration', message: 'Named exports only.' }],
+      eqeqeq: ['error', 'always', { null: 'ignore' }],
+    },
+  },
+  {
+    files: ['src/core/**/*.ts', 'src/protocol.ts'],
+    rules: {
+      '@typescript-eslint/no-restricted-imports': ['error', noVscodeAtRuntime],
+    },
+  },
+  {
+    files: ['src/protocol.ts'],
+    rules: {
+      'no-restricted-imports': ['error', { patterns: [{ group: ['node:*', 'undici', 'eventsource-parser', 'preact', 'preact/*'], message: 'protocol.ts is shared by host and webview.' }] }],
+    },
+  },
+  {
+    files: ['webview/**/*.ts', 'webview/**/*.tsx'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          paths: [{ name: 'vscode', message: 'The webview has no vscode module; talk to the host through the protocol.' }],
+          patterns: [
+            { regex: '^\\.\\./(\\.\\./)*src/(?!protocol$|core/chat$|core/errors$)', message: 'webview/ imports only src/protocol.ts (and the plain data types it uses) from the host.' },
+            { group: ['node:*'], message: 'The webview runs in a browser.' },
+          ],
+        },
+      ],
+    },
+  },
+  {
+    files: ['test/**/*.ts', 'test/**/*.tsx', 'bench/**/*.ts'],
+    rules: {
+      '@typescript-eslint/no-unused-expressions': 'off',
+      '@typescript-eslint/no-non-null-assertion': 'off',
+    },
+  },
+);

@@ -1,0 +1,55 @@
+/** What the session controller needs from a llama-server client; the undici implementation is LlamaClient. */
+import type { StreamEvent } from './events';
+
+export interface ChatRequestMessage {
+  role: 'system' | 'user' | 'assistant';
+  content: string;
+}
+
+export interface ChatRequest {
+  messages: ChatRequestMessage[];
+  model?: string;
+  temperature?: number;
+  /** Maps to max_tokens; undefined or <= 0 means no limit. */
+  maxTokens?: number;
+  seed?: number;
+  stop?: string[];
+  /** Extra fields merged into the request body (e.g. top_k). */
+  extra?: Record<string, unknown>;
+}
+
+/** Facts from GET /props (and /v1/models), normalised. */
+export interface ServerProps {
+  nCtx: number;
+  totalSlots?: number;
+  modelAlias?: string;
+  modelPath?: string;
+  buildInfo?: string;
+  chatTemplate?: string;
+  chatTemplateCaps?: Record<string, boolean>;
+  modalities?: Record<string, boolean>;
+}
+
+export interface ModelInfo {
+  id: string;
+  nCtx?: number;
+  nCtxTrain?: number;
+  nParams?: number;
+  size?: number;
+}
+
+export interface SlotInfo {
+  id: number;
+  nCtx?: number;
+  isProcessing: boolean;
+}
+
+export interface ChatStreamer {
+  /**
+   * Streams one chat completion. Never throws: every failure, including abort, arrives as a final
+   * `{type: 'error'}` event; a successful stream ends with `finish` (then `usage` when sent) and `done`.
+   */
+  streamChat(request: ChatRequest, signal?: AbortSignal): AsyncIterable<StreamEvent>;
+  /** n_ctx and friends, cached per model by the implementation. */
+  getProps(signal?: AbortSignal): Promise<ServerProps>;
+}

@@ -1,0 +1,44 @@
+/** Typed events decoded from llama-server's OpenAI-compatible SSE stream. */
+import type { ErrorInfo } from './errors';
+
+/** llama-server's `timings` object (all optional: older servers and early chunks omit fields). */
+export interface ServerTimings {
+  cache_n?: number;
+  prompt_n?: number;
+  prompt_ms?: number;
+  prompt_per_token_ms?: number;
+  prompt_per_second?: number;
+  predicted_n?: number;
+  predicted_ms?: number;
+  predicted_per_token_ms?: number;
+  predicted_per_second?: number;
+}
+
+export interface Usage {
+  promptTokens: number;
+  completionTokens: number;
+  totalTokens: number;
+  cachedTokens?: number;
+}
+
+export interface PromptProgress {
+  total: number;
+  cache: number;
+  processed: number;
+  timeMs: number;
+}
+
+export type FinishReason = 'stop' | 'length' | 'tool_calls' | 'content_filter' | (string & {});
+
+export type StreamEvent =
+  | { type: 'role'; role: string }
+  | { type: 'content'; text: string }
+  | { type: 'reasoning'; text: string }
+  | { type: 'progress'; progress: PromptProgress }
+  | { type: 'timings'; timings: ServerTimings }
+  | { type: 'finish'; reason: FinishReason }
+  | { type: 'usage'; usage: Usage; timings?: ServerTimings }
+  | { type: 'done' }
+  | { type: 'error'; error: ErrorInfo };
+
+export type StreamEventType = StreamEvent['type'];

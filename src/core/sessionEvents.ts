@@ -1,0 +1,34 @@
+/** What the session controller reports to its adapters (webview bridge, status bar, notifications). */
+import type { ChatMessage, MessagePatch } from './chat';
+import type { ErrorInfo } from './errors';
+import type { PromptProgress } from './events';
+
+/** Live figures for one streaming message, from the ThroughputMeter. */
+export interface LiveStats {
+  phase: 'waiting' | 'prompt' | 'generating' | 'done';
+  /** Generation tok/s; undefined until it can be measured. */
+  tps?: number;
+  completionTokens: number;
+  promptTokens?: number;
+  cachedTokens?: number;
+  /** prompt + completion tokens. */
+  ctxUsed?: number;
+  /** n_ctx from /props. */
+  ctxMax?: number;
+  ttftMs?: number;
+  promptPerSecond?: number;
+  /** 0..1 during prompt processing. */
+  promptProgress?: number;
+  model?: string;
+}
+
+export type SessionEvent =
+  | { type: 'chatsChanged' }
+  | { type: 'messageAdded'; chatId: string; message: ChatMessage }
+  | { type: 'messageUpdated'; chatId: string; messageId: string; patch: MessagePatch }
+  | { type: 'delta'; chatId: string; messageId: string; content?: string; reasoning?: string }
+  | { type: 'progress'; chatId: string; messageId: string; progress: PromptProgress }
+  | { type: 'stats'; chatId: string; messageId: string; stats: LiveStats }
+  | { type: 'stale'; chatId: string; messageId: string; silentMs: number }
+  | { type: 'streamEnded'; chatId: string; messageId: string; message: ChatMessage; error?: ErrorInfo }
+  | { type: 'storageError'; error: ErrorInfo };
