@@ -18,6 +18,8 @@ export interface StreamingInfo {
   /** The seq of the last delta already included in the snapshot's message text. */
   seq: number;
   stale: boolean;
+  /** How long the stream has been silent, ms, when stale (shown as "No tokens for 60 s"). */
+  silentMs?: number;
   phase: 'waiting' | 'prompt' | 'generating';
   promptProgress?: number;
 }
@@ -61,6 +63,7 @@ export type ToWebviewMessage =
       phase?: StreamingInfo['phase'];
       promptProgress?: number;
       stale?: boolean;
+      silentMs?: number;
     }
   | { type: 'done'; chatId: string; messageId: string; message: ChatMessage }
   | { type: 'error'; chatId?: string; messageId?: string; error: ErrorInfo }
