@@ -5,6 +5,9 @@ need=()
 command -v cmake >/dev/null || need+=(cmake)
 command -v g++ >/dev/null || need+=(g++)
 command -v git >/dev/null || need+=(git)
+# code-server's native modules (node-pty, kerberos, argon2) build with node-gyp: make + python3.
+command -v make >/dev/null || need+=(make)
+command -v python3 >/dev/null || need+=(python3)
 command -v rg >/dev/null || need+=(ripgrep)
 command -v chromium >/dev/null || need+=(chromium)
 [ -f /usr/include/gssapi/gssapi.h ] || need+=(libkrb5-dev)
@@ -18,5 +21,7 @@ if [ "$(id -u)" != 0 ]; then
 fi
 echo "installing: ${need[*]}"
 export DEBIAN_FRONTEND=noninteractive
-apt-get update -qq
-apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+# Wait for another apt run (a parallel job, unattended upgrades) instead of failing on the dpkg lock.
+apt_opts=(-o DPkg::Lock::Timeout=600)
+apt-get "${apt_opts[@]}" update -qq
+apt-get "${apt_opts[@]}" install -y -qq --no-install-recommends "${need[@]}" >/dev/null
