@@ -1,0 +1,117 @@
+/**
+ * Text for the status bar, its tooltip and prefilled chat input. Pure and locale-independent, so the same numbers
+ * read the same on every machine and in tests.
+ */
+import type { LiveStats } from './sessionEvents';
+
+/** 1234567 -> "1,234,567"; negative and fractional input is rounded first. */
+export function formatInt(n: number): string {
+  if (!Number.isFinite(n)) return '?';
+  const rounded = Math.round(n);
+  const sign = rounded < 0 ? '-' : '';
+  return sign + String(Math.abs(rounded)).replace(/\B(?=(\d{3})+(?!\d))/g, ',');
+}
+
+/** Tokens per second: one decimal below 10 (a slow model's 3.4 tok/s matters), whole numbers above. */
+export function formatTps(tps: number | undefined): string {
+  if (tps === undefined || !Number.isFinite(tps) || tps < 0) return '…';
+  if (tps < 10) return (Math.round(tps * 10) / 10).toFixed(1);
+  return formatInt(tps);
+}
+
+/** 350 -> "350 ms", 1234 -> "1.2 s", 83000 -> "83 s". */
+export function formatDuration(ms: number): string {
+  if (!Number.isFinite(ms) || ms < 0) return '?';
+  if (ms < 1000) return `${Math.round(ms)} ms`;
+  if (ms < 10_000) return `${(Math.round(ms / 100) / 10).toFixed(1)} s`;
+  return `${formatInt(ms / 1000)} s`;
+}
+
+/** What the status bar shows for one stream; `count` is the number of chats streaming right now. */
+export interface StatusInput {
+  stats: LiveStats;
+  stale: boolean;
+  /** ms since the last token, shown while stale. */
+  silentMs?: number;
+  count: number;
+}
+
+/**
+ * `$(pulse) 42 tok/s · 1,234/8,192` while generating, `$(pulse) Prompt 42%` while the prompt is processed,
+ * `$(warning) stalled 63 s` when no token arrived for longer than the stale limit. A suffix counts other streams.
+ */
+export function formatStatusText(input: StatusInput): string {
+  const { stats, stale, count } = input;
+  let text: string;
+  if (stale) {
+    text = `$(warning) stalled ${formatInt(Math.max(0, (input.silentMs ?? 0) / 1000))} s`;
+  } else if (stats.phase === 'prompt') {
+    text =
+      stats.promptProgress !== undefined && Number.isFinite(stats.promptProgress)
+        ? `$(pulse) Prompt ${formatInt(Math.min(1, Math.max(0, stats.promptProgress)) * 100)}%`
+        : '$(pulse) Prompt…';
+  } else {
+    text = `$(pulse) ${formatTps(stats.tps)} tok/s`;
+    const used = stats.ctxUsed;
+    if (used !== undefined && Number.isFinite(used)) {
+      text += ` · ${formatInt(used)}`;
+      if (stats.ctxMax !== undefined && Number.isFinite(stats.ctxMax) && stats.ctxMax > 0) text += `/${formatInt(stats.ctxMax)}`;
+    }
+  }
+  if (count > 1) text += ` · ${count} chats`;
+  return text;
+}
+
+/** Escapes text for a Markdown tooltip so a model name cannot inject links or formatting. */
+export function escapeMarkdown(text: string): string {
+  return text.replace(/[\\`*_{}[\]()#+\-.!|<>~]/g, (c) => `\\${c}`);
+}
+
+export interface TooltipInput {
+  stats: LiveStats;
+  serverUrl: string;
+  chatTitle?: string;
+  stale: boolean;
+  silentMs?: number;
+  count: number;
+}
+
+/** The status bar tooltip as Markdown lines: model, time to first token, prompt tok/s, cache, server URL. */
+export function formatStatusTooltip(input: TooltipInput): string {
+  const { stats } = input;
+  const lines: string[] = [];
+  lines.push(`**Llama Chat**${input.chatTitle ? ` — ${escapeMarkdown(input.chatTitle)}` : ''}`);
+  lines.push('');
+  if (input.stale) {
+    lines.push(`No tokens for ${formatDuration(input.silentMs ?? 0)}: Retry or Discard from the chat view.`);
+    lines.push('');
+  }
+  const rows: [string, string][] = [];
+  rows.push(['Model', stats.model ? escapeMarkdown(stats.model) : 'server default']);
+  rows.push(['Phase', stats.phase]);
+  rows.push(['Generation', `${formatTps(stats.tps)} tok/s, ${formatInt(stats.completionTokens)} tokens`]);
+  if (stats.ttftMs !== undefined) rows.push(['Time to first token', formatDuration(stats.ttftMs)]);
+  if (stats.promptTokens !== undefined) rows.push(['Prompt tokens', formatInt(stats.promptTokens)]);
+  if (stats.promptPerSecond !== undefined) rows.push(['Prompt processing', `${formatTps(stats.promptPerSecond)} tok/s`]);
+  if (stats.cachedTokens !== undefined) rows.push(['Cached tokens', formatInt(stats.cachedTokens)]);
+  if (stats.ctxUsed !== undefined) {
+    rows.push(['Context', stats.ctxMax ? `${formatInt(stats.ctxUsed)} / ${formatInt(stats.ctxMax)}` : formatInt(stats.ctxUsed)]);
+  }
+  rows.push(['Server', escapeMarkdown(input.serverUrl)]);
+  if (input.count > 1) rows.push(['Streaming chats', String(input.count)]);
+  for (const [k, v] of rows) lines.push(`${k}: ${v}  `);
+  lines.push('');
+  lines.push('Click to open the chat.');
+  return lines.join('\n');
+}
+
+/** A Markdown code fence that cannot be closed early by backticks inside the code. */
+export function fenceCode(code: string, language?: string, label?: string): string {
+  let longest = 0;
+  for (const m of code.matchAll(/`+/g)) longest = Math.max(longest, m[0].length);
+  const fence = '`'.repeat(Math.max(3, longest + 1));
+  const lang = (language ?? '').replace(/[^A-Za-z0-9_+#.-]/g, '');
+  const body = code.endsWith('\n') ? code : `${code}\n`;
+  const head = label ? `${label}\n\n` : '';
+  return `${head}${fence}${lang}\n${body}${fence}`;
+}
