@@ -1,0 +1,229 @@
+/**
+ * Decodes llama-server's OpenAI-compatible SSE body into typed StreamEvents. Pure and synchronous: the HTTP client
+ * feeds raw bytes, tests and benchmarks feed captured bodies. Never throws; emits exactly one final `done` or `error`.
+ */
+import { createParser } from 'eventsource-parser';
+import type { EventSourceMessage, EventSourceParser, ParseError } from 'eventsource-parser';
+import type { ErrorInfo } from './errors';
+import type { FinishReason, ServerTimings, StreamEvent, Usage } from './events';
+import { excerpt, streamErrorInfo } from './httpErrors';
+
+export type StreamEventSink = (event: StreamEvent) => void;
+
+export interface ChatStreamDecoderOptions {
+  /** Largest event (in UTF-16 characters) buffered before giving up with `malformed`. Default 16 Mi. */
+  maxEventChars?: number;
+}
+
+const DEFAULT_MAX_EVENT_CHARS = 16 * 1024 * 1024;
+// Hoisted so the hot path does not allocate an options object per chunk.
+const STREAM_OPTS = { stream: true } as const;
+
+interface RawChoice {
+  delta?: { role?: unknown; content?: unknown; reasoning_content?: unknown } | null;
+  finish_reason?: unknown;
+}
+
+interface RawChunk {
+  choices?: RawChoice[] | null;
+  timings?: ServerTimings | null;
+  usage?: {
+    prompt_tokens?: unknown;
+    completion_tokens?: unknown;
+    total_tokens?: unknown;
+    prompt_tokens_details?: { cached_tokens?: unknown } | null;
+  } | null;
+  prompt_progress?: { total?: unknown; cache?: unknown; processed?: unknown; time_ms?: unknown } | null;
+  error?: unknown;
+}
+
+function num(value: unknown): number {
+  return typeof value === 'number' && Number.isFinite(value) ? value : 0;
+}
+
+export class ChatStreamDecoder {
+  private readonly textDecoder = new TextDecoder('utf-8');
+  private readonly parser: EventSourceParser;
+  private readonly sink: StreamEventSink;
+  private terminal = false;
+  private sawFinish = false;
+  private sawEvent = false;
+  private lastRole: string | undefined;
+
+  constructor(sink: StreamEventSink, options: ChatStreamDecoderOptions = {}) {
+    this.sink = sink;
+    this.parser = createParser({
+      onEvent: (message) => this.onMessage(message),
+      onError: (error) => this.onParseError(error),
+      maxBufferSize: options.maxEventChars ?? DEFAULT_MAX_EVENT_CHARS,
+    });
+  }
+
+  /** True once `done` or `error` was emitted; later input is ignored. */
+  get finished(): boolean {
+    return this.terminal;
+  }
+
+  /** Feeds one network chunk. Multi-byte characters split across chunks are kept whole. */
+  write(chunk: Uint8Array): void {
+    if (this.terminal) return;
+    let text: string;
+    try {
+      text = this.textDecoder.decode(chunk, STREAM_OPTS);
+    } catch (err) {
+      this.fail({ kind: 'malformed', message: `The response could not be decoded: ${String(err)}` });
+      return;
+    }
+    if (text.length > 0) this.feed(text);
+  }
+
+  /** End of body: completes a finished stream, or reports `truncated`. */
+  end(): void {
+    if (this.terminal) return;
+    const rest = this.textDecoder.decode();
+    if (rest.length > 0) this.feed(rest);
+    if (this.terminal) return;
+    // An event without its closing blank line is discarded (SSE rules): a half-received JSON is a truncation.
+    if (this.sawFinish) {
+      this.emitDone();
+      return;
+    }
+    this.fail({
+      kind: 'truncated',
+      message: this.sawEvent
+        ? 'The response ended before the answer was complete.'
+        : 'The server closed the response without sending any events.',
+      hint: 'Send the message again; if it keeps happening, check the llama-server log.',
+    });
+  }
+
+  /** Ends the stream with an error from outside (abort, dropped connection) unless it already ended. */
+  fail(error: ErrorInfo): void {
+    if (this.terminal) return;
+    this.terminal = true;
+    this.sink({ type: 'error', error });
+  }
+
+  private emitDone(): void {
+    this.terminal = true;
+    this.sink({ type: 'done' });
+  }
+
+  private feed(text: string): void {
+    try {
+      this.parser.feed(text);
+    } catch (err) {
+      // Only reachable if a sink throws or the parser was terminated; keep the "never throws" promise.
+      this.fail({ kind: 'unknown', message: `Decoding the stream failed: ${err instanceof Error ? err.message : String(err)}` });
+    }
+  }
+
+  private onParseError(error: ParseError): void {
+    // Unknown fields and bad retry values are ignored per the SSE spec; only runaway buffering is fatal.
+    if (error.type === 'max-buffer-size-exceeded') {
+      this.fail({
+        kind: 'malformed',
+        message: 'The server sent an event that is too large to be part of a chat stream.',
+        hint: 'Check that llamaChat.serverUrl points at llama-server.',
+      });
+    }
+  }
+
+  private onMessage(message: EventSourceMessage): void {
+    if (this.terminal) return;
+    const data = message.data;
+    this.sawEvent = true;
+    if (data === '[DONE]') {
+      this.emitDone();
+      return;
+    }
+    let chunk: RawChunk;
+    try {
+      chunk = JSON.parse(data) as RawChunk;
+    } catch {
+      this.fail({
+        kind: 'malformed',
+        message: `The server sent a stream line that is not JSON: ${excerpt(data, 80)}`,
+        hint: 'Check that llamaChat.serverUrl points at llama-server (or an OpenAI-compatible server).',
+      });
+      return;
+    }
+    if (chunk === null || typeof chunk !== 'object') return;
+    if (chunk.error !== undefined && chunk.error !== null) {
+      this.fail(streamErrorInfo(chunk.error));
+      return;
+    }
+    this.onChunk(chunk);
+  }
+
+  private onChunk(chunk: RawChunk): void {
+    const sink = this.sink;
+    const progress = chunk.prompt_progress;
+    if (progress != null && typeof progress === 'object') {
+      sink({
+        type: 'progress',
+        progress: {
+          total: num(progress.total),
+          cache: num(progress.cache),
+          processed: num(progress.processed),
+          timeMs: num(progress.time_ms),
+        },
+      });
+    }
+    let finish: FinishReason | undefined;
+    const choices = chunk.choices;
+    if (Array.isArray(choices) && choices.length > 0) {
+      const choice = choices[0];
+      if (choice != null && typeof choice === 'object') {
+        const delta = choice.delta;
+        if (delta != null && typeof delta === 'object') {
+          const role = delta.role;
+          if (typeof role === 'string' && role !== this.lastRole) {
+            this.lastRole = role;
+            sink({ type: 'role', role });
+          }
+          const reasoning = delta.reasoning_content;
+          if (typeof reasoning === 'string' && reasoning.length > 0) sink({ type: 'reasoning', text: reasoning });
+          const content = delta.content;
+          if (typeof content === 'string' && content.length > 0) sink({ type: 'content', text: content });
+        }
+        if (typeof choice.finish_reason === 'string' && !this.sawFinish) finish = choice.finish_reason;
+      }
+    }
+    const timings = chunk.timings;
+    const usage = chunk.usage;
+    const usageTimings = timings != null && typeof timings === 'object' ? timings : undefined;
+    // Timings that ride on the usage chunk belong to the usage event.
+    if (usageTimings !== undefined && (usage == null || typeof usage !== 'object')) {
+      sink({ type: 'timings', timings: usageTimings });
+    }
+    if (finish !== undefined) {
+      this.sawFinish = true;
+      sink({ type: 'finish', reason: finish });
+    }
+    if (usage != null && typeof usage === 'object') {
+      const u: Usage = {
+        promptTokens: num(usage.prompt_tokens),
+        completionTokens: num(usage.completion_tokens),
+        totalTokens: num(usage.total_tokens),
+      };
+      const details = usage.prompt_tokens_details;
+      if (details != null && typeof details === 'object' && typeof details.cached_tokens === 'number') {
+        u.cachedTokens = details.cached_tokens;
+      }
+      sink(usageTimings !== undefined ? { type: 'usage', usage: u, timings: usageTimings } : { type: 'usage', usage: u });
+    }
+  }
+}
+
+/** Decodes a whole body at once (tests, benchmarks, replay). Always ends with `done` or `error`. */
+export function decodeChatStream(chunks: Iterable<Uint8Array>, options?: ChatStreamDecoderOptions): StreamEvent[] {
+  const events: StreamEvent[] = [];
+  const decoder = new ChatStreamDecoder((e) => events.push(e), options);
+  for (const chunk of chunks) {
+    decoder.write(chunk);
+    if (decoder.finished) break;
+  }
+  decoder.end();
+  return events;
+}

@@ -1,0 +1,324 @@
+import * as assert from 'node:assert/strict';
+import fc from 'fast-check';
+import { ChatStreamDecoder, decodeChatStream } from '../../src/core/streamDecoder';
+import type { StreamEvent } from '../../src/core/events';
+import { findFrame, parseFrames } from '../support/frames';
+import type { FrameSection } from '../support/frames';
+
+const sections = parseFrames();
+const enc = new TextEncoder();
+
+function bytes(text: string): Uint8Array {
+  return enc.encode(text);
+}
+
+/** An SSE body from chunk objects, like llama-server writes it. */
+function sse(...items: (object | string)[]): string {
+  return items.map((item) => `data: ${typeof item === 'string' ? item : JSON.stringify(item)}\n\n`).join('');
+}
+
+function delta(d: object, finish: string | null = null, extra: object = {}): object {
+  return { choices: [{ finish_reason: finish, index: 0, delta: d }], object: 'chat.completion.chunk', ...extra };
+}
+
+function splitAt(body: Uint8Array, cuts: number[]): Uint8Array[] {
+  const sorted = [...new Set(cuts)].filter((c) => c > 0 && c < body.length).sort((a, b) => a - b);
+  const out: Uint8Array[] = [];
+  let prev = 0;
+  for (const c of sorted) {
+    out.push(body.subarray(prev, c));
+    prev = c;
+  }
+  out.push(body.subarray(prev));
+  return out;
+}
+
+function oneByteChunks(body: Uint8Array): Uint8Array[] {
+  const out: Uint8Array[] = [];
+  for (let i = 0; i < body.length; i++) out.push(body.subarray(i, i + 1));
+  return out;
+}
+
+function assertOneTerminal(events: StreamEvent[]): void {
+  const terminals = events.filter((e) => e.type === 'done' || e.type === 'error');
+  assert.equal(terminals.length, 1, `exactly one terminal event, got ${JSON.stringify(events.slice(-3))}`);
+  assert.ok(events[events.length - 1] === terminals[0], 'the terminal event comes last');
+}
+
+/** Independent oracle: the content of each `data:` line of a well-formed body, joined. */
+function naiveContent(body: Uint8Array): string {
+  return Buffer.from(body)
+    .toString('utf8')
+    .split('\n')
+    .filter((line) => line.startsWith('data: {'))
+    .map((line) => (JSON.parse(line.slice(6)) as { choices: { delta?: { content?: string | null } }[] }).choices[0]?.delta?.content ?? '')
+    .join('');
+}
+
+function text(events: StreamEvent[], type: 'content' | 'reasoning' = 'content'): string {
+  return events.map((e) => (e.type === type ? e.text : '')).join('');
+}
+
+describe('ChatStreamDecoder', () => {
+  describe('captured llama-server streams', () => {
+    it('finds the fixture sections it relies on', () => {
+      const complete = sections.filter((s) => s.isCompleteSse);
+      assert.ok(complete.length >= 5, `complete SSE sections: ${complete.map((s) => s.title).join(' | ')}`);
+    });
+
+    it('decodes a stream with include_usage: role, content, finish, usage with timings, done', () => {
+      const frame = findFrame(sections, 'POST /v1/chat/completions stream=true include_usage');
+      assert.equal(frame.status, 200);
+      assert.equal(frame.headers['content-type'], 'text/event-stream');
+      const events = decodeChatStream([frame.body]);
+      assert.deepEqual(
+        events.map((e) => e.type),
+        ['role', ...Array<string>(12).fill('content'), 'finish', 'usage', 'done'],
+      );
+      assert.deepEqual(events[0], { type: 'role', role: 'assistant' });
+      assert.equal(text(events), naiveContent(frame.body));
+      assert.ok(text(events).includes(' state greater'));
+      assert.deepEqual(events[13], { type: 'finish', reason: 'length' });
+      const usage = events[14];
+      assert.ok(usage.type === 'usage');
+      assert.deepEqual(usage.usage, { promptTokens: 20, completionTokens: 12, totalTokens: 32, cachedTokens: 0 });
+      assert.equal(usage.timings?.predicted_n, 12);
+      assert.equal(usage.timings?.prompt_n, 20);
+    });
+
+    it('completes a stream without usage: timings ride on the finish chunk', () => {
+      const events = decodeChatStream([findFrame(sections, 'POST /v1/chat/completions stream=true WITHOUT').body]);
+      assert.deepEqual(events.slice(-3).map((e) => e.type), ['timings', 'finish', 'done']);
+      assert.equal(text(events), ' EmpireObserver musical Point musical');
+      assert.ok(!events.some((e) => e.type === 'usage'));
+    });
+
+    it('reports per-token timings as the server counts them', () => {
+      const events = decodeChatStream([findFrame(sections, 'STREAM: timings_per_token=true').body]);
+      const predicted = events.flatMap((e) => (e.type === 'timings' ? [e.timings.predicted_n] : []));
+      assert.deepEqual(predicted, [1, 2, 3]);
+      assert.deepEqual(events.slice(-3).map((e) => e.type), ['finish', 'usage', 'done']);
+    });
+
+    it('turns prompt_progress into progress events and reports the role once', () => {
+      const events = decodeChatStream([findFrame(sections, 'STREAM: return_progress=true').body]);
+      const progress = events.flatMap((e) => (e.type === 'progress' ? [e.progress] : []));
+      assert.deepEqual(progress, [
+        { total: 11, cache: 10, processed: 10, timeMs: 0 },
+        { total: 11, cache: 10, processed: 11, timeMs: 0 },
+      ]);
+      assert.equal(events.filter((e) => e.type === 'role').length, 1);
+      assert.equal(text(events), ' entra prohib');
+    });
+
+    it('reports finish_reason "stop" at a stop sequence', () => {
+      const events = decodeChatStream([findFrame(sections, "STREAM: stop sequence (stop=['a']) ALL").body]);
+      assert.deepEqual(events.slice(-4).map((e) => e.type), ['timings', 'timings', 'finish', 'done']);
+      const finish = events.find((e) => e.type === 'finish');
+      assert.deepEqual(finish, { type: 'finish', reason: 'stop' });
+    });
+
+    const streams: FrameSection[] = sections.filter((s) => s.isSse);
+    for (const frame of streams) {
+      it(`yields the same events split at every byte boundary: ${frame.title}`, function () {
+        this.timeout(60_000);
+        const whole = decodeChatStream([frame.body]);
+        assertOneTerminal(whole);
+        if (frame.isCompleteSse) assert.equal(whole[whole.length - 1].type, 'done');
+        for (let cut = 1; cut < frame.body.length; cut++) {
+          const split = decodeChatStream(splitAt(frame.body, [cut]));
+          assert.deepEqual(split, whole, `split at byte ${cut}`);
+        }
+        assert.deepEqual(decodeChatStream(oneByteChunks(frame.body)), whole, 'one-byte chunks');
+      });
+    }
+  });
+
+  describe('text decoding', () => {
+    const body = bytes(sse(delta({ role: 'assistant', content: null }), delta({ content: 'é你🙂' }), delta({}, 'stop'), '[DONE]'));
+
+    it('keeps multi-byte characters whole when split across chunks', () => {
+      for (let cut = 1; cut < body.length; cut++) {
+        const events = decodeChatStream(splitAt(body, [cut]));
+        assert.equal(text(events), 'é你🙂', `split at byte ${cut}`);
+      }
+      const events = decodeChatStream(oneByteChunks(body));
+      assert.equal(text(events), 'é你🙂');
+      assert.ok(!JSON.stringify(events).includes('\ufffd'));
+    });
+
+    it('skips a UTF-8 byte order mark even when it is split', () => {
+      const withBom = new Uint8Array([0xef, 0xbb, 0xbf, ...body]);
+      assert.equal(text(decodeChatStream([withBom.subarray(0, 1), withBom.subarray(1, 2), withBom.subarray(2)])), 'é你🙂');
+    });
+
+    it('accepts CRLF line endings', () => {
+      const crlf = bytes(sse(delta({ content: 'a' }), delta({}, 'stop'), '[DONE]').replace(/\n/g, '\r\n'));
+      const events = decodeChatStream(oneByteChunks(crlf));
+      assert.deepEqual(events, [{ type: 'content', text: 'a' }, { type: 'finish', reason: 'stop' }, { type: 'done' }]);
+    });
+
+    it('decodes reasoning_content separately from content', () => {
+      const events = decodeChatStream([
+        bytes(sse(delta({ reasoning_content: 'think' }), delta({ content: 'say' }), delta({}, 'stop'), '[DONE]')),
+      ]);
+      assert.equal(text(events, 'reasoning'), 'think');
+      assert.equal(text(events), 'say');
+    });
+  });
+
+  describe('errors and endings', () => {
+    it('turns data: {"error": ...} into a stream_error with the server message', () => {
+      const body = sse(delta({ content: 'x' }), { error: { code: 500, message: 'slot crashed', type: 'server_error' } }, delta({ content: 'late' }));
+      const events = decodeChatStream([bytes(body)]);
+      assert.deepEqual(events.map((e) => e.type), ['content', 'error']);
+      const last = events[1];
+      assert.ok(last.type === 'error');
+      assert.equal(last.error.kind, 'stream_error');
+      assert.equal(last.error.serverMessage, 'slot crashed');
+      assert.equal(last.error.serverType, 'server_error');
+      assert.match(last.error.message, /slot crashed/);
+    });
+
+    it('recognises a context-size error inside the stream', () => {
+      const err = { code: 400, message: 'request (3010 tokens) exceeds the available context size (2048 tokens), try increasing it', type: 'exceed_context_size_error' };
+      const [event] = decodeChatStream([bytes(sse({ error: err }))]);
+      assert.ok(event.type === 'error');
+      assert.equal(event.error.kind, 'context_exceeded');
+      assert.equal(event.error.nPromptTokens, 3010);
+      assert.equal(event.error.nCtx, 2048);
+      assert.match(event.error.hint ?? '', /3010 tokens but the context is 2048/);
+    });
+
+    it('ends with malformed, quoting a short excerpt, when a data line is not JSON', () => {
+      const body = sse(delta({ content: 'ok' })) + 'data: <html><body>Bad Gateway ' + 'x'.repeat(500) + '\n\n' + sse(delta({ content: 'more' }), '[DONE]');
+      const events = decodeChatStream([bytes(body)]);
+      assert.deepEqual(events.map((e) => e.type), ['content', 'error']);
+      const last = events[1];
+      assert.ok(last.type === 'error');
+      assert.equal(last.error.kind, 'malformed');
+      assert.match(last.error.message, /"<html><body>Bad Gateway x+…"/);
+      assert.ok(last.error.message.length < 200, 'the excerpt is short');
+    });
+
+    it('reports truncated when the body ends before finish and [DONE]', () => {
+      const frame = findFrame(sections, 'POST /v1/chat/completions stream=true include_usage');
+      const cut = frame.body.indexOf('"finish_reason":"length"');
+      const events = decodeChatStream([frame.body.subarray(0, cut)]);
+      const last = events[events.length - 1];
+      assert.ok(last.type === 'error');
+      assert.equal(last.error.kind, 'truncated');
+      assert.equal(text(events).length > 0, true);
+    });
+
+    it('reports truncated for an empty body', () => {
+      const events = decodeChatStream([]);
+      assert.equal(events.length, 1);
+      assert.ok(events[0].type === 'error' && events[0].error.kind === 'truncated');
+      assert.match(events[0].error.message, /without sending any events/);
+    });
+
+    it('completes when finish arrived but [DONE] did not (missing usage and [DONE])', () => {
+      const events = decodeChatStream([bytes(sse(delta({ content: 'a' }), delta({}, 'length')))]);
+      assert.deepEqual(events.map((e) => e.type), ['content', 'finish', 'done']);
+    });
+
+    it('discards an event cut off without its blank line', () => {
+      const events = decodeChatStream([bytes(sse(delta({ content: 'a' })) + 'data: {"choices":[{"delta":{"content":"b"')]);
+      assert.deepEqual(events.map((e) => e.type), ['content', 'error']);
+      assert.ok(events[1].type === 'error' && events[1].error.kind === 'truncated');
+    });
+
+    it('ignores everything after [DONE] and after an external fail()', () => {
+      const events: StreamEvent[] = [];
+      const decoder = new ChatStreamDecoder((e) => events.push(e));
+      decoder.write(bytes(sse('[DONE]', delta({ content: 'after' }))));
+      decoder.fail({ kind: 'aborted', message: 'Stopped.' });
+      decoder.end();
+      assert.deepEqual(events, [{ type: 'done' }]);
+      assert.equal(decoder.finished, true);
+    });
+
+    it('fail() ends an open stream with the given error', () => {
+      const events: StreamEvent[] = [];
+      const decoder = new ChatStreamDecoder((e) => events.push(e));
+      decoder.write(bytes(sse(delta({ content: 'a' }))));
+      decoder.fail({ kind: 'aborted', message: 'Stopped.' });
+      decoder.end();
+      assert.deepEqual(events.map((e) => e.type), ['content', 'error']);
+    });
+
+    it('ignores JSON that is not a chunk object, comments and unknown fields', () => {
+      const body = ': keep-alive\n\nevent: ping\ndata: 42\n\nfoo: bar\n\ndata: null\n\n' + sse(delta({ content: 'a' }), '[DONE]');
+      assert.deepEqual(decodeChatStream([bytes(body)]), [{ type: 'content', text: 'a' }, { type: 'done' }]);
+    });
+
+    it('gives up with malformed on an event larger than the limit, without throwing', () => {
+      const huge = bytes('data: "' + 'x'.repeat(5000));
+      const events = decodeChatStream([huge, huge], { maxEventChars: 4096 });
+      assert.equal(events.length, 1);
+      assert.ok(events[0].type === 'error' && events[0].error.kind === 'malformed');
+    });
+
+    it('handles a long (2 MB) content line in small chunks', () => {
+      const big = 'é'.repeat(1_000_000);
+      const body = bytes(sse(delta({ content: big }), delta({}, 'stop'), '[DONE]'));
+      const chunks: Uint8Array[] = [];
+      for (let i = 0; i < body.length; i += 1001) chunks.push(body.subarray(i, i + 1001));
+      const events = decodeChatStream(chunks);
+      assert.equal(text(events), big);
+      assert.equal(events[events.length - 1].type, 'done');
+    });
+  });
+
+  describe('properties', () => {
+    const complete = sections.filter((s) => s.isCompleteSse).map((s) => s.body);
+
+    it('random splits of captured streams give the same events', () => {
+      fc.assert(
+        fc.property(
+          fc.constantFrom(...complete),
+          fc.array(fc.nat(), { maxLength: 40 }),
+          (body, rawCuts) => {
+            const cuts = rawCuts.map((c) => c % (body.length + 1));
+            assert.deepEqual(decodeChatStream(splitAt(body, cuts)), decodeChatStream([body]));
+          },
+        ),
+        { numRuns: 300 },
+      );
+    });
+
+    it('random bytes, garbage mixed into streams and invalid UTF-8 never throw and end exactly once', () => {
+      const garbage = fc.oneof(
+        fc.uint8Array({ maxLength: 300 }),
+        fc.constantFrom(bytes('data: '), bytes('\n'), bytes('\r'), bytes('\n\n'), bytes('[DONE]'), bytes('{"error":'), new Uint8Array([0xff, 0xfe, 0xc3]), new Uint8Array([0xf0, 0x9f])),
+        fc.string({ maxLength: 50 }).map((s) => bytes(`data: ${s}\n\n`)),
+      );
+      fc.assert(
+        fc.property(
+          fc.array(fc.oneof(garbage, fc.constantFrom(...complete)), { maxLength: 12 }),
+          fc.array(fc.nat(), { maxLength: 10 }),
+          (pieces, rawCuts) => {
+            const total = Buffer.concat(pieces);
+            const cuts = rawCuts.map((c) => c % (total.length + 1));
+            const events = decodeChatStream(splitAt(total, cuts));
+            assertOneTerminal(events);
+            assert.deepEqual(events, decodeChatStream([total]), 'splitting does not change the result');
+          },
+        ),
+        { numRuns: 500 },
+      );
+    });
+
+    it('huge lines without newlines end with one terminal event', () => {
+      fc.assert(
+        fc.property(fc.integer({ min: 1, max: 200_000 }), fc.boolean(), (size, prefix) => {
+          const line = bytes((prefix ? 'data: ' : '') + 'a'.repeat(size));
+          const events = decodeChatStream([line, line], { maxEventChars: 100_000 });
+          assertOneTerminal(events);
+        }),
+        { numRuns: 30 },
+      );
+    });
+  });
+});
