@@ -1,0 +1,295 @@
+/**
+ * On-disk format of the chat store: one append-only JSON-lines log per chat and a versioned index.
+ *
+ * A chat log is a header line followed by records. Replaying the records over the header gives the chat; the store
+ * mutates its in-memory chats through the same `applyRecord`, so memory and disk cannot drift apart.
+ */
+import type { Chat, ChatMessage, ChatSummary, MessagePatch } from './chat';
+
+/** Highest format version this build reads and the version it writes. */
+export const STORE_VERSION = 1;
+export const INDEX_VERSION = 1;
+
+export interface HeaderRecord {
+  t: 'header';
+  v: number;
+  id: string;
+  title: string;
+  /** True once the title was set by a rename or derived from the first user message. */
+  titled: boolean;
+  createdAt: number;
+  updatedAt: number;
+  /** Messages in the log at the time the header was written (lets the index be rebuilt from headers alone). */
+  messageCount: number;
+}
+
+/** `at` (when present) becomes the chat's updatedAt on replay. */
+export type BodyRecord =
+  | { t: 'message'; at?: number; m: ChatMessage }
+  | { t: 'append'; id: string; c?: string; r?: string }
+  /** Null values in `p` delete the field (JSON cannot carry undefined). */
+  | { t: 'patch'; at?: number; id: string; p: Record<string, unknown> }
+  | { t: 'truncate'; at?: number; from: number }
+  | { t: 'title'; at?: number; title: string; titled: boolean };
+
+export type StoreRecord = HeaderRecord | BodyRecord;
+
+/** A chat together with the metadata that lives next to it in the header. */
+export interface ChatState {
+  chat: Chat;
+  titled: boolean;
+}
+
+export function encodeRecord(record: StoreRecord): string {
+  return `${JSON.stringify(record)}\n`;
+}
+
+/** A patch whose undefined values survive JSON (as null). */
+export function encodePatch(patch: MessagePatch): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(patch)) out[k] = v === undefined ? null : v;
+  return out;
+}
+
+export function headerOf(state: ChatState): HeaderRecord {
+  const { chat } = state;
+  return {
+    t: 'header',
+    v: STORE_VERSION,
+    id: chat.id,
+    title: chat.title,
+    titled: state.titled,
+    createdAt: chat.createdAt,
+    updatedAt: chat.updatedAt,
+    messageCount: chat.messages.length,
+  };
+}
+
+/** The compacted form of a chat: header plus one record per message. */
+export function encodeSnapshot(state: ChatState): string {
+  const parts = [encodeRecord(headerOf(state))];
+  for (const m of state.chat.messages) parts.push(encodeRecord({ t: 'message', m }));
+  return parts.join('');
+}
+
+function findMessage(chat: Chat, id: string): ChatMessage | undefined {
+  // Records almost always touch the newest message: search from the end.
+  for (let i = chat.messages.length - 1; i >= 0; i--) {
+    const m = chat.messages[i];
+    if (m?.id === id) return m;
+  }
+  return undefined;
+}
+
+/** Applies one record to a chat. Returns why it does not fit (the log is then corrupt), or undefined. */
+export function applyRecord(state: ChatState, rec: BodyRecord): string | undefined {
+  const { chat } = state;
+  switch (rec.t) {
+    case 'message': {
+      if (findMessage(chat, rec.m.id)) return `duplicate message id ${rec.m.id}`;
+      chat.messages.push(rec.m);
+      break;
+    }
+    case 'append': {
+      const m = findMessage(chat, rec.id);
+      if (!m) return `append to unknown message ${rec.id}`;
+      if (rec.c) m.content += rec.c;
+      if (rec.r) m.reasoning = (m.reasoning ?? '') + rec.r;
+      break;
+    }
+    case 'patch': {
+      const m = findMessage(chat, rec.id);
+      if (!m) return `patch of unknown message ${rec.id}`;
+      const target = m as unknown as Record<string, unknown>;
+      for (const [k, v] of Object.entries(rec.p)) {
+        if (k === 'id' || k === 'role' || k === 'createdAt') continue;
+        if (v === null || v === undefined) delete target[k];
+        else target[k] = v;
+      }
+      break;
+    }
+    case 'truncate': {
+      if (rec.from < 0 || rec.from > chat.messages.length) return `truncate at ${rec.from} of ${chat.messages.length}`;
+      chat.messages.length = rec.from;
+      break;
+    }
+    case 'title': {
+      chat.title = rec.title;
+      state.titled = rec.titled;
+      break;
+    }
+  }
+  chat.messageCount = chat.messages.length;
+  if ('at' in rec && typeof rec.at === 'number') chat.updatedAt = rec.at;
+  return undefined;
+}
+
+const isObj = (x: unknown): x is Record<string, unknown> => typeof x === 'object' && x !== null && !Array.isArray(x);
+const isNum = (x: unknown): x is number => typeof x === 'number' && Number.isFinite(x);
+const isStr = (x: unknown): x is string => typeof x === 'string';
+const optNum = (x: unknown): boolean => x === undefined || isNum(x);
+const ROLES = new Set(['system', 'user', 'assistant']);
+const STATUSES = new Set(['streaming', 'complete', 'stopped', 'failed', 'interrupted']);
+
+export function isChatMessage(x: unknown): x is ChatMessage {
+  return (
+    isObj(x) &&
+    isStr(x.id) &&
+    isStr(x.role) &&
+    ROLES.has(x.role) &&
+    isStr(x.content) &&
+    isStr(x.status) &&
+    STATUSES.has(x.status) &&
+    isNum(x.createdAt) &&
+    (x.reasoning === undefined || isStr(x.reasoning)) &&
+    optNum(x.finishedAt)
+  );
+}
+
+function isBodyRecord(x: unknown): x is BodyRecord {
+  if (!isObj(x) || !optNum(x.at)) return false;
+  switch (x.t) {
+    case 'message':
+      return isChatMessage(x.m);
+    case 'append':
+      return isStr(x.id) && (x.c === undefined || isStr(x.c)) && (x.r === undefined || isStr(x.r));
+    case 'patch':
+      return isStr(x.id) && isObj(x.p);
+    case 'truncate':
+      return isNum(x.from) && Number.isInteger(x.from);
+    case 'title':
+      return isStr(x.title) && typeof x.titled === 'boolean';
+    default:
+      return false;
+  }
+}
+
+export type HeaderResult = { ok: true; header: HeaderRecord } | { ok: false; reason: string; future?: boolean };
+
+export function parseHeader(line: string, expectedId: string): HeaderResult {
+  let x: unknown;
+  try {
+    x = JSON.parse(line);
+  } catch {
+    return { ok: false, reason: 'the header line is not valid JSON' };
+  }
+  if (!isObj(x) || x.t !== 'header' || !isNum(x.v)) return { ok: false, reason: 'the first line is not a chat header' };
+  if (x.v > STORE_VERSION) {
+    return {
+      ok: false,
+      future: true,
+      reason: `it was written by a newer version of the extension (format v${x.v}; this version reads up to v${STORE_VERSION})`,
+    };
+  }
+  if (x.id !== expectedId) return { ok: false, reason: `the header names chat ${String(x.id)}, not ${expectedId}` };
+  if (!isStr(x.title) || !isNum(x.createdAt) || !isNum(x.updatedAt) || !isNum(x.messageCount)) {
+    return { ok: false, reason: 'the header is missing fields' };
+  }
+  return { ok: true, header: { ...(x as unknown as HeaderRecord), titled: x.titled === true } };
+}
+
+export type LogResult =
+  | {
+      ok: true;
+      state: ChatState;
+      /** The final line was incomplete (a crash mid-append) and was dropped: rewrite before appending again. */
+      tornTail: boolean;
+    }
+  | { ok: false; reason: string; future?: boolean };
+
+/**
+ * Replays a chat log. A torn or unparsable final line is dropped (a crash can only tear the last write); anything
+ * wrong before it means the file is damaged.
+ */
+export function parseChatLog(text: string, expectedId: string): LogResult {
+  const lines = text.split('\n');
+  // Every record ends with '\n', so the element after the last '\n' is empty unless a write was torn.
+  let tornTail = lines.pop() !== '';
+  if (lines.length === 0) return { ok: false, reason: 'the file has no complete header line' };
+  const head = parseHeader(lines[0], expectedId);
+  if (!head.ok) return head;
+  const h = head.header;
+  const state: ChatState = {
+    chat: { id: h.id, title: h.title, createdAt: h.createdAt, updatedAt: h.updatedAt, messageCount: 0, messages: [] },
+    titled: h.titled,
+  };
+  for (let i = 1; i < lines.length; i++) {
+    const line = lines[i];
+    const last = i === lines.length - 1;
+    let rec: unknown;
+    let problem: string | undefined;
+    try {
+      rec = JSON.parse(line);
+    } catch {
+      problem = 'is not valid JSON';
+    }
+    if (!problem && !isBodyRecord(rec)) problem = 'is not a known record';
+    if (!problem) {
+      // applyRecord checks before it mutates, so a rejected final record leaves the chat as it was.
+      const why = applyRecord(state, rec as BodyRecord);
+      if (why) problem = why;
+    }
+    if (problem) {
+      if (last && !tornTail) {
+        tornTail = true;
+        break;
+      }
+      return { ok: false, reason: `line ${i + 1} ${problem}` };
+    }
+  }
+  return { ok: true, state, tornTail };
+}
+
+export interface IndexRow extends ChatSummary {
+  titled: boolean;
+  /** Size and mtime of the chat file when this row was taken; a mismatch means the row may be stale. */
+  size: number;
+  mtimeMs: number;
+}
+
+export interface IndexFile {
+  v: number;
+  chats: IndexRow[];
+}
+
+export function encodeIndex(rows: IndexRow[]): string {
+  const file: IndexFile = { v: INDEX_VERSION, chats: rows };
+  return JSON.stringify(file);
+}
+
+/** The index rows, or undefined when the index is unreadable or from another version (then it is rebuilt). */
+export function parseIndex(text: string): IndexRow[] | undefined {
+  let x: unknown;
+  try {
+    x = JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+  if (!isObj(x) || x.v !== INDEX_VERSION || !Array.isArray(x.chats)) return undefined;
+  const rows: IndexRow[] = [];
+  for (const r of x.chats as unknown[]) {
+    if (
+      !isObj(r) ||
+      !isStr(r.id) ||
+      !isStr(r.title) ||
+      !isNum(r.createdAt) ||
+      !isNum(r.updatedAt) ||
+      !isNum(r.messageCount) ||
+      !isNum(r.size) ||
+      !isNum(r.mtimeMs)
+    ) {
+      return undefined;
+    }
+    rows.push({
+      id: r.id,
+      title: r.title,
+      createdAt: r.createdAt,
+      updatedAt: r.updatedAt,
+      messageCount: r.messageCount,
+      titled: r.titled === true,
+      size: r.size,
+      mtimeMs: r.mtimeMs,
+    });
+  }
+  return rows;
+}
