@@ -1,0 +1,172 @@
+/**
+ * Knows whether llama-server answers: GET /health then /props, on activation, on demand and after a failure with a
+ * growing delay (so starting the server after VS Code heals the view without a click). A newer check supersedes an
+ * older one, whose result is dropped: the state never goes back to an old URL's answer.
+ */
+import type { ServerProps } from './client';
+import type { Clock, TimerHandle } from './clock';
+import { systemClock } from './clock';
+import { Disposable, Emitter } from './disposable';
+import type { IDisposable } from './disposable';
+import type { ErrorInfo } from './errors';
+import { LlamaError } from './errors';
+import type { Logger } from './logger';
+import { nullLogger } from './logger';
+import type { ConnectionState } from '../protocol';
+
+/** What a check needs from the llama-server client. */
+export interface ConnectionProbe {
+  /** Resolves when the server is healthy; rejects (ideally with a LlamaError) otherwise. */
+  health(signal?: AbortSignal): Promise<unknown>;
+  getProps(signal?: AbortSignal): Promise<ServerProps>;
+}
+
+export interface ConnectionMonitorOptions {
+  /** The current client; read at every check, so a recreated client is used at once. */
+  probe: () => ConnectionProbe;
+  /** The configured server URL (shown in the state). */
+  url: () => string;
+  clock?: Clock;
+  logger?: Logger;
+  /** Delays of automatic re-checks after a failure; the last repeats. Empty: never. Default 5 s, 15 s, 60 s. */
+  retryDelaysMs?: readonly number[];
+}
+
+const DEFAULT_RETRY_DELAYS_MS = [5_000, 15_000, 60_000] as const;
+
+function errorInfo(err: unknown): ErrorInfo {
+  if (LlamaError.is(err)) return err.toInfo();
+  return { kind: 'unknown', message: err instanceof Error ? err.message : String(err) };
+}
+
+/** The model name to show for a server: its alias, else the file name of its model path. */
+export function modelNameOf(props: ServerProps): string | undefined {
+  if (props.modelAlias) return props.modelAlias;
+  if (props.modelPath) return props.modelPath.split(/[\\/]/).pop() || undefined;
+  return undefined;
+}
+
+export class ConnectionMonitor extends Disposable {
+  private readonly options: ConnectionMonitorOptions;
+  private readonly clock: Clock;
+  private readonly logger: Logger;
+  private readonly retryDelaysMs: readonly number[];
+  private readonly changed = this._register(new Emitter<ConnectionState>());
+  private current: ConnectionState = { state: 'unknown' };
+  private lastProps: ServerProps | undefined;
+  private generation = 0;
+  private inFlight: { controller: AbortController; promise: Promise<ConnectionState> } | undefined;
+  private retryTimer: TimerHandle | undefined;
+  private failures = 0;
+
+  readonly onDidChange: (listener: (state: ConnectionState) => void) => IDisposable = this.changed.event;
+
+  constructor(options: ConnectionMonitorOptions) {
+    super();
+    this.options = options;
+    this.clock = options.clock ?? systemClock;
+    this.logger = options.logger ?? nullLogger;
+    this.retryDelaysMs = options.retryDelaysMs ?? DEFAULT_RETRY_DELAYS_MS;
+  }
+
+  get state(): ConnectionState {
+    return this.current;
+  }
+
+  /** /props of the last successful check. */
+  get props(): ServerProps | undefined {
+    return this.current.state === 'connected' ? this.lastProps : undefined;
+  }
+
+  /**
+   * Checks now, superseding any check under way. Resolves with the state of the newest check. A quiet check (the
+   * automatic re-checks) keeps showing the old state instead of "checking".
+   */
+  check(options: { quiet?: boolean } = {}): Promise<ConnectionState> {
+    if (this.isDisposed) return Promise.resolve(this.current);
+    this.cancelRetry();
+    this.inFlight?.controller.abort();
+    const generation = ++this.generation;
+    const controller = new AbortController();
+    const url = this.options.url();
+    if (!options.quiet || this.current.state === 'unknown') this.set({ state: 'checking', url });
+    const promise = this.run(generation, url, controller.signal).then((state) => {
+      // Superseded: answer with the newer check instead of an outdated state.
+      if (generation !== this.generation && this.inFlight) return this.inFlight.promise;
+      return state;
+    });
+    this.inFlight = { controller, promise };
+    return promise;
+  }
+
+  /** The client or URL changed: forget the old answer and check again. */
+  recheck(): Promise<ConnectionState> {
+    this.failures = 0;
+    this.lastProps = undefined;
+    return this.check();
+  }
+
+  override dispose(): void {
+    this.cancelRetry();
+    this.inFlight?.controller.abort();
+    this.generation++;
+    super.dispose();
+  }
+
+  private async run(generation: number, url: string, signal: AbortSignal): Promise<ConnectionState> {
+    let next: ConnectionState;
+    try {
+      const probe = this.options.probe();
+      await probe.health(signal);
+      const props = await probe.getProps(signal);
+      if (generation !== this.generation) return this.current;
+      this.lastProps = props;
+      const connected: ConnectionState = { state: 'connected', url, nCtx: props.nCtx };
+      const model = modelNameOf(props);
+      if (model !== undefined) connected.model = model;
+      if (props.buildInfo !== undefined) connected.build = props.buildInfo;
+      next = connected;
+    } catch (err) {
+      if (generation !== this.generation) return this.current;
+      next = { state: 'error', url, error: errorInfo(err) };
+    }
+    this.inFlight = undefined;
+    if (next.state === 'connected') {
+      if (this.current.state !== 'connected' || this.failures > 0) {
+        this.logger.info(`Connected to ${url}: model ${next.model ?? '(unnamed)'}, n_ctx ${next.nCtx ?? '?'}, build ${next.build ?? '?'}`);
+      }
+      this.failures = 0;
+    } else if (next.state === 'error') {
+      // Log the first failure of a series loudly, the automatic re-checks quietly.
+      if (this.failures === 0) this.logger.warn(`Cannot reach ${url}: ${next.error.message}`);
+      else this.logger.debug(`Still cannot reach ${url}: ${next.error.message}`);
+      this.failures++;
+      this.scheduleRetry();
+    }
+    this.set(next);
+    return next;
+  }
+
+  private scheduleRetry(): void {
+    if (this.retryDelaysMs.length === 0 || this.isDisposed) return;
+    const delay = this.retryDelaysMs[Math.min(this.failures - 1, this.retryDelaysMs.length - 1)];
+    this.retryTimer = this.clock.setTimeout(() => {
+      this.retryTimer = undefined;
+      void this.check({ quiet: true });
+    }, delay);
+  }
+
+  private cancelRetry(): void {
+    if (this.retryTimer !== undefined) {
+      this.clock.clearTimeout(this.retryTimer);
+      this.retryTimer = undefined;
+    }
+  }
+
+  private set(state: ConnectionState): void {
+    // Repeated identical answers (automatic re-checks of a down server) are not news.
+    if (JSON.stringify(state) === JSON.stringify(this.current)) return;
+    this.current = state;
+    this.changed.fire(state);
+  }
+}
