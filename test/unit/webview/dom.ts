@@ -1,0 +1,111 @@
+/**
+ * A jsdom window installed as the global DOM for webview component tests (one per process, reused), plus a
+ * fake HostApi that records what components post.
+ */
+import { JSDOM } from 'jsdom';
+import { h, render } from 'preact';
+import type { ComponentChild } from 'preact';
+import { act } from 'preact/test-utils';
+import type { FromWebviewMessage } from '../../../src/protocol';
+import { HostContext } from '../../../webview/hostApi';
+import type { HostApi, PersistedViewState } from '../../../webview/hostApi';
+
+let jsdom: JSDOM | undefined;
+
+const GLOBALS = [
+  'window', 'document', 'navigator', 'Node', 'Element', 'HTMLElement', 'HTMLInputElement', 'HTMLTextAreaElement',
+  'HTMLButtonElement', 'HTMLAnchorElement', 'SVGElement', 'Text', 'DocumentFragment', 'Event', 'KeyboardEvent',
+  'MouseEvent', 'FocusEvent', 'InputEvent', 'CustomEvent', 'MutationObserver', 'getComputedStyle',
+  'requestAnimationFrame', 'cancelAnimationFrame',
+] as const;
+
+export function installDom(): Window {
+  if (!jsdom) {
+    jsdom = new JSDOM('<!doctype html><html><body></body></html>', { pretendToBeVisual: true, url: 'https://webview.test/' });
+    const win = jsdom.window as unknown as Record<string, unknown>;
+    for (const key of GLOBALS) {
+      const value = key === 'window' ? jsdom.window : win[key];
+      Object.defineProperty(globalThis, key, {
+        configurable: true,
+        writable: true,
+        value: typeof value === 'function' && /^[a-z]/.test(key) ? (value as (...a: unknown[]) => unknown).bind(jsdom.window) : value,
+      });
+    }
+  }
+  return jsdom.window as unknown as Window;
+}
+
+export class FakeHost implements HostApi {
+  readonly posted: FromWebviewMessage[] = [];
+  state: PersistedViewState | undefined;
+
+  post(message: FromWebviewMessage): void {
+    this.posted.push(message);
+  }
+  getState(): PersistedViewState | undefined {
+    return this.state;
+  }
+  setState(state: PersistedViewState): void {
+    this.state = state;
+  }
+  ofType<T extends FromWebviewMessage['type']>(type: T): Extract<FromWebviewMessage, { type: T }>[] {
+    return this.posted.filter((m): m is Extract<FromWebviewMessage, { type: T }> => m.type === type);
+  }
+}
+
+export interface Mounted {
+  container: HTMLElement;
+  host: FakeHost;
+  rerender(vnode: ComponentChild): void;
+  unmount(): void;
+}
+
+/** Renders `vnode` inside a HostContext with a fake host, flushing effects. */
+export function mount(vnode: ComponentChild, host = new FakeHost()): Mounted {
+  installDom();
+  const container = document.createElement('div');
+  document.body.appendChild(container);
+  const draw = (v: ComponentChild): void => {
+    void act(() => {
+      render(h(HostContext.Provider, { value: host }, v), container);
+    });
+  };
+  draw(vnode);
+  return {
+    container,
+    host,
+    rerender: draw,
+    unmount: () => {
+      void act(() => render(null, container));
+      container.remove();
+    },
+  };
+}
+
+export function click(el: Element | null | undefined): void {
+  if (!el) throw new Error('click: element not found');
+  void act(() => {
+    el.dispatchEvent(new MouseEvent('click', { bubbles: true, cancelable: true }));
+  });
+}
+
+export function key(el: Element | null | undefined, init: KeyboardEventInit): KeyboardEvent {
+  if (!el) throw new Error('key: element not found');
+  const ev = new KeyboardEvent('keydown', { bubbles: true, cancelable: true, ...init });
+  void act(() => {
+    el.dispatchEvent(ev);
+  });
+  return ev;
+}
+
+export function typeInto(el: HTMLTextAreaElement | HTMLInputElement, value: string): void {
+  void act(() => {
+    el.value = value;
+    el.dispatchEvent(new Event('input', { bubbles: true }));
+  });
+}
+
+/** The element among `root`'s descendants matching `selector` whose text is `text`. */
+export function byText(root: ParentNode, selector: string, text: string): HTMLElement | undefined {
+  return Array.from(root.querySelectorAll<HTMLElement>(selector)).find((el) => el.textContent?.trim() === text);
+}

@@ -1,0 +1,225 @@
+/**
+ * The webview's view model and the pure reducer that applies every host message to it. No DOM, no Preact:
+ * tested directly. The host owns chats; this is only a mirror plus the bookkeeping that keeps it consistent.
+ */
+import type { Chat, ChatMessage, ChatSummary } from '../src/core/chat';
+import type { ErrorInfo } from '../src/core/errors';
+import type { ConnectionState, StreamingInfo, ToWebviewMessage, ViewState } from '../src/protocol';
+
+export interface ViewModel {
+  /** False until the first snapshot answers our `ready`. */
+  loaded: boolean;
+  chats: ChatSummary[];
+  activeChatId: string | undefined;
+  activeChat: Chat | undefined;
+  streaming: StreamingInfo[];
+  connection: ConnectionState;
+  model: string | undefined;
+  /**
+   * Last applied delta seq per message id. A delta with seq <= this is a duplicate (already part of a snapshot
+   * or applied before) and is dropped, so a snapshot followed by late deltas never doubles text.
+   */
+  lastSeq: Readonly<Record<string, number>>;
+  /** An error not tied to a message (e.g. storage), shown until dismissed. */
+  notice: ErrorInfo | undefined;
+  /** Text the host asks us to put into the composer; `id` changes on every request. */
+  prefill: { id: number; text: string } | undefined;
+  /** Bumped when the host asks to focus the composer. */
+  focusRequest: number;
+}
+
+export const initialModel: ViewModel = {
+  loaded: false,
+  chats: [],
+  activeChatId: undefined,
+  activeChat: undefined,
+  streaming: [],
+  connection: { state: 'unknown' },
+  model: undefined,
+  lastSeq: {},
+  notice: undefined,
+  prefill: undefined,
+  focusRequest: 0,
+};
+
+/** Pseudo-action for UI-only changes that do not come from the host. */
+export type LocalAction = { type: 'dismissNotice' };
+
+export function fromSnapshot(state: ViewState, prev: ViewModel): ViewModel {
+  const lastSeq: Record<string, number> = {};
+  for (const s of state.streaming) lastSeq[s.messageId] = s.seq;
+  return {
+    ...prev,
+    loaded: true,
+    chats: state.chats,
+    activeChatId: state.activeChatId,
+    activeChat: state.activeChat,
+    streaming: state.streaming,
+    connection: state.connection,
+    model: state.model,
+    lastSeq,
+  };
+}
+
+function updateMessage(model: ViewModel, chatId: string, messageId: string, fn: (m: ChatMessage) => ChatMessage): ViewModel {
+  const chat = model.activeChat;
+  if (!chat || chat.id !== chatId) return model;
+  const index = chat.messages.findIndex((m) => m.id === messageId);
+  if (index < 0) return model;
+  const messages = chat.messages.slice();
+  messages[index] = fn(messages[index]);
+  return { ...model, activeChat: { ...chat, messages } };
+}
+
+function withoutStreaming(model: ViewModel, messageId: string): Pick<ViewModel, 'streaming' | 'lastSeq'> {
+  const { [messageId]: _dropped, ...lastSeq } = model.lastSeq;
+  return { streaming: model.streaming.filter((s) => s.messageId !== messageId), lastSeq };
+}
+
+function hasMessage(model: ViewModel, chatId: string, messageId: string): boolean {
+  return model.activeChat?.id === chatId && model.activeChat.messages.some((m) => m.id === messageId);
+}
+
+export function reduce(model: ViewModel, msg: ToWebviewMessage | LocalAction): ViewModel {
+  switch (msg.type) {
+    case 'snapshot':
+      return fromSnapshot(msg.state, model);
+
+    case 'chats': {
+      // A switch to another chat: drop the old one until its `chat` message arrives, so we never show the
+      // old chat's messages under the new chat's title.
+      const activeChat = model.activeChat?.id === msg.activeChatId ? model.activeChat : undefined;
+      return { ...model, chats: msg.chats, activeChatId: msg.activeChatId, activeChat };
+    }
+
+    case 'chat': {
+      // Deltas queued after this message are newer than its text; seqs already tracked stay as they are.
+      const chat = msg.chat;
+      return { ...model, activeChat: chat, activeChatId: chat ? chat.id : model.activeChatId };
+    }
+
+    case 'messageAdded': {
+      const chat = model.activeChat;
+      if (!chat || chat.id !== msg.chatId) return model;
+      if (chat.messages.some((m) => m.id === msg.message.id)) return model;
+      const next: ViewModel = {
+        ...model,
+        activeChat: { ...chat, messages: [...chat.messages, msg.message], messageCount: chat.messageCount + 1 },
+      };
+      if (msg.message.status !== 'streaming') return next;
+      const info: StreamingInfo = { chatId: msg.chatId, messageId: msg.message.id, seq: -1, stale: false, phase: 'waiting' };
+      return {
+        ...next,
+        streaming: [...model.streaming.filter((s) => s.messageId !== msg.message.id), info],
+        lastSeq: { ...model.lastSeq, [msg.message.id]: model.lastSeq[msg.message.id] ?? -1 },
+      };
+    }
+
+    case 'delta': {
+      // Only a streaming message takes deltas: a late one after `done` would otherwise double the end.
+      const target = model.activeChat?.id === msg.chatId ? model.activeChat.messages.find((m) => m.id === msg.messageId) : undefined;
+      if (target?.status !== 'streaming') return model;
+      const last = model.lastSeq[msg.messageId] ?? -1;
+      if (msg.seq <= last) return model;
+      const next = updateMessage(model, msg.chatId, msg.messageId, (m) => {
+        const patched: ChatMessage = { ...m, content: m.content + msg.text };
+        if (msg.reasoning) patched.reasoning = (m.reasoning ?? '') + msg.reasoning;
+        return patched;
+      });
+      return {
+        ...next,
+        lastSeq: { ...model.lastSeq, [msg.messageId]: msg.seq },
+        // Tokens are flowing: the prompt phase is over and the stream is no longer stale.
+        streaming: model.streaming.map((s) =>
+          s.messageId === msg.messageId ? { ...s, seq: msg.seq, phase: 'generating', stale: false, silentMs: undefined } : s,
+        ),
+      };
+    }
+
+    case 'usage':
+      return updateMessage(model, msg.chatId, msg.messageId, (m) => {
+        const patched: ChatMessage = { ...m, completionTokens: msg.completionTokens };
+        if (msg.ctxUsed !== undefined) patched.ctxUsed = msg.ctxUsed;
+        if (msg.ctxMax !== undefined) patched.ctxMax = msg.ctxMax;
+        if (msg.promptTokens !== undefined) patched.promptTokens = msg.promptTokens;
+        if (msg.tps !== undefined || msg.ttftMs !== undefined) {
+          patched.timings = { ...m.timings };
+          if (msg.tps !== undefined) patched.timings.predictedPerSecond = msg.tps;
+          if (msg.ttftMs !== undefined) patched.timings.ttftMs = msg.ttftMs;
+        }
+        return patched;
+      });
+
+    case 'status': {
+      if (!hasMessage(model, msg.chatId, msg.messageId)) return model;
+      const next = updateMessage(model, msg.chatId, msg.messageId, (m) => ({ ...m, status: msg.status }));
+      if (msg.status !== 'streaming') return { ...next, ...withoutStreaming(model, msg.messageId) };
+      const prev = model.streaming.find((s) => s.messageId === msg.messageId);
+      const info: StreamingInfo = {
+        chatId: msg.chatId,
+        messageId: msg.messageId,
+        seq: prev?.seq ?? model.lastSeq[msg.messageId] ?? -1,
+        stale: msg.stale ?? prev?.stale ?? false,
+        phase: msg.phase ?? prev?.phase ?? 'waiting',
+      };
+      const progress = msg.promptProgress ?? prev?.promptProgress;
+      if (progress !== undefined) info.promptProgress = progress;
+      if (info.stale) {
+        const silent = msg.silentMs ?? prev?.silentMs;
+        if (silent !== undefined) info.silentMs = silent;
+      }
+      const streaming = prev
+        ? model.streaming.map((s) => (s.messageId === msg.messageId ? info : s))
+        : [...model.streaming, info];
+      return {
+        ...next,
+        streaming,
+        lastSeq: { ...model.lastSeq, [msg.messageId]: model.lastSeq[msg.messageId] ?? info.seq },
+      };
+    }
+
+    case 'done': {
+      // The final message replaces whatever the deltas built.
+      const chat = model.activeChat;
+      const cleared = { ...model, ...withoutStreaming(model, msg.messageId) };
+      if (!chat || chat.id !== msg.chatId) return cleared;
+      if (!chat.messages.some((m) => m.id === msg.messageId)) {
+        return { ...cleared, activeChat: { ...chat, messages: [...chat.messages, msg.message] } };
+      }
+      return updateMessage(cleared, msg.chatId, msg.messageId, () => msg.message);
+    }
+
+    case 'error': {
+      if (msg.chatId !== undefined && msg.messageId !== undefined && hasMessage(model, msg.chatId, msg.messageId)) {
+        const next = updateMessage(model, msg.chatId, msg.messageId, (m) => ({ ...m, status: 'failed', error: msg.error }));
+        return { ...next, ...withoutStreaming(model, msg.messageId) };
+      }
+      return { ...model, notice: msg.error };
+    }
+
+    case 'connection':
+      return { ...model, connection: msg.connection, model: msg.model ?? model.model };
+
+    case 'prefill':
+      return { ...model, prefill: { id: (model.prefill?.id ?? 0) + 1, text: msg.text } };
+
+    case 'focusInput':
+      return { ...model, focusRequest: model.focusRequest + 1 };
+
+    case 'dismissNotice':
+      return { ...model, notice: undefined };
+
+    default: {
+      // Exhaustive: a new message type is a compile error here; at run time an unknown one is ignored.
+      const unknown: never = msg;
+      void unknown;
+      return model;
+    }
+  }
+}
+
+/** The streaming record of the active chat, if it is streaming. */
+export function activeStream(model: ViewModel): StreamingInfo | undefined {
+  const id = model.activeChat?.id;
+  return id === undefined ? undefined : model.streaming.find((s) => s.chatId === id);
+}
