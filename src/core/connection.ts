@@ -16,7 +16,7 @@ import type { ConnectionState } from '../protocol';
 
 /** What a check needs from the llama-server client. */
 export interface ConnectionProbe {
-  /** Resolves when the server is healthy; rejects (ideally with a LlamaError) otherwise. */
+  /** Resolves when the server answers ('loading' while it loads its model); rejects (ideally with a LlamaError) otherwise. */
   health(signal?: AbortSignal): Promise<unknown>;
   getProps(signal?: AbortSignal): Promise<ServerProps>;
 }
@@ -117,7 +117,15 @@ export class ConnectionMonitor extends Disposable {
     let next: ConnectionState;
     try {
       const probe = this.options.probe();
-      await probe.health(signal);
+      const health = await probe.health(signal);
+      if (health === 'loading') {
+        throw new LlamaError({
+          kind: 'server_error',
+          status: 503,
+          message: `llama-server at ${url} is still loading its model.`,
+          hint: 'Wait a moment: Llama Chat checks again by itself.',
+        });
+      }
       const props = await probe.getProps(signal);
       if (generation !== this.generation) return this.current;
       this.lastProps = props;

@@ -92,6 +92,21 @@ describe('ConnectionMonitor', () => {
     assert.equal(monitor.props, undefined);
   });
 
+  it('reports a server that is still loading its model as an error, and re-checks it', async () => {
+    const { monitor, probe, clock } = setup([1_000]);
+    probe.healthResults.push(() => Promise.resolve('loading'));
+    const result = await monitor.check();
+    assert.equal(result.state, 'error');
+    if (result.state === 'error') {
+      assert.equal(result.error.status, 503);
+      assert.match(result.error.message, /loading/);
+    }
+    assert.equal(probe.propsCalls, 0);
+    clock.advance(1_000);
+    await settle();
+    assert.equal(monitor.state.state, 'connected');
+  });
+
   it('turns a non-LlamaError failure into kind unknown', async () => {
     const { monitor, probe } = setup([]);
     probe.propsResults.push(() => Promise.reject(new Error('bad json')));
