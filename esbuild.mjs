@@ -8,13 +8,13 @@ const watch = process.argv.includes('--watch');
 const problemMatcher = {
   name: 'problem-matcher',
   setup(build) {
-    build.onStart(() => console.log(`[watch] build started (${build.initialOptions.outfile})`));
+    build.onStart(() => console.log(`[watch] build started (${build.initialOptions.outfile ?? build.initialOptions.outdir})`));
     build.onEnd((result) => {
       for (const { text, location } of result.errors) {
         console.error(`✘ [ERROR] ${text}`);
         if (location) console.error(`    ${location.file}:${location.line}:${location.column}:`);
       }
-      console.log(`[watch] build finished (${build.initialOptions.outfile})`);
+      console.log(`[watch] build finished (${build.initialOptions.outfile ?? build.initialOptions.outdir})`);
     });
   },
 };
@@ -50,7 +50,17 @@ const targets = [
     target: ['chrome120'],
     jsx: 'automatic',
     jsxImportSource: 'preact',
+  },
+  {
+    // Webview styles: dist/webview.css (ours) and dist/codicon.css + dist/codicon.ttf. The codicon sheet stays a
+    // separate file because <vscode-icon> re-links it inside each shadow root (the host gives its <link> the id
+    // "vscode-codicon-stylesheet").
+    ...common,
+    sourcemap: false,
+    entryPoints: { webview: 'media/chat.css', codicon: 'node_modules/@vscode/codicons/dist/codicon.css' },
+    outdir: 'dist',
     loader: { '.ttf': 'file' },
+    assetNames: '[name]',
   },
 ];
 

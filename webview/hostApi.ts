@@ -53,3 +53,11 @@ export function useHost(): HostApi {
   if (!host) throw new Error('HostContext is missing');
   return host;
 }
+
+/** Read-modify-write of the persisted view state. */
+export function updatePersisted(host: HostApi, fn: (state: PersistedViewState) => void): void {
+  const prev = host.getState();
+  const next: PersistedViewState = { drafts: { ...prev?.drafts }, scroll: { ...prev?.scroll } };
+  fn(next);
+  host.setState(next);
+}

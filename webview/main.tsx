@@ -1,8 +1,17 @@
+/** Webview entry: registers the few @vscode-elements components we use and mounts the app. */
+import '@vscode-elements/elements/dist/vscode-button/index.js';
+import '@vscode-elements/elements/dist/vscode-icon/index.js';
+import '@vscode-elements/elements/dist/vscode-progress-ring/index.js';
 import { render } from 'preact';
-
-function App() {
-  return <main>Llama Chat</main>;
-}
+import { App } from './components/app';
+import { createVsCodeHostApi, HostContext } from './hostApi';
 
 const root = document.getElementById('root');
-if (root) render(<App />, root);
+if (root) {
+  render(
+    <HostContext.Provider value={createVsCodeHostApi()}>
+      <App />
+    </HostContext.Provider>,
+    root,
+  );
+}

@@ -1,0 +1,81 @@
+/** The chat view: wires host messages into the reducer and lays out header, banners, log and composer. */
+import type { JSX } from 'preact';
+import { useEffect, useReducer } from 'preact/hooks';
+import type { ToWebviewMessage } from '../../src/protocol';
+import { useHost } from '../hostApi';
+import { activeStream, initialModel, reduce } from '../state';
+import type { ViewModel } from '../state';
+import { ConnectionBanner, EmptyState, NoticeBanner, StaleBanner } from './banners';
+import { Composer } from './composer';
+import { Header } from './header';
+import { MessageList } from './messageList';
+
+function isToWebview(data: unknown): data is ToWebviewMessage {
+  return typeof data === 'object' && data !== null && typeof (data as { type?: unknown }).type === 'string';
+}
+
+/** The context meter shows the latest figures we have: the last answer's, else the server's n_ctx. */
+function contextFigures(model: ViewModel): { used: number | undefined; max: number | undefined } {
+  const messages = model.activeChat?.messages ?? [];
+  for (let i = messages.length - 1; i >= 0; i--) {
+    const m = messages[i];
+    if (m && m.ctxMax !== undefined) return { used: m.ctxUsed, max: m.ctxMax };
+  }
+  const nCtx = model.connection.state === 'connected' ? model.connection.nCtx : undefined;
+  return { used: nCtx !== undefined ? 0 : undefined, max: nCtx };
+}
+
+export function App(): JSX.Element {
+  const host = useHost();
+  const [model, dispatch] = useReducer(reduce, initialModel);
+
+  useEffect(() => {
+    const onMessage = (event: MessageEvent): void => {
+      if (isToWebview(event.data)) dispatch(event.data);
+    };
+    window.addEventListener('message', onMessage);
+    // Handshake: the host answers with a full snapshot; nothing renders from guesses or timers.
+    host.post({ type: 'ready' });
+    return () => window.removeEventListener('message', onMessage);
+  }, []);
+
+  if (!model.loaded) {
+    return (
+      <div class="app loading" aria-busy="true">
+        <vscode-progress-ring aria-label="Loading" />
+      </div>
+    );
+  }
+
+  const chat = model.activeChat;
+  const stream = activeStream(model);
+  const last = chat?.messages[chat.messages.length - 1];
+  const ctx = contextFigures(model);
+  const connectedModel = model.connection.state === 'connected' ? model.connection.model : undefined;
+
+  return (
+    <div class="app">
+      <Header chats={model.chats} activeChatId={model.activeChatId} />
+      <ConnectionBanner connection={model.connection} />
+      <NoticeBanner notice={model.notice} onDismiss={() => dispatch({ type: 'dismissNotice' })} />
+      {chat && chat.messages.length > 0 ? (
+        <MessageList chat={chat} streaming={model.streaming} />
+      ) : (
+        <div class="messages messages-empty">
+          <EmptyState connection={model.connection} />
+        </div>
+      )}
+      <StaleBanner stream={stream} />
+      <Composer
+        chatId={model.activeChatId}
+        stream={stream}
+        model={model.model ?? connectedModel}
+        ctxUsed={ctx.used}
+        ctxMax={ctx.max}
+        canRegenerate={last?.role === 'assistant' && last.status !== 'streaming'}
+        prefill={model.prefill}
+        focusRequest={model.focusRequest}
+      />
+    </div>
+  );
+}

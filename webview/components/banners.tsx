@@ -1,0 +1,95 @@
+/** Banners: connection state, a stale stream, errors not tied to a message; and the empty state. */
+import type { JSX } from 'preact';
+import type { ErrorInfo } from '../../src/core/errors';
+import type { ConnectionState, StreamingInfo } from '../../src/protocol';
+import { formatSeconds } from '../format';
+import { useHost } from '../hostApi';
+import { IconButton } from './iconButton';
+
+export function ConnectionBanner({ connection }: { connection: ConnectionState }): JSX.Element | null {
+  const host = useHost();
+  if (connection.state === 'checking') {
+    return (
+      <div class="banner banner-quiet" role="status">
+        <vscode-progress-ring class="ring-small" aria-label="Connecting" />
+        <span>Connecting to {connection.url}…</span>
+      </div>
+    );
+  }
+  if (connection.state !== 'error') return null;
+  return (
+    <div class="banner banner-error connection-error" role="alert">
+      <div class="banner-text">
+        <strong>Cannot reach llama-server at {connection.url}.</strong> {connection.error.message}
+        {connection.error.hint ? <div class="hint">{connection.error.hint}</div> : null}
+      </div>
+      <div class="banner-actions">
+        <vscode-button onClick={() => host.post({ type: 'retryConnection' })}>Retry connection</vscode-button>
+        <vscode-button secondary onClick={() => host.post({ type: 'openSettings' })}>
+          Open settings
+        </vscode-button>
+      </div>
+    </div>
+  );
+}
+
+export function StaleBanner({ stream }: { stream: StreamingInfo | undefined }): JSX.Element | null {
+  const host = useHost();
+  if (!stream?.stale) return null;
+  const text = stream.silentMs !== undefined ? `No tokens for ${formatSeconds(stream.silentMs)}` : 'No tokens for a while';
+  return (
+    <div class="banner banner-warning stale-banner" role="alert">
+      <div class="banner-text">{text}. The server may be stuck or the connection lost.</div>
+      <div class="banner-actions">
+        <vscode-button onClick={() => host.post({ type: 'retry', chatId: stream.chatId, messageId: stream.messageId })}>Retry</vscode-button>
+        <vscode-button secondary onClick={() => host.post({ type: 'discardStale', chatId: stream.chatId })}>
+          Discard
+        </vscode-button>
+      </div>
+    </div>
+  );
+}
+
+export function NoticeBanner({ notice, onDismiss }: { notice: ErrorInfo | undefined; onDismiss: () => void }): JSX.Element | null {
+  if (!notice) return null;
+  return (
+    <div class="banner banner-error notice" role="alert">
+      <div class="banner-text">
+        {notice.message}
+        {notice.hint ? <div class="hint">{notice.hint}</div> : null}
+      </div>
+      <IconButton icon="close" label="Dismiss" onClick={onDismiss} />
+    </div>
+  );
+}
+
+export function EmptyState({ connection }: { connection: ConnectionState }): JSX.Element {
+  const host = useHost();
+  if (connection.state === 'connected') {
+    return (
+      <div class="empty-state">
+        <h2>Chat with llama-server</h2>
+        <p>
+          Connected to {connection.url}
+          {connection.model ? ` (${connection.model})` : ''}. Type a message below to start.
+        </p>
+      </div>
+    );
+  }
+  return (
+    <div class="empty-state">
+      <h2>Connect a llama-server</h2>
+      <p>Start a server with a GGUF model:</p>
+      <pre class="command">llama-server -m model.gguf --port 8080</pre>
+      <p>
+        Then set <code>llamaChat.serverUrl</code> (default <code>http://127.0.0.1:8080</code>) if it runs elsewhere.
+      </p>
+      <div class="banner-actions">
+        <vscode-button onClick={() => host.post({ type: 'retryConnection' })}>Retry connection</vscode-button>
+        <vscode-button secondary onClick={() => host.post({ type: 'openSettings' })}>
+          Open settings
+        </vscode-button>
+      </div>
+    </div>
+  );
+}

@@ -1,0 +1,121 @@
+/** The header: the active chat's title opens the chat list; new, rename, export and delete actions. */
+import type { JSX } from 'preact';
+import { useEffect, useRef, useState } from 'preact/hooks';
+import type { ChatSummary } from '../../src/core/chat';
+import { useHost } from '../hostApi';
+import { IconButton } from './iconButton';
+
+export interface HeaderProps {
+  chats: ChatSummary[];
+  activeChatId: string | undefined;
+}
+
+function RenameField({ chat, onDone }: { chat: ChatSummary; onDone: () => void }): JSX.Element {
+  const host = useHost();
+  const input = useRef<HTMLInputElement>(null);
+  useEffect(() => {
+    input.current?.focus();
+    input.current?.select();
+  }, []);
+  const commit = (): void => {
+    const title = input.current?.value.trim() ?? '';
+    if (title && title !== chat.title) host.post({ type: 'renameChat', chatId: chat.id, title });
+    onDone();
+  };
+  return (
+    <input
+      ref={input}
+      class="rename-input"
+      aria-label="Chat title"
+      defaultValue={chat.title}
+      maxLength={500}
+      onKeyDown={(e) => {
+        if (e.key === 'Enter') {
+          e.preventDefault();
+          commit();
+        } else if (e.key === 'Escape') {
+          e.preventDefault();
+          onDone();
+        }
+      }}
+      onBlur={onDone}
+    />
+  );
+}
+
+export function Header({ chats, activeChatId }: HeaderProps): JSX.Element {
+  const host = useHost();
+  const [listOpen, setListOpen] = useState(false);
+  const [renaming, setRenaming] = useState(false);
+  const toggle = useRef<HTMLButtonElement>(null);
+  const active = chats.find((c) => c.id === activeChatId);
+  const sorted = chats.slice().sort((a, b) => b.updatedAt - a.updatedAt);
+
+  const closeList = (): void => {
+    setListOpen(false);
+    toggle.current?.focus();
+  };
+
+  return (
+    <header class="header">
+      <div class="header-row">
+        {renaming && active ? (
+          <RenameField chat={active} onDone={() => setRenaming(false)} />
+        ) : (
+          <button
+            ref={toggle}
+            type="button"
+            class="chat-title"
+            aria-haspopup="listbox"
+            aria-expanded={listOpen}
+            title="Switch chat"
+            onClick={() => setListOpen(!listOpen)}
+          >
+            <span class="chat-title-text">{active?.title ?? 'New chat'}</span>
+            <span class={`codicon codicon-chevron-${listOpen ? 'up' : 'down'}`} aria-hidden="true" />
+          </button>
+        )}
+        <span class="header-actions">
+          <IconButton icon="add" label="New chat" onClick={() => host.post({ type: 'newChat' })} />
+          {active ? (
+            <>
+              <IconButton icon="edit" label="Rename chat" onClick={() => setRenaming(true)} />
+              <IconButton icon="export" label="Export chat" onClick={() => host.post({ type: 'exportChat', chatId: active.id })} />
+              <IconButton icon="trash" label="Delete chat" onClick={() => host.post({ type: 'deleteChat', chatId: active.id })} />
+            </>
+          ) : null}
+        </span>
+      </div>
+      {listOpen ? (
+        <ul
+          class="chat-list"
+          role="listbox"
+          aria-label="Chats"
+          onKeyDown={(e) => {
+            if (e.key === 'Escape') {
+              e.preventDefault();
+              closeList();
+            }
+          }}
+        >
+          {sorted.length === 0 ? <li class="chat-list-empty">No chats yet</li> : null}
+          {sorted.map((c) => (
+            <li key={c.id} role="option" aria-selected={c.id === activeChatId}>
+              <button
+                type="button"
+                class={c.id === activeChatId ? 'chat-item active' : 'chat-item'}
+                onClick={() => {
+                  if (c.id !== activeChatId) host.post({ type: 'switchChat', chatId: c.id });
+                  closeList();
+                }}
+              >
+                <span class="chat-item-title">{c.title}</span>
+                <span class="chat-item-meta">{c.messageCount} msgs</span>
+              </button>
+            </li>
+          ))}
+        </ul>
+      ) : null}
+    </header>
+  );
+}
