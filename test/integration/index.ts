@@ -1,0 +1,62 @@
+/**
+ * The extension-tests entry point (`extensionTestsPath`): runs `suite/**\/*.test.js` with mocha inside the
+ * extension host. Same `run()` contract for code-server (test/harness/runVscodeTests.ts) and @vscode/test-electron
+ * (test/integration/runElectron.ts). Totals go to `$LLAMA_CHAT_TEST_COUNTS_FILE` when set, for the runner.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import Mocha from 'mocha';
+
+export interface SuiteCounts {
+  passed: number;
+  failed: number;
+  skipped: number;
+}
+
+/** Every `*.test.js` below `dir`, sorted so the order is the same on every machine. */
+export function findTestFiles(dir: string): string[] {
+  if (!fs.existsSync(dir)) return [];
+  const found: string[] = [];
+  for (const entry of fs.readdirSync(dir, { withFileTypes: true })) {
+    const full = path.join(dir, entry.name);
+    if (entry.isDirectory()) found.push(...findTestFiles(full));
+    else if (entry.isFile() && entry.name.endsWith('.test.js')) found.push(full);
+  }
+  return found.sort();
+}
+
+export function run(): Promise<void> {
+  const mocha = new Mocha({
+    ui: 'bdd',
+    reporter: 'spec',
+    color: false,
+    timeout: Number(process.env.LLAMA_CHAT_INTEGRATION_TIMEOUT_MS ?? 20_000),
+    // A single test's filter, e.g. LLAMA_CHAT_GREP="stale".
+    grep: process.env.LLAMA_CHAT_GREP || undefined,
+  });
+  const files = findTestFiles(path.join(__dirname, 'suite'));
+  for (const file of files) mocha.addFile(file);
+  return new Promise<void>((resolve, reject) => {
+    if (files.length === 0) {
+      reject(new Error(`no test files under ${path.join(__dirname, 'suite')}`));
+      return;
+    }
+    try {
+      const runner = mocha.run((failures) => {
+        const stats = runner.stats;
+        const counts: SuiteCounts = {
+          passed: stats?.passes ?? 0,
+          failed: stats?.failures ?? failures,
+          skipped: stats?.pending ?? 0,
+        };
+        const file = process.env.LLAMA_CHAT_TEST_COUNTS_FILE;
+        if (file) fs.writeFileSync(file, JSON.stringify(counts) + '\n');
+        if (failures > 0) reject(new Error(`${failures} test(s) failed`));
+        else if (counts.passed === 0) reject(new Error('no test ran'));
+        else resolve();
+      });
+    } catch (err) {
+      reject(err instanceof Error ? err : new Error(String(err)));
+    }
+  });
+}
