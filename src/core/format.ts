@@ -2,6 +2,7 @@
  * Text for the status bar, its tooltip and prefilled chat input. Pure and locale-independent, so the same numbers
  * read the same on every machine and in tests.
  */
+import type { ChatMessage } from './chat';
 import type { LiveStats } from './sessionEvents';
 
 /** 1234567 -> "1,234,567"; negative and fractional input is rounded first. */
@@ -114,4 +115,16 @@ export function fenceCode(code: string, language?: string, label?: string): stri
   const body = code.endsWith('\n') ? code : `${code}\n`;
   const head = label ? `${label}\n\n` : '';
   return `${head}${fence}${lang}\n${body}${fence}`;
+}
+
+/** The status bar text for a few seconds after the last answer ended: marked as final, never a live figure. */
+export function formatFinalText(message: Pick<ChatMessage, 'status' | 'timings' | 'ctxUsed' | 'ctxMax' | 'completionTokens'>): string {
+  const icon = message.status === 'complete' ? '$(check)' : message.status === 'stopped' ? '$(debug-stop)' : '$(error)';
+  const tps = message.timings?.predictedPerSecond;
+  let text = `${icon} ${tps !== undefined ? `${formatTps(tps)} tok/s` : `${formatInt(message.completionTokens ?? 0)} tokens`}`;
+  if (message.ctxUsed !== undefined) {
+    text += ` · ${formatInt(message.ctxUsed)}`;
+    if (message.ctxMax !== undefined && message.ctxMax > 0) text += `/${formatInt(message.ctxMax)}`;
+  }
+  return text;
 }

@@ -1,5 +1,5 @@
 import * as assert from 'node:assert/strict';
-import { escapeMarkdown, fenceCode, formatDuration, formatInt, formatStatusText, formatStatusTooltip, formatTps } from '../../src/core/format';
+import { escapeMarkdown, fenceCode, formatDuration, formatFinalText, formatInt, formatStatusText, formatStatusTooltip, formatTps } from '../../src/core/format';
 import type { LiveStats } from '../../src/core/sessionEvents';
 
 function stats(over: Partial<LiveStats> = {}): LiveStats {
@@ -98,6 +98,17 @@ describe('format', () => {
       assert.match(md, /Model: server default/);
       assert.match(md, /No tokens for 5\.0 s/);
       assert.match(md, /Streaming chats: 2/);
+    });
+  });
+
+  describe('formatFinalText', () => {
+    it('marks the figures as final with the outcome icon', () => {
+      assert.equal(
+        formatFinalText({ status: 'complete', timings: { predictedPerSecond: 41.6 }, ctxUsed: 1234, ctxMax: 8192, completionTokens: 900 }),
+        '$(check) 42 tok/s · 1,234/8,192',
+      );
+      assert.equal(formatFinalText({ status: 'stopped', completionTokens: 12 }), '$(debug-stop) 12 tokens');
+      assert.equal(formatFinalText({ status: 'failed', timings: { predictedPerSecond: 3 }, ctxUsed: 50 }), '$(error) 3.0 tok/s · 50');
     });
   });
 
