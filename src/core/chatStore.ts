@@ -237,7 +237,8 @@ export class ChatStore implements ChatRepository {
     const t = title.trim();
     this.commit(entry, state, { t: 'title', at: this.clock.now(), title: t || NEW_CHAT_TITLE, titled: t !== '' });
     this.markIndexDirty();
-    await this.writeNow(entry);
+    // Rewrite so the header carries the title: an index rebuilt from headers then shows the right names.
+    await this.writeNow(entry, true);
   }
 
   async deleteChat(chatId: string): Promise<void> {
@@ -261,12 +262,16 @@ export class ChatStore implements ChatRepository {
     const now = this.clock.now();
     const m = cloneMessage(message);
     this.commit(entry, state, { t: 'message', at: now, m });
+    let retitled = false;
     if (m.role === 'user' && !state.titled) {
       const title = deriveTitle(m.content);
-      if (title !== NEW_CHAT_TITLE) this.commit(entry, state, { t: 'title', at: now, title, titled: true });
+      if (title !== NEW_CHAT_TITLE) {
+        this.commit(entry, state, { t: 'title', at: now, title, titled: true });
+        retitled = true; // once per chat: compact so the header has the title (see renameChat)
+      }
     }
     this.markIndexDirty();
-    await this.writeNow(entry);
+    await this.writeNow(entry, retitled);
   }
 
   appendToMessage(chatId: string, messageId: string, delta: { content?: string; reasoning?: string }): void {
@@ -417,7 +422,7 @@ export class ChatStore implements ChatRepository {
     return problems;
   }
 
-  /** Index rebuild: the summary from the header line alone. False when the header needs a full read. */
+  /** Index rebuild: the summary from the header line alone. False when the log must be replayed instead. */
   private async openFromHeader(id: string, file: string, stat: FileStat): Promise<StoreProblem | undefined | false> {
     let head: Buffer;
     try {
@@ -431,6 +436,8 @@ export class ChatStore implements ChatRepository {
     const parsed = parseHeader(head.subarray(0, nl).toString('utf8'), id);
     if (!parsed.ok) return this.quarantine(file, parsed.reason);
     const h = parsed.header;
+    // Records were appended after the last compaction: the header is out of date, replay the log.
+    if (h.bodyBytes === undefined || stat.size !== nl + 1 + h.bodyBytes) return false;
     const summary: ChatSummary = { id, title: h.title, createdAt: h.createdAt, updatedAt: h.updatedAt, messageCount: h.messageCount };
     const entry = this.newEntry(id, summary, h.titled);
     entry.persisted = { ...summary, titled: h.titled, size: stat.size, mtimeMs: stat.mtimeMs };

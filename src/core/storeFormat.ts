@@ -21,6 +21,11 @@ export interface HeaderRecord {
   updatedAt: number;
   /** Messages in the log at the time the header was written (lets the index be rebuilt from headers alone). */
   messageCount: number;
+  /**
+   * Bytes after the header line when it was written. If the file is still header line + this, nothing was appended
+   * since and the header describes the chat exactly; otherwise the log must be replayed.
+   */
+  bodyBytes?: number;
 }
 
 /** `at` (when present) becomes the chat's updatedAt on replay. */
@@ -67,9 +72,8 @@ export function headerOf(state: ChatState): HeaderRecord {
 
 /** The compacted form of a chat: header plus one record per message. */
 export function encodeSnapshot(state: ChatState): string {
-  const parts = [encodeRecord(headerOf(state))];
-  for (const m of state.chat.messages) parts.push(encodeRecord({ t: 'message', m }));
-  return parts.join('');
+  const body = state.chat.messages.map((m) => encodeRecord({ t: 'message', m })).join('');
+  return encodeRecord({ ...headerOf(state), bodyBytes: Buffer.byteLength(body) }) + body;
 }
 
 function findMessage(chat: Chat, id: string): ChatMessage | undefined {
@@ -185,7 +189,9 @@ export function parseHeader(line: string, expectedId: string): HeaderResult {
   if (!isStr(x.title) || !isNum(x.createdAt) || !isNum(x.updatedAt) || !isNum(x.messageCount)) {
     return { ok: false, reason: 'the header is missing fields' };
   }
-  return { ok: true, header: { ...(x as unknown as HeaderRecord), titled: x.titled === true } };
+  const header: HeaderRecord = { ...(x as unknown as HeaderRecord), titled: x.titled === true };
+  if (!isNum(x.bodyBytes)) delete header.bodyBytes;
+  return { ok: true, header };
 }
 
 export type LogResult =
