@@ -1,0 +1,486 @@
+/**
+ * The chat webview: locked-down HTML, the ready handshake, and the bridge from session events to protocol messages.
+ * The webview says `ready` and gets a full snapshot; after that it gets tagged deltas (batched per frame by the
+ * PostCoalescer) and lifecycle messages. While it is hidden or gone nothing is posted: the next snapshot carries it.
+ */
+import { randomBytes } from 'node:crypto';
+import * as vscode from 'vscode';
+import type { ChatRepository } from '../core/chatRepository';
+import type { Clock } from '../core/clock';
+import { systemClock } from '../core/clock';
+import type { ConnectionMonitor } from '../core/connection';
+import { Disposable, Emitter, toDisposable } from '../core/disposable';
+import type { IDisposable } from '../core/disposable';
+import type { Logger } from '../core/logger';
+import { PostCoalescer } from '../core/postCoalescer';
+import type { ActionOutcome, ChatSessionApi } from '../core/sessionApi';
+import type { SessionEvent } from '../core/sessionEvents';
+import { parseFromWebview } from '../protocol';
+import type { FromWebviewMessage, StreamingInfo, ToWebviewMessage, UsagePayload, ViewState } from '../protocol';
+import type { Notifier } from './notifications';
+
+export const CHAT_VIEW_ID = 'llamaChat.chatView';
+const ACTIVE_CHAT_KEY = 'llamaChat.activeChatId';
+
+export interface ChatViewProviderOptions {
+  extensionUri: vscode.Uri;
+  session: ChatSessionApi;
+  repository: ChatRepository;
+  connection: ConnectionMonitor;
+  notifier: Notifier;
+  logger: Logger;
+  /** Remembers the open chat per workspace. */
+  memento: vscode.Memento;
+  /** The model requests use: the setting, else the server's. */
+  currentModel: () => string | undefined;
+  clock?: Clock;
+}
+
+/** Builds the webview HTML. Exported for tests of the CSP. */
+export function renderHtml(options: { cspSource: string; nonce: string; scriptUri: string; styleUris: string[] }): string {
+  const { cspSource, nonce } = options;
+  const csp = [
+    "default-src 'none'",
+    `img-src ${cspSource} data:`,
+    `style-src ${cspSource}`,
+    `font-src ${cspSource}`,
+    `script-src 'nonce-${nonce}'`,
+  ].join('; ');
+  const styles = options.styleUris.map((u) => `  <link rel="stylesheet" href="${u}">`).join('\n');
+  return `<!DOCTYPE html>
+<html lang="en">
+<head>
+  <meta charset="UTF-8">
+  <meta http-equiv="Content-Security-Policy" content="${csp}">
+  <meta name="viewport" content="width=device-width, initial-scale=1.0">
+${styles}
+  <title>Llama Chat</title>
+</head>
+<body>
+  <div id="root"></div>
+  <script nonce="${nonce}" src="${options.scriptUri}"></script>
+</body>
+</html>`;
+}
+
+/** Only web links leave the editor; everything else (command:, file:, javascript:, vscode:) is refused. */
+export function safeExternalUrl(href: string): string | undefined {
+  try {
+    const u = new URL(href);
+    return u.protocol === 'http:' || u.protocol === 'https:' ? u.toString() : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function assertNever(value: never): never {
+  throw new Error(`Unhandled message ${JSON.stringify(value)}`);
+}
+
+function errorText(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+export class ChatViewProvider extends Disposable implements vscode.WebviewViewProvider {
+  private readonly o: ChatViewProviderOptions;
+  private readonly clock: Clock;
+  private readonly coalescer: PostCoalescer;
+  private readonly activeChanged = this._register(new Emitter<string | undefined>());
+  private view: vscode.WebviewView | undefined;
+  private viewDisposables: IDisposable[] = [];
+  /** A snapshot was posted to the current webview and it is visible: stream to it. */
+  private live = false;
+  private activeId: string | undefined;
+  private snapshotGeneration = 0;
+  /** Messages of the active chat the webview has, to notice truncation (regenerate, edit and resend). */
+  private shownCount = 0;
+  private readonly lastPhase = new Map<string, StreamingInfo['phase']>();
+  private readonly lastProgressPct = new Map<string, number>();
+  /** When each stale stream went silent, for the banner's "no tokens for N s". */
+  private readonly silentSince = new Map<string, number>();
+  /** Waiting for the webview: prefill text and focus requests are delivered after the next snapshot. */
+  private pendingPrefill: string | undefined;
+  private pendingFocus = false;
+  private posted = 0;
+
+  readonly onDidChangeActiveChat = this.activeChanged.event;
+
+  constructor(options: ChatViewProviderOptions) {
+    super();
+    this.o = options;
+    this.clock = options.clock ?? systemClock;
+    this.coalescer = this._register(new PostCoalescer({ clock: this.clock, post: (m) => this.rawPost(m) }));
+    this.activeId = options.memento.get<string>(ACTIVE_CHAT_KEY);
+    if (this.activeId !== undefined && !options.repository.listChats().some((c) => c.id === this.activeId)) this.activeId = undefined;
+    this.activeId ??= options.repository.listChats()[0]?.id;
+    this._register(options.session.onEvent((e) => this.onSessionEvent(e)));
+    this._register(
+      options.connection.onDidChange((connection) => this.post({ type: 'connection', connection, model: this.o.currentModel() })),
+    );
+    this._register(toDisposable(() => this.dropView()));
+  }
+
+  get activeChatId(): string | undefined {
+    return this.activeId;
+  }
+
+  /** True while a webview is resolved, visible and has its snapshot. */
+  get isLive(): boolean {
+    return this.live;
+  }
+
+  /** Messages posted to webviews so far (tests use it to see that a hidden view gets nothing). */
+  get postCount(): number {
+    return this.posted;
+  }
+
+  resolveWebviewView(view: vscode.WebviewView): void {
+    this.dropView();
+    this.view = view;
+    const dist = vscode.Uri.joinPath(this.o.extensionUri, 'dist');
+    const media = vscode.Uri.joinPath(this.o.extensionUri, 'media');
+    view.webview.options = { enableScripts: true, enableCommandUris: false, localResourceRoots: [dist, media] };
+    const nonce = randomBytes(18).toString('base64');
+    const uri = (base: vscode.Uri, file: string): string => view.webview.asWebviewUri(vscode.Uri.joinPath(base, file)).toString();
+    view.webview.html = renderHtml({
+      cspSource: view.webview.cspSource,
+      nonce,
+      scriptUri: uri(dist, 'webview.js'),
+      styleUris: [uri(dist, 'webview.css'), uri(media, 'chat.css')],
+    });
+    this.viewDisposables = [
+      view.webview.onDidReceiveMessage((raw: unknown) => this.onRawMessage(raw)),
+      view.onDidChangeVisibility(() => {
+        if (!view.visible) {
+          this.goDark();
+        } else if (!this.live) {
+          // A retained webview does not say `ready` again; one that was torn down will, and gets a second one.
+          void this.postSnapshot();
+        }
+      }),
+      view.onDidDispose(() => {
+        if (this.view === view) this.dropView();
+      }),
+    ];
+  }
+
+  /** Shows the view (and, with `focusInput`, puts the cursor in the message box). */
+  async reveal(focusInput = false): Promise<void> {
+    if (focusInput) this.pendingFocus = true;
+    if (this.view) this.view.show(false);
+    else await vscode.commands.executeCommand(`${CHAT_VIEW_ID}.focus`);
+    if (focusInput && this.live) {
+      this.pendingFocus = false;
+      this.post({ type: 'focusInput' });
+    }
+  }
+
+  /** Makes a chat the open one and sends the webview a fresh snapshot. */
+  async showChat(chatId: string | undefined): Promise<void> {
+    this.setActive(chatId);
+    await this.postSnapshot();
+  }
+
+  /** Puts text into the message box (not sent), revealing the view. */
+  async prefill(text: string): Promise<void> {
+    this.pendingPrefill = text;
+    this.pendingFocus = true;
+    await this.reveal();
+    if (this.live) this.flushPending();
+  }
+
+  /** Sends a user message to the open chat, creating a chat when there is none or the open one is busy. */
+  async send(text: string, chatId?: string): Promise<ActionOutcome> {
+    let id = chatId ?? this.activeId;
+    if (id === undefined || (chatId === undefined && this.o.session.isStreaming(id))) {
+      id = (await this.o.session.newChat()).id;
+    }
+    if (id !== this.activeId) await this.showChat(id);
+    const outcome = await this.o.session.send(id, text);
+    if (!outcome.ok) this.post({ type: 'error', chatId: id, error: { kind: 'unknown', message: outcome.detail } });
+    return outcome;
+  }
+
+  // -------------------------------------------------------------------------------------------------------------
+  // Webview -> host
+
+  private onRawMessage(raw: unknown): void {
+    const parsed = parseFromWebview(raw);
+    if (!parsed.ok) {
+      this.o.logger.warn(`Ignored an invalid message from the chat view: ${parsed.reason}`);
+      return;
+    }
+    this.handle(parsed.message).catch((err: unknown) => {
+      this.o.logger.error(`Handling "${parsed.message.type}" from the chat view failed: ${errorText(err)}`);
+      this.post({ type: 'error', error: { kind: 'unknown', message: errorText(err) } });
+    });
+  }
+
+  private async handle(msg: FromWebviewMessage): Promise<void> {
+    const { session } = this.o;
+    switch (msg.type) {
+      case 'ready':
+        this.live = false;
+        await this.postSnapshot();
+        return;
+      case 'send':
+        await this.send(msg.text, msg.chatId);
+        return;
+      case 'stop': {
+        const outcome = await session.stop(msg.chatId);
+        // Stopping an answer that just finished is no news: the `done` is already on its way.
+        if (!outcome.ok) this.o.logger.debug(`Stop: ${outcome.detail}`);
+        return;
+      }
+      case 'retry':
+        this.report(await (session.isStreaming(msg.chatId) ? session.retry(msg.chatId) : session.regenerate(msg.chatId)), 'retry');
+        return;
+      case 'discardStale':
+        this.report(await session.discard(msg.chatId), 'discard');
+        return;
+      case 'regenerate':
+        this.report(await session.regenerate(msg.chatId), 'regenerate');
+        return;
+      case 'editResend':
+        this.report(await session.editAndResend(msg.chatId, msg.messageId, msg.text), 'resend');
+        return;
+      case 'newChat':
+        await vscode.commands.executeCommand('llamaChat.newChat');
+        return;
+      case 'switchChat':
+        await this.showChat(msg.chatId);
+        return;
+      case 'renameChat':
+        if (msg.title !== undefined) await session.renameChat(msg.chatId, msg.title);
+        else await vscode.commands.executeCommand('llamaChat.renameChat', msg.chatId);
+        return;
+      case 'deleteChat':
+        await vscode.commands.executeCommand('llamaChat.deleteChat', msg.chatId);
+        return;
+      case 'forkChat':
+        await vscode.commands.executeCommand('llamaChat.forkChat', msg.chatId, msg.messageId);
+        return;
+      case 'exportChat':
+        await vscode.commands.executeCommand('llamaChat.exportChat', msg.chatId);
+        return;
+      case 'copy':
+        await vscode.env.clipboard.writeText(msg.text);
+        return;
+      case 'insert':
+        await this.insertIntoEditor(msg.text, msg.language);
+        return;
+      case 'openLink': {
+        const url = safeExternalUrl(msg.href);
+        if (url === undefined) {
+          this.o.logger.warn(`Refused to open a non-web link from the chat view: ${msg.href.slice(0, 200)}`);
+          return;
+        }
+        await vscode.env.openExternal(vscode.Uri.parse(url, true));
+        return;
+      }
+      case 'retryConnection':
+        await this.o.connection.recheck();
+        return;
+      case 'openSettings':
+        await vscode.commands.executeCommand('workbench.action.openSettings', 'llamaChat');
+        return;
+      case 'selectModel':
+        await vscode.commands.executeCommand('llamaChat.selectModel');
+        return;
+      default:
+        assertNever(msg);
+    }
+  }
+
+  /** A refused action (it raced with the stream's end, or the chat is busy) is said, not hidden. */
+  private report(outcome: ActionOutcome, action: string): void {
+    if (outcome.ok) return;
+    this.o.logger.info(`Could not ${action}: ${outcome.detail}`);
+    void this.o.notifier.info(outcome.detail);
+  }
+
+  private async insertIntoEditor(text: string, language: string | undefined): Promise<void> {
+    const editor = vscode.window.activeTextEditor ?? vscode.window.visibleTextEditors[0];
+    if (!editor) {
+      const doc = await vscode.workspace.openTextDocument({ content: text, ...(language ? { language } : {}) });
+      await vscode.window.showTextDocument(doc);
+      return;
+    }
+    const ok = await editor.edit((b) => b.replace(editor.selection, text));
+    if (!ok) void this.o.notifier.warn('Llama Chat: the editor did not accept the insertion (is it read-only?).');
+  }
+
+  // -------------------------------------------------------------------------------------------------------------
+  // Host -> webview
+
+  private onSessionEvent(e: SessionEvent): void {
+    switch (e.type) {
+      case 'chatsChanged':
+        this.onChatsChanged();
+        return;
+      case 'messageAdded':
+        if (e.message.role === 'assistant' && e.message.status === 'streaming') this.lastPhase.set(e.message.id, 'waiting');
+        if (e.chatId !== this.activeId) return;
+        this.shownCount++;
+        this.post({ type: 'messageAdded', chatId: e.chatId, message: e.message });
+        return;
+      case 'messageUpdated':
+        if (e.patch.content !== undefined) {
+          // An edited question or a rewritten answer: the webview cannot patch text, it gets a snapshot.
+          if (e.chatId === this.activeId) void this.postSnapshot();
+          return;
+        }
+        if (e.patch.status === 'streaming' && this.silentSince.delete(e.messageId)) {
+          this.post({ type: 'status', chatId: e.chatId, messageId: e.messageId, status: 'streaming', stale: false, phase: this.lastPhase.get(e.messageId) ?? 'generating' });
+        }
+        return;
+      case 'delta':
+        if (this.live && e.chatId === this.activeId) this.coalescer.delta(e.chatId, e.messageId, e.content, e.reasoning);
+        return;
+      case 'progress': {
+        const { total, processed } = e.progress;
+        if (total <= 0) return;
+        const progress = Math.min(1, processed / total);
+        const pct = Math.floor(progress * 100);
+        if (this.lastProgressPct.get(e.messageId) === pct) return;
+        this.lastProgressPct.set(e.messageId, pct);
+        this.lastPhase.set(e.messageId, 'prompt');
+        this.post({ type: 'status', chatId: e.chatId, messageId: e.messageId, status: 'streaming', phase: 'prompt', promptProgress: progress });
+        return;
+      }
+      case 'stats': {
+        const { stats } = e;
+        if (stats.phase !== 'done' && stats.phase !== this.lastPhase.get(e.messageId)) {
+          this.lastPhase.set(e.messageId, stats.phase);
+          const status: ToWebviewMessage = { type: 'status', chatId: e.chatId, messageId: e.messageId, status: 'streaming', phase: stats.phase };
+          if (stats.promptProgress !== undefined) status.promptProgress = stats.promptProgress;
+          this.post(status);
+        }
+        if (!this.live || e.chatId !== this.activeId) return;
+        const usage: UsagePayload = { chatId: e.chatId, messageId: e.messageId, completionTokens: stats.completionTokens };
+        if (stats.ctxUsed !== undefined) usage.ctxUsed = stats.ctxUsed;
+        if (stats.ctxMax !== undefined) usage.ctxMax = stats.ctxMax;
+        if (stats.tps !== undefined) usage.tps = stats.tps;
+        if (stats.promptTokens !== undefined) usage.promptTokens = stats.promptTokens;
+        if (stats.ttftMs !== undefined) usage.ttftMs = stats.ttftMs;
+        this.coalescer.usage(usage);
+        return;
+      }
+      case 'stale':
+        this.silentSince.set(e.messageId, this.clock.now() - e.silentMs);
+        this.post({ type: 'status', chatId: e.chatId, messageId: e.messageId, status: 'streaming', stale: true, silentMs: e.silentMs });
+        return;
+      case 'streamEnded':
+        this.silentSince.delete(e.messageId);
+        this.lastPhase.delete(e.messageId);
+        this.lastProgressPct.delete(e.messageId);
+        if (this.live) this.coalescer.post({ type: 'done', chatId: e.chatId, messageId: e.messageId, message: e.message });
+        else this.coalescer.forget(e.messageId);
+        return;
+      case 'storageError':
+        this.post({ type: 'error', error: e.error });
+        return;
+      default:
+        assertNever(e);
+    }
+  }
+
+  private onChatsChanged(): void {
+    const chats = this.o.repository.listChats();
+    const active = this.activeId === undefined ? undefined : chats.find((c) => c.id === this.activeId);
+    if (this.activeId === undefined || !active) {
+      // The open chat was deleted (or there was none): open the newest.
+      this.setActive(chats[0]?.id);
+      void this.postSnapshot();
+      return;
+    }
+    this.post({ type: 'chats', chats, activeChatId: this.activeId });
+    if (active.messageCount < this.shownCount) void this.postSnapshot();
+  }
+
+  private setActive(chatId: string | undefined): void {
+    if (chatId === this.activeId) return;
+    this.activeId = chatId;
+    void this.o.memento.update(ACTIVE_CHAT_KEY, chatId);
+    this.activeChanged.fire(chatId);
+  }
+
+  /** Builds and posts the full state. Only the newest of overlapping calls posts. */
+  private async postSnapshot(): Promise<void> {
+    if (!this.view) return;
+    const generation = ++this.snapshotGeneration;
+    const { repository, session } = this.o;
+    let activeChat = this.activeId !== undefined ? await repository.getChat(this.activeId) : undefined;
+    if (generation !== this.snapshotGeneration || !this.view) return;
+    if (!this.view.visible) {
+      this.goDark();
+      return;
+    }
+    if (activeChat === undefined && this.activeId !== undefined) this.setActive(undefined);
+    // From here on synchronous: the text in `activeChat` and each stream's seq describe the same instant.
+    activeChat = activeChat ? structuredClone(activeChat) : undefined;
+    const now = this.clock.now();
+    const streaming: StreamingInfo[] = session.activeStreams().map((s) => {
+      const phase = s.stats.phase === 'done' ? 'generating' : s.stats.phase;
+      const info: StreamingInfo = { chatId: s.chatId, messageId: s.messageId, seq: this.coalescer.snapshotSeq(s.messageId), stale: s.stale, phase };
+      const since = this.silentSince.get(s.messageId);
+      if (s.stale && since !== undefined) info.silentMs = Math.max(0, now - since);
+      if (s.stats.promptProgress !== undefined) info.promptProgress = s.stats.promptProgress;
+      return info;
+    });
+    const state: ViewState = {
+      chats: repository.listChats(),
+      activeChatId: this.activeId,
+      activeChat,
+      streaming,
+      connection: this.o.connection.state,
+      model: this.o.currentModel(),
+    };
+    this.shownCount = activeChat?.messages.length ?? 0;
+    this.live = true;
+    this.rawPost({ type: 'snapshot', state });
+    this.flushPending();
+  }
+
+  private flushPending(): void {
+    if (this.pendingPrefill !== undefined) {
+      this.post({ type: 'prefill', text: this.pendingPrefill });
+      this.pendingPrefill = undefined;
+    }
+    if (this.pendingFocus) {
+      this.pendingFocus = false;
+      this.post({ type: 'focusInput' });
+    }
+  }
+
+  /** Posts unless the webview is hidden or has not had its snapshot; streamed text goes through the coalescer. */
+  private post(message: ToWebviewMessage): void {
+    if (!this.live) return;
+    this.coalescer.post(message);
+  }
+
+  private rawPost(message: ToWebviewMessage): void {
+    const view = this.view;
+    if (!view) return;
+    this.posted++;
+    view.webview.postMessage(message).then(
+      (delivered) => {
+        if (!delivered) this.o.logger.debug(`The chat view did not take a ${message.type} message`);
+      },
+      (err: unknown) => this.o.logger.debug(`Posting ${message.type} to the chat view failed: ${errorText(err)}`),
+    );
+  }
+
+  /** Hidden: stop streaming to it; the next snapshot catches it up. */
+  private goDark(): void {
+    this.live = false;
+    this.coalescer.dropPending();
+  }
+
+  private dropView(): void {
+    this.goDark();
+    for (const d of this.viewDisposables) d.dispose();
+    this.viewDisposables = [];
+    this.view = undefined;
+  }
+}

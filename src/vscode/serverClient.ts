@@ -1,0 +1,89 @@
+/**
+ * The current llama-server client behind a stable face: the session and the connection monitor hold this holder,
+ * and a changed URL or timeout swaps the client underneath. An old client is disposed once its last stream ends,
+ * so changing settings never cuts an answer that is being generated.
+ */
+import type { ChatRequest, ChatStreamer, ModelInfo, ServerProps } from '../core/client';
+import type { ConnectionProbe } from '../core/connection';
+import type { IDisposable } from '../core/disposable';
+import type { StreamEvent } from '../core/events';
+
+export interface ServerClient extends ChatStreamer {
+  health(signal?: AbortSignal): Promise<unknown>;
+  listModels(signal?: AbortSignal): Promise<ModelInfo[]>;
+  /** Forgets cached /props. */
+  invalidate?(): void;
+  dispose(): void;
+}
+
+export interface ServerClientConfig {
+  baseUrl: string;
+  requestTimeoutMs: number;
+}
+
+interface Slot {
+  client: ServerClient;
+  config: ServerClientConfig;
+  streams: number;
+  retired: boolean;
+}
+
+export class ServerClientHolder implements ChatStreamer, ConnectionProbe, IDisposable {
+  private slot: Slot;
+
+  constructor(
+    private readonly create: (config: ServerClientConfig) => ServerClient,
+    config: ServerClientConfig,
+  ) {
+    this.slot = { client: create(config), config, streams: 0, retired: false };
+  }
+
+  get config(): ServerClientConfig {
+    return this.slot.config;
+  }
+
+  /** Replaces the client when the URL or timeout changed; returns whether it did. */
+  update(config: ServerClientConfig): boolean {
+    const old = this.slot;
+    if (old.config.baseUrl === config.baseUrl && old.config.requestTimeoutMs === config.requestTimeoutMs) return false;
+    this.slot = { client: this.create(config), config, streams: 0, retired: false };
+    this.retire(old);
+    return true;
+  }
+
+  health(signal?: AbortSignal): Promise<unknown> {
+    return this.slot.client.health(signal);
+  }
+
+  getProps(signal?: AbortSignal): Promise<ServerProps> {
+    return this.slot.client.getProps(signal);
+  }
+
+  listModels(signal?: AbortSignal): Promise<ModelInfo[]> {
+    return this.slot.client.listModels(signal);
+  }
+
+  invalidate(): void {
+    this.slot.client.invalidate?.();
+  }
+
+  async *streamChat(request: ChatRequest, signal?: AbortSignal): AsyncGenerator<StreamEvent, void, undefined> {
+    const slot = this.slot;
+    slot.streams++;
+    try {
+      yield* slot.client.streamChat(request, signal);
+    } finally {
+      slot.streams--;
+      if (slot.retired && slot.streams === 0) slot.client.dispose();
+    }
+  }
+
+  dispose(): void {
+    this.slot.client.dispose();
+  }
+
+  private retire(slot: Slot): void {
+    slot.retired = true;
+    if (slot.streams === 0) slot.client.dispose();
+  }
+}

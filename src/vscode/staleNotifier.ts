@@ -1,0 +1,66 @@
+/**
+ * Asks the user what to do with a stream that went silent: Retry or Discard. The answer can race with the stream
+ * recovering or ending on its own; then nothing is changed and the user is told why.
+ */
+import { Disposable } from '../core/disposable';
+import type { Logger } from '../core/logger';
+import type { ChatSessionApi } from '../core/sessionApi';
+import type { Notifier } from './notifications';
+
+export interface StaleNotifierOptions {
+  session: ChatSessionApi;
+  notifier: Notifier;
+  logger: Logger;
+  chatTitle: (chatId: string) => string | undefined;
+}
+
+export const STALE_RETRY = 'Retry';
+export const STALE_DISCARD = 'Discard';
+
+export class StaleNotifier extends Disposable {
+  /** Messages with a question on screen: one notification per stall. */
+  private readonly asking = new Set<string>();
+
+  constructor(private readonly o: StaleNotifierOptions) {
+    super();
+    this._register(
+      o.session.onEvent((e) => {
+        if (e.type === 'stale') void this.ask(e.chatId, e.messageId, e.silentMs);
+        // A stream that recovers and stalls again deserves a new question.
+        else if (e.type === 'streamEnded' || (e.type === 'messageUpdated' && e.patch.status === 'streaming')) this.asking.delete(e.messageId);
+      }),
+    );
+  }
+
+  private async ask(chatId: string, messageId: string, silentMs: number): Promise<void> {
+    if (this.asking.has(messageId)) return;
+    this.asking.add(messageId);
+    try {
+      const title = this.o.chatTitle(chatId) ?? 'Chat';
+      const seconds = Math.max(1, Math.round(silentMs / 1000));
+      const choice = await this.o.notifier.warn(
+        `Llama Chat: “${title}” has had no tokens for ${seconds} s.`,
+        STALE_RETRY,
+        STALE_DISCARD,
+      );
+      if (choice === undefined || this.isDisposed) return;
+      const verb = choice === STALE_RETRY ? 'retry' : 'discard';
+      const live = this.o.session.activeStreams().find((s) => s.chatId === chatId);
+      if (!live || live.messageId !== messageId) {
+        void this.o.notifier.info(`The answer already finished; nothing to ${verb}.`);
+        return;
+      }
+      if (!live.stale) {
+        void this.o.notifier.info(`“${title}” is receiving tokens again; nothing to ${verb}.`);
+        return;
+      }
+      const outcome = choice === STALE_RETRY ? await this.o.session.retry(chatId) : await this.o.session.discard(chatId);
+      this.o.logger.info(`Stalled answer ${messageId}: ${verb} → ${outcome.ok ? 'done' : outcome.detail}`);
+      if (!outcome.ok) {
+        void this.o.notifier.info(outcome.reason === 'already-finished' ? `The answer already finished; nothing to ${verb}.` : outcome.detail);
+      }
+    } finally {
+      this.asking.delete(messageId);
+    }
+  }
+}
