@@ -1,0 +1,465 @@
+/**
+ * The llama-server HTTP client on undici: keep-alive agent, typed errors, and a chat stream that never throws.
+ * Logs method, URL, status and timings only; the API key never reaches a log line or a message.
+ */
+import { Agent, request } from 'undici';
+import type { Dispatcher } from 'undici';
+import { LlamaError } from './errors';
+import type { ChatRequest, ChatRequestMessage, ChatStreamer, ModelInfo, ServerProps, SlotInfo } from './client';
+import type { StreamEvent } from './events';
+import { nullLogger } from './logger';
+import type { Logger } from './logger';
+import { ChatStreamDecoder } from './streamDecoder';
+import { displayUrl, excerpt, httpStatusError, networkError, notSseError } from './httpErrors';
+import type { ErrorContext } from './httpErrors';
+
+export type ApiKeySource = string | (() => Promise<string | undefined> | string | undefined);
+
+export interface LlamaClientOptions {
+  /** llama-server root, e.g. http://127.0.0.1:8080 (a trailing / or /v1 is tolerated). */
+  baseUrl: string;
+  /** Read before every request, so a key set later applies without rebuilding the client. */
+  apiKey?: ApiKeySource;
+  /** Headers timeout for every request, and body timeout for non-streaming ones. Default 30 000 ms. */
+  requestTimeoutMs?: number;
+  /** TCP/TLS connect timeout. Default min(requestTimeoutMs, 10 000) ms. */
+  connectTimeoutMs?: number;
+  /**
+   * Headers timeout for chat streams. llama-server answers a stream only once the prompt has started to be
+   * processed, so this is longer than requestTimeoutMs. 0 = none. Default max(requestTimeoutMs, 300 000) ms.
+   */
+  streamHeadersTimeoutMs?: number;
+  logger?: Logger;
+  /** Use this dispatcher instead of an own Agent (not closed by dispose()). */
+  dispatcher?: Dispatcher;
+}
+
+export type HealthStatus = 'ok' | 'loading';
+
+export interface TokenizeOptions {
+  /** Add BOS etc. like a real prompt (llama-server `add_special`). Default false. */
+  addSpecial?: boolean;
+}
+
+const DEFAULT_REQUEST_TIMEOUT_MS = 30_000;
+const ERROR_BODY_LIMIT = 64 * 1024;
+const EXCERPT_BODY_LIMIT = 4 * 1024;
+
+/** Strips trailing slashes and a trailing /v1 (users paste OpenAI-style base URLs). */
+export function normalizeBaseUrl(baseUrl: string): string {
+  let url = baseUrl.trim();
+  while (url.endsWith('/')) url = url.slice(0, -1);
+  if (/\/v1$/i.test(url)) url = url.slice(0, -3);
+  while (url.endsWith('/')) url = url.slice(0, -1);
+  return url;
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return value !== null && typeof value === 'object' && !Array.isArray(value);
+}
+
+function optNumber(value: unknown): number | undefined {
+  return typeof value === 'number' && Number.isFinite(value) ? value : undefined;
+}
+
+function optString(value: unknown): string | undefined {
+  return typeof value === 'string' ? value : undefined;
+}
+
+function boolRecord(value: unknown): Record<string, boolean> | undefined {
+  if (!isObject(value)) return undefined;
+  const out: Record<string, boolean> = {};
+  for (const [k, v] of Object.entries(value)) if (typeof v === 'boolean') out[k] = v;
+  return out;
+}
+
+/** GET /props → ServerProps. Exported for tests and the fixture replay. */
+export function parseProps(json: unknown): ServerProps {
+  if (!isObject(json)) throw new LlamaError({ kind: 'unknown', message: 'GET /props returned something other than an object.' });
+  const settings = isObject(json.default_generation_settings) ? json.default_generation_settings : {};
+  const nCtx = optNumber(settings.n_ctx) ?? optNumber(json.n_ctx);
+  if (nCtx === undefined) {
+    throw new LlamaError({
+      kind: 'unknown',
+      message: 'GET /props has no default_generation_settings.n_ctx: is this llama-server?',
+      hint: 'Check that llamaChat.serverUrl points at llama-server',
+    });
+  }
+  const props: ServerProps = { nCtx };
+  const totalSlots = optNumber(json.total_slots);
+  if (totalSlots !== undefined) props.totalSlots = totalSlots;
+  const alias = optString(json.model_alias);
+  if (alias !== undefined) props.modelAlias = alias;
+  const path = optString(json.model_path);
+  if (path !== undefined) props.modelPath = path;
+  const build = optString(json.build_info);
+  if (build !== undefined) props.buildInfo = build;
+  const template = optString(json.chat_template);
+  if (template !== undefined) props.chatTemplate = template;
+  const caps = boolRecord(json.chat_template_caps);
+  if (caps !== undefined) props.chatTemplateCaps = caps;
+  const modalities = boolRecord(json.modalities);
+  if (modalities !== undefined) props.modalities = modalities;
+  return props;
+}
+
+/** GET /v1/models → ModelInfo[]. */
+export function parseModels(json: unknown): ModelInfo[] {
+  const data = isObject(json) && Array.isArray(json.data) ? (json.data as unknown[]) : [];
+  const models: ModelInfo[] = [];
+  for (const item of data) {
+    if (!isObject(item) || typeof item.id !== 'string') continue;
+    const model: ModelInfo = { id: item.id };
+    const meta = isObject(item.meta) ? item.meta : {};
+    const nCtx = optNumber(meta.n_ctx);
+    if (nCtx !== undefined) model.nCtx = nCtx;
+    const nCtxTrain = optNumber(meta.n_ctx_train);
+    if (nCtxTrain !== undefined) model.nCtxTrain = nCtxTrain;
+    const nParams = optNumber(meta.n_params);
+    if (nParams !== undefined) model.nParams = nParams;
+    const size = optNumber(meta.size);
+    if (size !== undefined) model.size = size;
+    models.push(model);
+  }
+  return models;
+}
+
+/** GET /slots → SlotInfo[]. */
+export function parseSlots(json: unknown): SlotInfo[] {
+  if (!Array.isArray(json)) return [];
+  const slots: SlotInfo[] = [];
+  for (const item of json as unknown[]) {
+    if (!isObject(item) || typeof item.id !== 'number') continue;
+    const slot: SlotInfo = { id: item.id, isProcessing: item.is_processing === true };
+    const nCtx = optNumber(item.n_ctx);
+    if (nCtx !== undefined) slot.nCtx = nCtx;
+    slots.push(slot);
+  }
+  return slots;
+}
+
+/** The JSON body of POST /v1/chat/completions for a streamed chat. */
+export function buildChatBody(req: ChatRequest): Record<string, unknown> {
+  const body: Record<string, unknown> = {
+    stream_options: { include_usage: true },
+    timings_per_token: true,
+    return_progress: true,
+    cache_prompt: true,
+  };
+  if (req.model !== undefined && req.model !== '') body.model = req.model;
+  if (req.temperature !== undefined && Number.isFinite(req.temperature)) body.temperature = req.temperature;
+  if (req.maxTokens !== undefined && req.maxTokens > 0) body.max_tokens = Math.floor(req.maxTokens);
+  if (req.seed !== undefined && Number.isFinite(req.seed)) body.seed = req.seed;
+  if (req.stop !== undefined && req.stop.length > 0) body.stop = req.stop;
+  if (req.extra !== undefined) Object.assign(body, req.extra);
+  // The stream decoder depends on these two; extra must not change them.
+  body.messages = req.messages;
+  body.stream = true;
+  return body;
+}
+
+async function readText(body: Dispatcher.ResponseData['body'], limit: number): Promise<string> {
+  const decoder = new TextDecoder();
+  let text = '';
+  try {
+    for await (const chunk of body as AsyncIterable<Uint8Array>) {
+      text += decoder.decode(chunk, { stream: true });
+      if (text.length >= limit) {
+        body.destroy();
+        return text.slice(0, limit);
+      }
+    }
+    return text + decoder.decode();
+  } catch {
+    // A body cut short still says something useful.
+    return text;
+  }
+}
+
+export class LlamaClient implements ChatStreamer {
+  readonly baseUrl: string;
+  private readonly dispatcher: Dispatcher;
+  private readonly ownsDispatcher: boolean;
+  private readonly apiKey: ApiKeySource | undefined;
+  private readonly logger: Logger;
+  private readonly requestTimeoutMs: number;
+  private readonly streamHeadersTimeoutMs: number;
+  private readonly propsCache = new Map<string, ServerProps>();
+  private disposed = false;
+
+  constructor(options: LlamaClientOptions) {
+    this.baseUrl = normalizeBaseUrl(options.baseUrl);
+    this.apiKey = options.apiKey;
+    this.logger = options.logger ?? nullLogger;
+    this.requestTimeoutMs = options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
+    this.streamHeadersTimeoutMs = options.streamHeadersTimeoutMs ?? Math.max(this.requestTimeoutMs, 300_000);
+    if (options.dispatcher) {
+      this.dispatcher = options.dispatcher;
+      this.ownsDispatcher = false;
+    } else {
+      this.dispatcher = new Agent({
+        keepAliveTimeout: 4_000, // below llama-server's 5 s keep-alive, so we never reuse a socket it is closing
+        connectTimeout: options.connectTimeoutMs ?? Math.min(this.requestTimeoutMs, 10_000),
+        headersTimeout: this.requestTimeoutMs,
+        bodyTimeout: this.requestTimeoutMs,
+      });
+      this.ownsDispatcher = true;
+    }
+  }
+
+  /** GET /health: 'ok', or 'loading' while the model loads (503). Throws LlamaError otherwise. */
+  async health(signal?: AbortSignal): Promise<HealthStatus> {
+    const res = await this.send('GET', '/health', undefined, signal);
+    if (res.statusCode === 503) {
+      await readText(res.body, ERROR_BODY_LIMIT);
+      return 'loading';
+    }
+    await this.expectJson(res, '/health');
+    return 'ok';
+  }
+
+  /** GET /props (cached per model; `model` selects one on a multi-model server). */
+  async getProps(signal?: AbortSignal, model?: string): Promise<ServerProps> {
+    const key = model ?? '';
+    const cached = this.propsCache.get(key);
+    if (cached !== undefined) return cached;
+    const path = model !== undefined && model !== '' ? `/props?model=${encodeURIComponent(model)}` : '/props';
+    const props = parseProps(await this.getJson(path, signal));
+    this.propsCache.set(key, props);
+    if (props.modelAlias !== undefined && key === '') this.propsCache.set(props.modelAlias, props);
+    return props;
+  }
+
+  /** Forgets cached /props (server restarted, model or URL changed). */
+  invalidate(): void {
+    this.propsCache.clear();
+  }
+
+  async listModels(signal?: AbortSignal): Promise<ModelInfo[]> {
+    return parseModels(await this.getJson('/v1/models', signal));
+  }
+
+  /** GET /slots. A server started with --no-slots answers 501: that becomes a bad_request error that says so. */
+  async getSlots(signal?: AbortSignal): Promise<SlotInfo[]> {
+    try {
+      return parseSlots(await this.getJson('/slots', signal));
+    } catch (err) {
+      if (LlamaError.is(err) && (err.status === 501 || err.status === 404)) {
+        const info = err.toInfo();
+        info.message = `This llama-server does not offer the /slots endpoint (HTTP ${err.status}).`;
+        info.hint = 'Restart llama-server with --slots (or a newer version) to see slot usage';
+        throw new LlamaError(info, { cause: err });
+      }
+      throw err;
+    }
+  }
+
+  /** POST /tokenize → token ids. */
+  async tokenize(text: string, signal?: AbortSignal, options: TokenizeOptions = {}): Promise<number[]> {
+    const json = await this.postJson('/tokenize', { content: text, add_special: options.addSpecial ?? false }, signal);
+    const tokens = isObject(json) && Array.isArray(json.tokens) ? (json.tokens as unknown[]) : undefined;
+    if (tokens === undefined) throw new LlamaError({ kind: 'unknown', message: 'POST /tokenize returned no tokens array.' });
+    // Plain ids, or {id, piece} when pieces were requested.
+    return tokens.map((t) => (typeof t === 'number' ? t : isObject(t) && typeof t.id === 'number' ? t.id : -1));
+  }
+
+  /** POST /apply-template → the exact prompt text the model would see. */
+  async applyTemplate(messages: ChatRequestMessage[], signal?: AbortSignal): Promise<string> {
+    const json = await this.postJson('/apply-template', { messages }, signal);
+    if (!isObject(json) || typeof json.prompt !== 'string') {
+      throw new LlamaError({ kind: 'unknown', message: 'POST /apply-template returned no prompt.' });
+    }
+    return json.prompt;
+  }
+
+  /**
+   * Streams one chat completion. Never throws: the last event is `done` or `error`. Aborting the signal, or
+   * leaving the loop early, closes the connection so llama-server frees the slot.
+   */
+  async *streamChat(req: ChatRequest, signal?: AbortSignal): AsyncGenerator<StreamEvent, void, undefined> {
+    const path = '/v1/chat/completions';
+    const ctx: ErrorContext = { serverUrl: this.baseUrl, url: this.baseUrl + path };
+    const started = Date.now();
+    const logUrl = displayUrl(ctx.url!);
+    let res: Dispatcher.ResponseData;
+    try {
+      if (this.disposed) throw new LlamaError({ kind: 'aborted', message: 'The client was disposed.' });
+      const key = await this.readKey();
+      ctx.sentApiKey = key !== undefined;
+      if (signal?.aborted) throw new LlamaError({ kind: 'aborted', message: 'Stopped.' });
+      this.logger.debug(`POST ${logUrl} (stream, ${req.messages.length} messages)`);
+      res = await request(ctx.url!, {
+        method: 'POST',
+        dispatcher: this.dispatcher,
+        headers: this.headers(key, 'text/event-stream'),
+        body: JSON.stringify(buildChatBody(req)),
+        signal,
+        headersTimeout: this.streamHeadersTimeoutMs,
+        bodyTimeout: 0, // silence is the stale watchdog's call, not a transport error
+      });
+    } catch (err) {
+      const error = networkError(err, { ...ctx, aborted: signal?.aborted === true });
+      this.logFailure('POST', logUrl, error, started);
+      yield { type: 'error', error: error.toInfo() };
+      return;
+    }
+
+    const body = res.body;
+    let streaming = false;
+    let lastEvent: StreamEvent | undefined;
+    try {
+      const contentType = String(res.headers['content-type'] ?? '');
+      if (res.statusCode < 200 || res.statusCode >= 300) {
+        const text = await readText(body, ERROR_BODY_LIMIT);
+        const error = httpStatusError(res.statusCode, text, { ...ctx, contentType });
+        if (error.kind === 'context_exceeded') this.invalidate();
+        this.logFailure('POST', logUrl, error, started);
+        yield { type: 'error', error: error.toInfo() };
+        return;
+      }
+      if (!/^text\/event-stream\b/i.test(contentType)) {
+        const text = await readText(body, EXCERPT_BODY_LIMIT);
+        const error = notSseError(contentType || undefined, text, ctx);
+        this.logFailure('POST', logUrl, error, started, res.statusCode);
+        yield { type: 'error', error: error.toInfo() };
+        return;
+      }
+      this.logger.debug(`POST ${logUrl} → ${res.statusCode} after ${Date.now() - started} ms`);
+
+      streaming = true;
+      const queue: StreamEvent[] = [];
+      const decoder = new ChatStreamDecoder((e) => queue.push(e));
+      try {
+        // destroyOnReturn false: leaving the loop at [DONE] must not kill a socket that can be reused.
+        const chunks = body.iterator({ destroyOnReturn: false }) as AsyncIterable<Uint8Array>;
+        for await (const chunk of chunks) {
+          decoder.write(chunk);
+          if (queue.length > 0) {
+            for (let i = 0; i < queue.length; i++) {
+              lastEvent = queue[i];
+              yield lastEvent;
+            }
+            queue.length = 0;
+          }
+          if (decoder.finished) break;
+        }
+        decoder.end();
+      } catch (err) {
+        decoder.fail(networkError(err, { ...ctx, midStream: true, aborted: signal?.aborted === true }).toInfo());
+      }
+      for (const event of queue) {
+        lastEvent = event;
+        yield event;
+      }
+    } finally {
+      if (!body.destroyed && !body.readableEnded) {
+        if (lastEvent?.type === 'done') {
+          // Let the last bytes (the chunked terminator) arrive so the socket is reused; give up quickly.
+          await body.dump({ limit: ERROR_BODY_LIMIT, signal: AbortSignal.timeout(2_000) }).catch(() => undefined);
+        } else {
+          // Errors, aborts and early exits close the connection: llama-server then cancels the generation.
+          body.destroy();
+        }
+      }
+      if (streaming) this.logStreamEnd(logUrl, lastEvent, started);
+    }
+  }
+
+  /** Closes idle and active connections of the own agent. */
+  dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
+    this.propsCache.clear();
+    if (this.ownsDispatcher) this.dispatcher.destroy().catch(() => undefined);
+  }
+
+  private async readKey(): Promise<string | undefined> {
+    const source = this.apiKey;
+    let key: string | undefined;
+    try {
+      key = typeof source === 'function' ? await source() : source;
+    } catch (err) {
+      throw new LlamaError({ kind: 'unknown', message: 'The API key could not be read from secret storage.' }, { cause: err });
+    }
+    key = key?.trim();
+    return key ? key : undefined;
+  }
+
+  private headers(key: string | undefined, accept: string): Record<string, string> {
+    const headers: Record<string, string> = { accept, 'content-type': 'application/json' };
+    if (key !== undefined) headers.authorization = `Bearer ${key}`;
+    return headers;
+  }
+
+  private async send(method: 'GET' | 'POST', path: string, json: unknown, signal: AbortSignal | undefined): Promise<Dispatcher.ResponseData> {
+    const url = this.baseUrl + path;
+    const ctx: ErrorContext = { serverUrl: this.baseUrl, url };
+    const started = Date.now();
+    if (this.disposed) throw new LlamaError({ kind: 'aborted', message: 'The client was disposed.' });
+    const key = await this.readKey();
+    ctx.sentApiKey = key !== undefined;
+    try {
+      const res = await request(url, {
+        method,
+        dispatcher: this.dispatcher,
+        headers: this.headers(key, 'application/json'),
+        body: json === undefined ? undefined : JSON.stringify(json),
+        signal,
+        headersTimeout: this.requestTimeoutMs,
+        bodyTimeout: this.requestTimeoutMs,
+      });
+      this.logger.debug(`${method} ${displayUrl(url)} → ${res.statusCode} after ${Date.now() - started} ms`);
+      if (res.statusCode < 200 || res.statusCode >= 300) {
+        if (res.statusCode === 503 && path === '/health') return res;
+        const text = await readText(res.body, ERROR_BODY_LIMIT);
+        const error = httpStatusError(res.statusCode, text, { ...ctx, contentType: String(res.headers['content-type'] ?? '') });
+        this.logFailure(method, displayUrl(url), error, started);
+        throw error;
+      }
+      return res;
+    } catch (err) {
+      if (LlamaError.is(err)) throw err;
+      const error = networkError(err, { ...ctx, aborted: signal?.aborted === true });
+      if (error.kind !== 'aborted') this.invalidate();
+      this.logFailure(method, displayUrl(url), error, started);
+      throw error;
+    }
+  }
+
+  private async expectJson(res: Dispatcher.ResponseData, path: string): Promise<unknown> {
+    const text = await readText(res.body, 16 * 1024 * 1024);
+    try {
+      return JSON.parse(text) as unknown;
+    } catch {
+      throw new LlamaError({
+        kind: 'unknown',
+        message: `${displayUrl(this.baseUrl + path)} did not answer with JSON: ${excerpt(text, 80)}`,
+        hint: 'Check that llamaChat.serverUrl points at llama-server',
+      });
+    }
+  }
+
+  private async getJson(path: string, signal: AbortSignal | undefined): Promise<unknown> {
+    return this.expectJson(await this.send('GET', path, undefined, signal), path);
+  }
+
+  private async postJson(path: string, json: unknown, signal: AbortSignal | undefined): Promise<unknown> {
+    return this.expectJson(await this.send('POST', path, json, signal), path);
+  }
+
+  private logFailure(method: string, url: string, error: LlamaError, started: number, status?: number): void {
+    const st = status ?? error.status;
+    const line = `${method} ${url}${st !== undefined ? ` → ${st}` : ''} failed after ${Date.now() - started} ms: ${error.kind}: ${error.message}`;
+    if (error.kind === 'aborted') this.logger.debug(line);
+    else this.logger.warn(line);
+  }
+
+  private logStreamEnd(url: string, last: StreamEvent | undefined, started: number): void {
+    const ms = Date.now() - started;
+    if (last?.type === 'done') this.logger.info(`POST ${url} stream done in ${ms} ms`);
+    else if (last?.type === 'error') {
+      if (last.error.kind === 'aborted') this.logger.debug(`POST ${url} stream stopped after ${ms} ms`);
+      else this.logger.warn(`POST ${url} stream failed after ${ms} ms: ${last.error.kind}: ${last.error.message}`);
+    } else this.logger.debug(`POST ${url} stream left early after ${ms} ms`);
+  }
+}
