@@ -1,0 +1,165 @@
+/**
+ * A scripted ChatStreamer for tests. Each streamChat() call creates a FakeStream whose events the test pushes one
+ * at a time. Faithful to the contract: it never throws, an abort ends the stream with
+ * `{type: 'error', error: {kind: 'aborted'}}`, and nothing follows a `done` or `error` event.
+ */
+import type { ChatRequest, ChatStreamer, ServerProps } from '../../src/core/client';
+import type { ErrorInfo } from '../../src/core/errors';
+import type { FinishReason, ServerTimings, StreamEvent, Usage } from '../../src/core/events';
+
+export const ABORTED: ErrorInfo = { kind: 'aborted', message: 'The request was cancelled.' };
+
+export class FakeStream {
+  private readonly queue: StreamEvent[] = [];
+  private waiting: ((r: IteratorResult<StreamEvent>) => void) | undefined;
+  private drainWaiters: (() => void)[] = [];
+  private closed = false;
+  private finishedIterating = false;
+  /** Events handed to the consumer so far. */
+  readonly delivered: StreamEvent[] = [];
+  /** The consumer called return() (broke out of its loop). */
+  returned = false;
+
+  constructor(
+    readonly request: ChatRequest,
+    readonly signal: AbortSignal | undefined,
+  ) {
+    if (signal?.aborted) {
+      this.push({ type: 'error', error: ABORTED });
+    } else {
+      signal?.addEventListener('abort', () => this.push({ type: 'error', error: ABORTED }), { once: true });
+    }
+  }
+
+  get aborted(): boolean {
+    return this.signal?.aborted ?? false;
+  }
+
+  /** No more events will be delivered (terminal event pushed, or end()). */
+  get ended(): boolean {
+    return this.closed;
+  }
+
+  /** Queues events; a `done` or `error` closes the stream, and anything after a close is ignored. */
+  push(...events: StreamEvent[]): this {
+    for (const e of events) {
+      if (this.closed) return this;
+      this.queue.push(e);
+      if (e.type === 'done' || e.type === 'error') this.closed = true;
+    }
+    this.pump();
+    return this;
+  }
+
+  content(text: string): this {
+    return this.push({ type: 'content', text });
+  }
+
+  reasoning(text: string): this {
+    return this.push({ type: 'reasoning', text });
+  }
+
+  /** A successful ending: finish, then usage (when given), then done. */
+  finish(reason: FinishReason = 'stop', usage?: Usage, timings?: ServerTimings): this {
+    this.push({ type: 'finish', reason });
+    if (usage) this.push(timings ? { type: 'usage', usage, timings } : { type: 'usage', usage });
+    return this.push({ type: 'done' });
+  }
+
+  fail(error: ErrorInfo): this {
+    return this.push({ type: 'error', error });
+  }
+
+  /** Ends the iteration without a terminal event (a contract breach, for robustness tests). */
+  end(): this {
+    this.closed = true;
+    this.pump();
+    return this;
+  }
+
+  /** Resolves once the consumer has taken every queued event and asked for the next one (or stopped iterating). */
+  drained(): Promise<void> {
+    if (this.isDrained()) return Promise.resolve();
+    return new Promise((resolve) => this.drainWaiters.push(resolve));
+  }
+
+  private isDrained(): boolean {
+    return this.queue.length === 0 && (this.waiting !== undefined || this.finishedIterating);
+  }
+
+  private pump(): void {
+    if (this.waiting) {
+      const resolve = this.waiting;
+      const e = this.queue.shift();
+      if (e) {
+        this.waiting = undefined;
+        this.delivered.push(e);
+        resolve({ value: e, done: false });
+      } else if (this.closed) {
+        this.waiting = undefined;
+        this.finishedIterating = true;
+        resolve({ value: undefined, done: true });
+      }
+    }
+    if (this.isDrained()) {
+      const ws = this.drainWaiters;
+      this.drainWaiters = [];
+      for (const w of ws) w();
+    }
+  }
+
+  iterator(): AsyncIterator<StreamEvent> {
+    return {
+      next: () =>
+        new Promise<IteratorResult<StreamEvent>>((resolve) => {
+          this.waiting = resolve;
+          this.pump();
+        }),
+      return: () => {
+        this.returned = true;
+        this.closed = true;
+        this.finishedIterating = true;
+        this.queue.length = 0;
+        this.pump();
+        return Promise.resolve({ value: undefined, done: true });
+      },
+    };
+  }
+}
+
+export class FakeStreamer implements ChatStreamer {
+  readonly streams: FakeStream[] = [];
+  /** What getProps resolves to; an Error rejects; a function is called per request. */
+  props: ServerProps | Error | ((signal?: AbortSignal) => Promise<ServerProps>) = { nCtx: 2048, modelAlias: 'tiny.gguf' };
+  propsCalls = 0;
+  private streamWaiters: ((s: FakeStream) => void)[] = [];
+
+  streamChat(request: ChatRequest, signal?: AbortSignal): AsyncIterable<StreamEvent> {
+    const stream = new FakeStream(structuredClone(request), signal);
+    this.streams.push(stream);
+    const ws = this.streamWaiters;
+    this.streamWaiters = [];
+    for (const w of ws) w(stream);
+    return { [Symbol.asyncIterator]: () => stream.iterator() };
+  }
+
+  getProps(signal?: AbortSignal): Promise<ServerProps> {
+    this.propsCalls++;
+    const p = this.props;
+    if (p instanceof Error) return Promise.reject(p);
+    if (typeof p === 'function') return p(signal);
+    return Promise.resolve({ ...p });
+  }
+
+  /** The latest stream; throws when none was started. */
+  get last(): FakeStream {
+    const s = this.streams[this.streams.length - 1];
+    if (!s) throw new Error('no stream was started');
+    return s;
+  }
+
+  /** Resolves with the next stream started from now on. */
+  nextStream(): Promise<FakeStream> {
+    return new Promise((resolve) => this.streamWaiters.push(resolve));
+  }
+}
