@@ -1,0 +1,613 @@
+/**
+ * The chat session controller: turns user actions into streamed answers. One stream per chat (chats stream
+ * concurrently), every frame feeds the meter, the stale watchdog and the repository, and every stream ends with
+ * exactly one final status. User actions that race with the stream's own ending are settled by whichever comes
+ * first; the loser changes nothing and says why.
+ */
+import type { Chat, ChatMessage, MessagePatch, MessageStatus } from './chat';
+import { deriveTitle } from './chat';
+import type { ChatRepository } from './chatRepository';
+import { buildChatRequest, forkMessages } from './chatOps';
+import type { ChatRequest, ChatStreamer, ServerProps } from './client';
+import type { Clock } from './clock';
+import { systemClock } from './clock';
+import { Disposable, Emitter, toDisposable } from './disposable';
+import type { IDisposable } from './disposable';
+import type { ErrorInfo } from './errors';
+import type { StreamEvent } from './events';
+import { newId } from './ids';
+import type { Logger } from './logger';
+import { nullLogger } from './logger';
+import { ThroughputMeter } from './meter';
+import type { ActionOutcome, ActiveStream, ChatSessionApi, SessionSettings } from './sessionApi';
+import type { SessionEvent } from './sessionEvents';
+import { StaleWatchdog } from './watchdog';
+
+export interface ChatSessionOptions {
+  streamer: ChatStreamer;
+  repository: ChatRepository;
+  clock?: Clock;
+  logger?: Logger;
+  settings: () => SessionSettings;
+}
+
+/** At most one `stats` event per stream per this much clock time (plus one on every phase change and at the end). */
+export const STATS_INTERVAL_MS = 250;
+
+const DEFAULT_TITLE = 'New chat';
+
+/** How a stream ends when a user action (not the server) ends it. */
+type EndCause =
+  | { kind: 'natural' }
+  | { kind: 'stop' }
+  | { kind: 'retry'; silentMs: number; stale: boolean }
+  | { kind: 'discard' }
+  | { kind: 'shutdown' };
+
+interface StreamState {
+  chatId: string;
+  /** Our own copy of the answer (never shared with the repository). */
+  message: ChatMessage;
+  controller: AbortController;
+  meter: ThroughputMeter;
+  watchdog: StaleWatchdog;
+  stale: boolean;
+  /** A `done` or `error` frame arrived: the stream is ending on its own. */
+  terminal: boolean;
+  finishReason: string | undefined;
+  error: ErrorInfo | undefined;
+  lastStatsAt: number;
+  lastPhase: string;
+  storageFailed: boolean;
+  /** Set by the first finaliser: the stream's single ending. */
+  finalizing: Promise<void> | undefined;
+}
+
+function errorText(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+export class ChatSession extends Disposable implements ChatSessionApi {
+  private readonly streamer: ChatStreamer;
+  private readonly repository: ChatRepository;
+  private readonly clock: Clock;
+  private readonly logger: Logger;
+  private readonly settings: () => SessionSettings;
+  private readonly emitter = this._register(new Emitter<SessionEvent>());
+  private readonly streams = new Map<string, StreamState>();
+  /** Chats with an action under way that will start a stream (closes the gap before it is in `streams`). */
+  private readonly reserved = new Set<string>();
+  /** How each chat's last stream ended, to tell 'already-finished' from 'not-streaming'. */
+  private readonly lastEnded = new Map<string, MessageStatus>();
+  private lastProps: ServerProps | undefined;
+  private closed = false;
+
+  readonly onEvent: (listener: (e: SessionEvent) => void) => IDisposable = this.emitter.event;
+
+  constructor(options: ChatSessionOptions) {
+    super();
+    this.streamer = options.streamer;
+    this.repository = options.repository;
+    this.clock = options.clock ?? systemClock;
+    this.logger = options.logger ?? nullLogger;
+    this.settings = options.settings;
+    const sub = this.repository.onProblem((p) => {
+      this.logger.warn(`Storage problem with ${p.file}: ${p.error.message}`);
+      this.fire({ type: 'storageError', error: p.error });
+    });
+    this._register(toDisposable(() => sub.dispose()));
+  }
+
+  // ------------------------------------------------------------------------------------------------------------
+  // Queries
+
+  activeStreams(): ActiveStream[] {
+    const now = this.clock.now();
+    return [...this.streams.values()].map((s) => ({
+      chatId: s.chatId,
+      messageId: s.message.id,
+      stale: s.stale,
+      stats: s.meter.stats(now),
+    }));
+  }
+
+  isStreaming(chatId: string): boolean {
+    return this.streams.has(chatId);
+  }
+
+  // ------------------------------------------------------------------------------------------------------------
+  // Streaming actions
+
+  async send(chatId: string, text: string): Promise<ActionOutcome> {
+    const busy = this.checkBusy(chatId);
+    if (busy) return busy;
+    this.reserved.add(chatId);
+    try {
+      const chat = await this.loadChat(chatId);
+      if (!chat) return this.unknownChat(chatId);
+      const user: ChatMessage = {
+        id: newId(this.clock.now()),
+        role: 'user',
+        content: text,
+        status: 'complete',
+        createdAt: this.clock.now(),
+      };
+      const firstUserMessage = !chat.messages.some((m) => m.role === 'user');
+      await this.persist(() => this.repository.addMessage(chatId, { ...user }));
+      this.fire({ type: 'messageAdded', chatId, message: { ...user } });
+      if (firstUserMessage && (!chat.title || chat.title === DEFAULT_TITLE)) {
+        await this.persist(() => this.repository.renameChat(chatId, deriveTitle(text)));
+      }
+      this.fire({ type: 'chatsChanged' });
+      return await this.startAnswer(chatId, [...chat.messages, user]);
+    } finally {
+      this.reserved.delete(chatId);
+    }
+  }
+
+  stop(chatId: string): Promise<ActionOutcome> {
+    return this.endByUser(chatId, { kind: 'stop' });
+  }
+
+  discard(chatId: string): Promise<ActionOutcome> {
+    return this.endByUser(chatId, { kind: 'discard' });
+  }
+
+  async retry(chatId: string): Promise<ActionOutcome> {
+    const state = this.streams.get(chatId);
+    const refused = this.refuseEnd(chatId, state);
+    if (refused || !state) return refused ?? this.notStreaming(chatId);
+    // Hold the chat from the moment the old stream ends until the new one is registered.
+    this.reserved.add(chatId);
+    try {
+      const silentMs = state.watchdog.silentMs();
+      state.controller.abort();
+      await this.finalize(state, { kind: 'retry', silentMs, stale: state.stale });
+      const chat = await this.loadChat(chatId);
+      if (!chat) return this.unknownChat(chatId);
+      if (!chat.messages.some((m) => m.role === 'user')) {
+        return { ok: false, reason: 'nothing-to-retry', detail: 'There is no question to ask again.' };
+      }
+      return await this.startAnswer(chatId, this.withLocal(chat.messages, state.message));
+    } finally {
+      this.reserved.delete(chatId);
+    }
+  }
+
+  async regenerate(chatId: string): Promise<ActionOutcome> {
+    const busy = this.checkBusy(chatId);
+    if (busy) return busy;
+    this.reserved.add(chatId);
+    try {
+      const chat = await this.loadChat(chatId);
+      if (!chat) return this.unknownChat(chatId);
+      let messages = chat.messages;
+      let lastAssistant = -1;
+      for (let i = messages.length - 1; i >= 0; i--) {
+        if (messages[i].role === 'assistant') {
+          lastAssistant = i;
+          break;
+        }
+      }
+      // A trailing question without an answer (e.g. its answer was never saved) is simply answered.
+      if (messages[messages.length - 1]?.role === 'user') lastAssistant = -1;
+      const keep = lastAssistant >= 0 ? messages.slice(0, lastAssistant) : messages;
+      if (!keep.some((m) => m.role === 'user')) {
+        return { ok: false, reason: 'nothing-to-retry', detail: 'There is no question to answer again.' };
+      }
+      if (lastAssistant >= 0) {
+        await this.persist(() => this.repository.truncateMessages(chatId, lastAssistant));
+        messages = keep;
+        this.fire({ type: 'chatsChanged' });
+      }
+      return await this.startAnswer(chatId, messages);
+    } finally {
+      this.reserved.delete(chatId);
+    }
+  }
+
+  async editAndResend(chatId: string, messageId: string, text: string): Promise<ActionOutcome> {
+    const busy = this.checkBusy(chatId);
+    if (busy) return busy;
+    this.reserved.add(chatId);
+    try {
+      const chat = await this.loadChat(chatId);
+      if (!chat) return this.unknownChat(chatId);
+      const index = chat.messages.findIndex((m) => m.id === messageId);
+      const target = chat.messages[index];
+      if (!target || target.role !== 'user') {
+        return { ok: false, reason: 'nothing-to-retry', detail: 'That message is not a question in this chat.' };
+      }
+      await this.persist(() => this.repository.updateMessage(chatId, messageId, { content: text }));
+      this.fire({ type: 'messageUpdated', chatId, messageId, patch: { content: text } });
+      if (index + 1 < chat.messages.length) {
+        await this.persist(() => this.repository.truncateMessages(chatId, index + 1));
+      }
+      this.fire({ type: 'chatsChanged' });
+      const messages = [...chat.messages.slice(0, index), { ...target, content: text }];
+      return await this.startAnswer(chatId, messages);
+    } finally {
+      this.reserved.delete(chatId);
+    }
+  }
+
+  // ------------------------------------------------------------------------------------------------------------
+  // Chat management
+
+  async newChat(): Promise<Chat> {
+    const chat = await this.repository.createChat();
+    this.fire({ type: 'chatsChanged' });
+    return chat;
+  }
+
+  async deleteChat(chatId: string): Promise<void> {
+    const state = this.streams.get(chatId);
+    if (state) {
+      state.controller.abort();
+      await this.finalize(state, { kind: 'stop' });
+    }
+    await this.repository.deleteChat(chatId);
+    this.lastEnded.delete(chatId);
+    this.fire({ type: 'chatsChanged' });
+  }
+
+  async renameChat(chatId: string, title: string): Promise<void> {
+    const t = title.replace(/\s+/g, ' ').trim();
+    await this.repository.renameChat(chatId, t || DEFAULT_TITLE);
+    this.fire({ type: 'chatsChanged' });
+  }
+
+  async forkChat(chatId: string, messageId: string): Promise<Chat> {
+    const chat = await this.repository.getChat(chatId);
+    if (!chat) throw new Error(`Unknown chat ${chatId}`);
+    const messages = forkMessages(chat.messages, messageId, () => newId(this.clock.now()));
+    if (!messages) throw new Error(`Message ${messageId} is not in chat ${chatId}`);
+    // A streaming answer is forked with the text it has so far.
+    const live = this.streams.get(chatId);
+    if (live) {
+      const i = chat.messages.findIndex((m) => m.id === live.message.id);
+      const copy = messages[i];
+      if (copy) {
+        copy.content = live.message.content;
+        if (live.message.reasoning !== undefined) copy.reasoning = live.message.reasoning;
+      }
+    }
+    const forked = await this.repository.createChat({ title: `${chat.title} (fork)`, messages });
+    this.fire({ type: 'chatsChanged' });
+    return forked;
+  }
+
+  async shutdown(): Promise<void> {
+    this.closed = true;
+    const ending = [...this.streams.values()].map((s) => {
+      s.controller.abort();
+      return this.finalize(s, { kind: 'shutdown' });
+    });
+    await Promise.all(ending);
+    await this.persist(() => this.repository.flush());
+  }
+
+  override dispose(): void {
+    this.closed = true;
+    for (const s of this.streams.values()) {
+      s.controller.abort();
+      s.watchdog.dispose();
+    }
+    super.dispose();
+  }
+
+  // ------------------------------------------------------------------------------------------------------------
+  // The stream
+
+  /** Adds the assistant placeholder for `history` and starts streaming it in the background. */
+  private async startAnswer(chatId: string, history: ChatMessage[]): Promise<ActionOutcome> {
+    const settings = this.settings();
+    const model = settings.model || this.lastProps?.modelAlias;
+    const now = this.clock.now();
+    const message: ChatMessage = { id: newId(now), role: 'assistant', content: '', status: 'streaming', createdAt: now };
+    if (model) message.model = model;
+    const request = buildChatRequest(history, settings, settings.model || undefined);
+
+    await this.persist(() => this.repository.addMessage(chatId, { ...message }));
+    const meter = new ThroughputMeter(this.clock, { startedAt: now, ctxMax: this.lastProps?.nCtx, model });
+    const watchdog = new StaleWatchdog(this.clock, (silentMs) => this.onStale(state, silentMs));
+    const state: StreamState = {
+      chatId,
+      message,
+      controller: new AbortController(),
+      meter,
+      watchdog,
+      stale: false,
+      terminal: false,
+      finishReason: undefined,
+      error: undefined,
+      lastStatsAt: Number.NEGATIVE_INFINITY,
+      lastPhase: 'waiting',
+      storageFailed: false,
+      finalizing: undefined,
+    };
+    this.streams.set(chatId, state);
+    this.fire({ type: 'messageAdded', chatId, message: { ...message } });
+    this.fetchProps(state, settings);
+    state.watchdog.arm(settings.staleSeconds * 1000);
+    this.logger.info(`Streaming answer ${message.id} in chat ${chatId} (${request.messages.length} messages)`);
+    void this.run(state, request);
+    return { ok: true, chatId, messageId: message.id };
+  }
+
+  /** n_ctx (and the model name) for the meter; a failure here never blocks the stream. */
+  private fetchProps(state: StreamState, settings: SessionSettings): void {
+    let p: Promise<ServerProps>;
+    try {
+      p = this.streamer.getProps(state.controller.signal);
+    } catch (err) {
+      this.logger.warn(`Could not read server props: ${errorText(err)}`);
+      return;
+    }
+    p.then(
+      (props) => {
+        this.lastProps = props;
+        if (state.finalizing) return;
+        state.meter.setCtxMax(props.nCtx);
+        const patch: MessagePatch = {};
+        if (!settings.model && !state.message.model && props.modelAlias) {
+          state.message.model = props.modelAlias;
+          state.meter.setModel(props.modelAlias);
+          patch.model = props.modelAlias;
+          void this.persist(() => this.repository.updateMessage(state.chatId, state.message.id, patch));
+          this.fire({ type: 'messageUpdated', chatId: state.chatId, messageId: state.message.id, patch });
+        }
+        this.emitStats(state, this.clock.now());
+      },
+      (err: unknown) => this.logger.warn(`Could not read server props: ${errorText(err)}`),
+    );
+  }
+
+  private async run(state: StreamState, request: ChatRequest): Promise<void> {
+    try {
+      for await (const event of this.streamer.streamChat(request, state.controller.signal)) {
+        if (state.finalizing) break;
+        this.onStreamEvent(state, event);
+        if (state.terminal) break;
+      }
+    } catch (err) {
+      // The contract says streamers never throw; if one does, the answer still gets a final status.
+      state.error = { kind: 'unknown', message: `The stream failed: ${errorText(err)}` };
+    }
+    await this.finalize(state, { kind: 'natural' });
+  }
+
+  private onStreamEvent(state: StreamState, event: StreamEvent): void {
+    const now = this.clock.now();
+    state.watchdog.touch(now);
+    state.meter.onEvent(event, now);
+    const { chatId } = state;
+    const messageId = state.message.id;
+    switch (event.type) {
+      case 'content':
+      case 'reasoning': {
+        if (state.stale) this.clearStale(state);
+        const delta = event.type === 'content' ? { content: event.text } : { reasoning: event.text };
+        if (event.type === 'content') state.message.content += event.text;
+        else state.message.reasoning = (state.message.reasoning ?? '') + event.text;
+        this.append(state, delta);
+        this.fire({ type: 'delta', chatId, messageId, ...delta });
+        this.maybeStats(state, now);
+        return;
+      }
+      case 'progress':
+        if (state.stale) this.clearStale(state);
+        this.fire({ type: 'progress', chatId, messageId, progress: event.progress });
+        this.maybeStats(state, now);
+        return;
+      case 'timings':
+      case 'role':
+        if (state.stale) this.clearStale(state);
+        if (event.type === 'timings') this.maybeStats(state, now);
+        return;
+      case 'finish':
+        state.finishReason = event.reason;
+        return;
+      case 'usage':
+        return;
+      case 'done':
+        state.terminal = true;
+        return;
+      case 'error':
+        state.terminal = true;
+        state.error = event.error;
+        return;
+    }
+  }
+
+  private append(state: StreamState, delta: { content?: string; reasoning?: string }): void {
+    if (state.storageFailed) return;
+    try {
+      this.repository.appendToMessage(state.chatId, state.message.id, delta);
+    } catch (err) {
+      // Keep streaming in memory; the final updateMessage tries to save the whole text again.
+      state.storageFailed = true;
+      this.storageError(err);
+    }
+  }
+
+  private maybeStats(state: StreamState, now: number): void {
+    const phase = state.meter.currentPhase;
+    if (phase !== state.lastPhase || now - state.lastStatsAt >= STATS_INTERVAL_MS) this.emitStats(state, now);
+  }
+
+  private emitStats(state: StreamState, now: number): void {
+    state.lastStatsAt = now;
+    const stats = state.meter.stats(now);
+    state.lastPhase = stats.phase;
+    this.fire({ type: 'stats', chatId: state.chatId, messageId: state.message.id, stats });
+  }
+
+  private onStale(state: StreamState, silentMs: number): void {
+    if (state.finalizing || state.stale) return;
+    state.stale = true;
+    this.logger.warn(`No activity for ${Math.round(silentMs / 1000)} s on answer ${state.message.id}`);
+    this.fire({ type: 'stale', chatId: state.chatId, messageId: state.message.id, silentMs });
+  }
+
+  /** Activity after a stale warning: drop the warning and watch again. */
+  private clearStale(state: StreamState): void {
+    state.stale = false;
+    state.watchdog.rearm();
+    this.fire({ type: 'messageUpdated', chatId: state.chatId, messageId: state.message.id, patch: { status: 'streaming' } });
+    this.emitStats(state, this.clock.now());
+  }
+
+  /** The stream's single ending; later callers get the same promise. */
+  private finalize(state: StreamState, cause: EndCause): Promise<void> {
+    state.finalizing ??= this.doFinalize(state, cause);
+    return state.finalizing;
+  }
+
+  private async doFinalize(state: StreamState, cause: EndCause): Promise<void> {
+    // Synchronous part first: from here on the chat is free and nothing else touches this stream.
+    state.watchdog.cancel();
+    state.meter.end();
+    if (this.streams.get(state.chatId) === state) this.streams.delete(state.chatId);
+
+    const { status, error } = this.outcome(state, cause);
+    const summary = state.meter.summary();
+    const patch: MessagePatch = {
+      status,
+      finishedAt: this.clock.now(),
+      completionTokens: summary.completionTokens,
+      timings: summary.timings,
+    };
+    if (state.finishReason !== undefined) patch.finishReason = state.finishReason;
+    if (summary.promptTokens !== undefined) patch.promptTokens = summary.promptTokens;
+    if (summary.cachedTokens !== undefined) patch.cachedTokens = summary.cachedTokens;
+    if (summary.ctxUsed !== undefined) patch.ctxUsed = summary.ctxUsed;
+    if (summary.ctxMax !== undefined) patch.ctxMax = summary.ctxMax;
+    if (state.message.model) patch.model = state.message.model;
+    if (error) patch.error = error;
+    // If appends failed, the final patch carries the whole text so the store can still save it.
+    if (state.storageFailed) {
+      patch.content = state.message.content;
+      if (state.message.reasoning !== undefined) patch.reasoning = state.message.reasoning;
+    }
+    Object.assign(state.message, patch);
+    this.lastEnded.set(state.chatId, status);
+
+    this.emitStats(state, this.clock.now());
+    this.logger.info(`Answer ${state.message.id} ended: ${status}${error ? ` (${error.kind}: ${error.message})` : ''}`);
+    await this.persist(() => this.repository.updateMessage(state.chatId, state.message.id, patch));
+    const { chatId } = state;
+    const messageId = state.message.id;
+    this.fire({ type: 'messageUpdated', chatId, messageId, patch });
+    const ended: SessionEvent = { type: 'streamEnded', chatId, messageId, message: structuredClone(state.message) };
+    if (error) ended.error = error;
+    this.fire(ended);
+    this.fire({ type: 'chatsChanged' });
+  }
+
+  private outcome(state: StreamState, cause: EndCause): { status: MessageStatus; error?: ErrorInfo } {
+    switch (cause.kind) {
+      case 'stop':
+        return { status: 'stopped' };
+      case 'shutdown':
+        return { status: 'interrupted' };
+      case 'discard':
+        return { status: 'failed', error: { kind: 'aborted', message: 'Discarded by the user; the answer is incomplete.' } };
+      case 'retry': {
+        const s = Math.round(cause.silentMs / 1000);
+        const message = cause.stale ? `Retried after no activity for ${s} s.` : 'Retried by the user.';
+        return { status: 'failed', error: { kind: 'aborted', message, hint: 'A new answer was requested.' } };
+      }
+      case 'natural':
+        if (state.error) {
+          // A connection that drops after the finish frame still delivered the whole answer.
+          if (state.finishReason !== undefined && state.error.kind === 'truncated') return { status: 'complete' };
+          return { status: 'failed', error: state.error };
+        }
+        if (state.terminal || state.finishReason !== undefined) return { status: 'complete' };
+        return { status: 'failed', error: { kind: 'truncated', message: 'The stream ended before the answer was finished.' } };
+    }
+  }
+
+  // ------------------------------------------------------------------------------------------------------------
+  // Helpers
+
+  private async endByUser(chatId: string, cause: EndCause): Promise<ActionOutcome> {
+    const state = this.streams.get(chatId);
+    const refused = this.refuseEnd(chatId, state);
+    if (refused || !state) return refused ?? this.notStreaming(chatId);
+    state.controller.abort();
+    await this.finalize(state, cause);
+    return { ok: true, chatId, messageId: state.message.id };
+  }
+
+  /** Why a stop/retry/discard cannot act on this chat's stream, if it cannot. */
+  private refuseEnd(chatId: string, state: StreamState | undefined): ActionOutcome | undefined {
+    if (!state) return this.notStreaming(chatId);
+    if (state.terminal || state.finalizing) {
+      return { ok: false, reason: 'already-finished', detail: 'The answer already finished on its own.' };
+    }
+    return undefined;
+  }
+
+  private notStreaming(chatId: string): ActionOutcome {
+    const last = this.lastEnded.get(chatId);
+    if (last) return { ok: false, reason: 'already-finished', detail: `The answer already ended (${last}).` };
+    return { ok: false, reason: 'not-streaming', detail: 'No answer is being generated in this chat.' };
+  }
+
+  private checkBusy(chatId: string): ActionOutcome | undefined {
+    if (this.closed) return { ok: false, reason: 'busy', detail: 'The session is shutting down.' };
+    if (this.streams.has(chatId) || this.reserved.has(chatId)) {
+      return { ok: false, reason: 'busy', detail: 'This chat is still answering; stop it or wait for it to finish.' };
+    }
+    return undefined;
+  }
+
+  private unknownChat(chatId: string): ActionOutcome {
+    return { ok: false, reason: 'unknown-chat', detail: `There is no chat ${chatId}.` };
+  }
+
+  private async loadChat(chatId: string): Promise<Chat | undefined> {
+    try {
+      return await this.repository.getChat(chatId);
+    } catch (err) {
+      this.storageError(err);
+      return undefined;
+    }
+  }
+
+  /** The stored messages with our final copy of `message` (the store may not have it if writes failed). */
+  private withLocal(messages: ChatMessage[], message: ChatMessage): ChatMessage[] {
+    const i = messages.findIndex((m) => m.id === message.id);
+    if (i < 0) return [...messages, message];
+    const out = [...messages];
+    out[i] = message;
+    return out;
+  }
+
+  /** Runs a repository write; a failure is logged and reported, never thrown into a stream. */
+  private async persist(write: () => Promise<void>): Promise<void> {
+    try {
+      await write();
+    } catch (err) {
+      this.storageError(err);
+    }
+  }
+
+  private storageError(err: unknown): void {
+    const message = errorText(err);
+    this.logger.error(`Could not save the chat: ${message}`);
+    this.fire({ type: 'storageError', error: { kind: 'storage', message: `Could not save the chat: ${message}` } });
+  }
+
+  private fire(e: SessionEvent): void {
+    if (this.isDisposed) return;
+    try {
+      this.emitter.fire(e);
+    } catch (err) {
+      // A faulty listener must not break the stream loop.
+      this.logger.error(`Session event listener failed on ${e.type}: ${errorText(err)}`);
+    }
+  }
+}
