@@ -1,0 +1,106 @@
+/** Starts and stops a real llama-server on a free loopback port (or uses `$LLAMA_SERVER_URL`). */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { ensureLlamaServer } from './llamaBuild';
+import { runDir, runStamp } from './paths';
+import { findFreePort, readTail, spawnProcess, waitForHttp } from './process';
+import type { SpawnedProcess } from './process';
+import { ensureTinyModel } from './tinyModel';
+
+export interface StartLlamaServerOptions {
+  /** Context size (`-c`); with this version each slot reports this n_ctx in /props. Default 2048. */
+  ctx?: number;
+  /** Slots (`-np`). Default 4. */
+  parallel?: number;
+  /** `--alias`: the model name the server reports. */
+  alias?: string;
+  /** Model file; default: the tiny model. */
+  model?: string;
+  /** Binary; default: ensureLlamaServer(). */
+  binary?: string;
+  extraArgs?: readonly string[];
+  /** How long to wait for /health 200. Default 60 s. */
+  startTimeoutMs?: number;
+  /** Log file; default `<run dir>/llama-server/<stamp>-<port>.log`. */
+  logFile?: string;
+  onProgress?: (line: string) => void;
+}
+
+export interface LlamaServerHandle {
+  /** Base URL without a trailing slash, e.g. http://127.0.0.1:41234 */
+  url: string;
+  port: number;
+  /** Undefined for an external server ($LLAMA_SERVER_URL). */
+  pid: number | undefined;
+  /** Undefined for an external server. */
+  logFile: string | undefined;
+  model: string | undefined;
+  external: boolean;
+  /** SIGTERM, SIGKILL after a grace, resolves once the process has exited. A no-op for an external server. */
+  stop(): Promise<void>;
+}
+
+const PORT_ATTEMPTS = 4;
+
+/** Starts llama-server and waits until /health answers 200. */
+export async function startLlamaServer(options: StartLlamaServerOptions = {}): Promise<LlamaServerHandle> {
+  const external = process.env.LLAMA_SERVER_URL;
+  if (external) {
+    const url = external.replace(/\/+$/, '');
+    await waitForHttp(`${url}/health`, { timeoutMs: options.startTimeoutMs ?? 10_000 });
+    const parsed = new URL(url);
+    const port = Number(parsed.port || (parsed.protocol === 'https:' ? 443 : 80));
+    return { url, port, pid: undefined, logFile: undefined, model: undefined, external: true, stop: () => Promise.resolve() };
+  }
+  const binary = options.binary ?? (await ensureLlamaServer({ onProgress: options.onProgress }));
+  const model = options.model ?? (await ensureTinyModel({ onProgress: options.onProgress }));
+  let lastError: Error | undefined;
+  for (let attempt = 0; attempt < PORT_ATTEMPTS; attempt++) {
+    const port = await findFreePort();
+    const logFile = options.logFile ?? path.join(runDir('llama-server'), `${runStamp()}-${port}.log`);
+    const args = [
+      '-m', model,
+      '--host', '127.0.0.1',
+      '--port', String(port),
+      '-c', String(options.ctx ?? 2048),
+      '-np', String(options.parallel ?? 4),
+      '--no-ui',
+      ...(options.alias ? ['--alias', options.alias] : []),
+      ...(options.extraArgs ?? []),
+    ];
+    fs.appendFileSync(logFile, `# ${binary} ${args.join(' ')}\n`);
+    const proc = spawnProcess(binary, args, { logFile });
+    const url = `http://127.0.0.1:${port}`;
+    try {
+      await waitForHttp(`${url}/health`, {
+        timeoutMs: options.startTimeoutMs ?? 60_000,
+        intervalMs: 50,
+        abortIf: () => exitedReason(proc),
+      });
+      return {
+        url,
+        port,
+        pid: proc.pid,
+        logFile,
+        model,
+        external: false,
+        stop: async () => {
+          await proc.stop({ graceMs: 3000 });
+        },
+      };
+    } catch (err) {
+      await proc.stop({ graceMs: 1000 });
+      const tail = readTail(logFile, 25);
+      lastError = new Error(`llama-server did not become healthy on ${url}: ${(err as Error).message}\n--- ${logFile} (tail)\n${tail}`);
+      // Someone took the port between our probe and the server's bind: try another one.
+      if (!/bind|address already in use|EADDRINUSE/i.test(tail)) break;
+    }
+  }
+  throw lastError ?? new Error('llama-server did not start');
+}
+
+function exitedReason(proc: SpawnedProcess): string | undefined {
+  const info = proc.exitInfo();
+  if (!info) return undefined;
+  return `llama-server exited (${info.signal ? `signal ${info.signal}` : `code ${info.code}`})`;
+}
