@@ -1,0 +1,231 @@
+import * as assert from 'node:assert/strict';
+import { allBlocks, emptyBlocks, updateBlocks } from '../../../webview/markdown/blocks';
+import { highlight } from '../../../webview/markdown/highlight';
+import { Markdown } from '../../../webview/markdown/markdown';
+import { MarkdownBlock } from '../../../webview/markdown/render';
+import { click, key, mount } from './dom';
+
+function md(text: string, streaming = false): ReturnType<typeof mount> {
+  return mount(<Markdown text={text} streaming={streaming} />);
+}
+
+describe('webview markdown', () => {
+  it('renders headings, lists, emphasis, code spans and tables', () => {
+    const { container } = md(
+      ['# Title', '', '## Sub', '', '- one **bold**', '- two *em* `code`', '', '3. c', '4. d', '', '| a | b |', '|:-|-:|', '| 1 | 2 |', '', '> quote', '', '- [x] done'].join('\n'),
+    );
+    assert.equal(container.querySelector('h1')?.textContent, 'Title');
+    assert.equal(container.querySelector('h2')?.textContent, 'Sub');
+    const items = container.querySelectorAll('ul > li');
+    assert.equal(items[0]?.querySelector('strong')?.textContent, 'bold');
+    assert.equal(items[1]?.querySelector('em')?.textContent, 'em');
+    assert.equal(items[1]?.querySelector('code')?.textContent, 'code');
+    assert.equal(container.querySelector('ol')?.getAttribute('start'), '3');
+    assert.deepEqual(Array.from(container.querySelectorAll('th')).map((th) => th.textContent), ['a', 'b']);
+    assert.deepEqual(Array.from(container.querySelectorAll('td')).map((td) => td.textContent), ['1', '2']);
+    assert.equal(container.querySelector('td')?.className, 'align-left');
+    assert.equal(container.querySelector('blockquote p')?.textContent, 'quote');
+    const box = container.querySelector<HTMLInputElement>('li.task input[type=checkbox]');
+    assert.equal(box?.checked, true);
+  });
+
+  it('renders a fenced code block with language label, highlighting and Copy / Insert actions', () => {
+    const code = 'const x = 42; // answer\nreturn "s";';
+    const { container, host } = md('```ts\n' + code + '\n```\n');
+    assert.equal(container.querySelector('.code-lang')?.textContent, 'ts');
+    assert.equal(container.querySelector('pre code')?.textContent, code);
+    assert.equal(container.querySelector('.tok-keyword')?.textContent, 'const');
+    assert.equal(container.querySelector('.tok-number')?.textContent, '42');
+    assert.equal(container.querySelector('.tok-comment')?.textContent, '// answer');
+    assert.equal(container.querySelector('.tok-string')?.textContent, '"s"');
+    click(container.querySelector('[title="Copy code"]'));
+    click(container.querySelector('[title="Insert at cursor"]'));
+    assert.deepEqual(host.posted, [
+      { type: 'copy', text: code },
+      { type: 'insert', text: code, language: 'ts' },
+    ]);
+  });
+
+  it('renders an unterminated fence while streaming as a code block', () => {
+    const { container } = md('Here:\n\n```python\ndef f():\n    return 1', true);
+    assert.equal(container.querySelector('.code-lang')?.textContent, 'python');
+    assert.equal(container.querySelector('pre code')?.textContent, 'def f():\n    return 1');
+    assert.equal(container.querySelector('.tok-keyword')?.textContent, 'def');
+  });
+
+  describe('XSS corpus', () => {
+    const corpus = [
+      '<script>alert(1)</script>',
+      'text <script>alert(1)</script> inline',
+      '<img src=x onerror=alert(1)>',
+      'inline <img src=x onerror="alert(1)"> image',
+      '<svg onload=alert(1)><circle/></svg>',
+      '<a href="javascript:alert(1)">x</a>',
+      '[x](javascript:alert(1))',
+      '[x](JAVASCRIPT:alert(1))',
+      '[x](java\tscript:alert(1))',
+      '[run](command:workbench.action.terminal.new)',
+      '[data](data:text/html;base64,PHNjcmlwdD5hbGVydCgxKTwvc2NyaXB0Pg==)',
+      '[v](vbscript:msgbox(1))',
+      '![img](javascript:alert(1))',
+      '![remote](https://evil.example/pixel.png "t")',
+      '<javascript:alert(1)>',
+      '<https://example.com/auto>',
+      'www.example.com and https://example.org/bare',
+      '&lt;script&gt;alert(1)&lt;/script&gt; &#60;img src=x onerror=alert(1)&#62; &amp;',
+      '<iframe src="https://evil.example"></iframe>',
+      '<div onclick="alert(1)">\n\n*md*\n\n</div>',
+      '[ref][r]\n\n[r]: javascript:alert(1)',
+      '<style>body{display:none}</style>',
+      '<form action="https://evil.example"><input name=a></form>',
+    ];
+    const dangerous = ['script', 'img', 'svg', 'iframe', 'style', 'form', 'object', 'embed', 'link', 'meta', 'base'];
+
+    for (const source of corpus) {
+      it(`is inert: ${JSON.stringify(source).slice(0, 60)}`, () => {
+        const { container, host } = md(source);
+        for (const tag of dangerous) assert.equal(container.querySelector(tag), null, `no <${tag}>`);
+        for (const el of Array.from(container.querySelectorAll('*'))) {
+          for (const attr of Array.from(el.attributes)) {
+            assert.ok(!/^on/i.test(attr.name), `no ${attr.name} attribute on <${el.tagName}>`);
+            assert.ok(!['href', 'src', 'srcset', 'action', 'formaction', 'xlink:href'].includes(attr.name), `no ${attr.name} on <${el.tagName}>`);
+            assert.ok(!/javascript:|command:|vbscript:|data:/i.test(attr.value) || attr.name === 'title', `no script URL in ${attr.name}`);
+          }
+        }
+        // Every link opens through the host, and only http(s) ones exist.
+        for (const a of Array.from(container.querySelectorAll('a'))) click(a);
+        for (const m of host.ofType('openLink')) assert.match(m.href, /^https?:\/\//);
+        assert.equal(host.posted.filter((m) => m.type !== 'openLink').length, 0);
+      });
+    }
+
+    it('shows raw HTML as text', () => {
+      const { container } = md('<script>alert(1)</script>');
+      assert.match(container.textContent ?? '', /<script>alert\(1\)<\/script>/);
+    });
+
+    it('decodes entities to text, never to markup', () => {
+      const { container } = md('&lt;b&gt;bold&lt;/b&gt; &#x3C;i&#x3E; &copy;');
+      assert.equal(container.querySelector('b'), null);
+      assert.equal(container.querySelector('p')?.textContent, '<b>bold</b> <i> ©');
+    });
+
+    it('http(s) links and autolinks post openLink on click and on Enter', () => {
+      const { container, host } = md('[site](https://example.com/a?b=1) <http://example.org> https://bare.example/x');
+      const links = Array.from(container.querySelectorAll('a'));
+      assert.equal(links.length, 3);
+      for (const a of links) assert.equal(a.hasAttribute('href'), false);
+      click(links[0]);
+      key(links[1], { key: 'Enter' });
+      click(links[2]);
+      assert.deepEqual(
+        host.ofType('openLink').map((m) => m.href),
+        ['https://example.com/a?b=1', 'http://example.org/', 'https://bare.example/x'],
+      );
+    });
+
+    it('javascript: and command: links render as text only', () => {
+      const { container } = md('[a](javascript:alert(1)) [b](command:foo)');
+      assert.equal(container.querySelectorAll('a').length, 0);
+      assert.equal(container.textContent, 'a b');
+    });
+
+    it('images never load: a text link for http(s), plain text otherwise', () => {
+      const { container, host } = md('![cat](https://example.com/cat.png) ![dog](file:///etc/passwd)');
+      assert.equal(container.querySelector('img'), null);
+      const link = container.querySelector('a');
+      assert.equal(link?.textContent, '[image: cat]');
+      click(link);
+      assert.deepEqual(host.posted, [{ type: 'openLink', href: 'https://example.com/cat.png' }]);
+      assert.match(container.textContent ?? '', /\[image: dog\]/);
+    });
+  });
+
+  describe('incremental rendering', () => {
+    it('appending to the last block keeps the earlier blocks\' DOM nodes', () => {
+      const first = '# Heading\n\nFirst paragraph.\n\n```js\nlet a = 1;\n```\n\nStreaming';
+      const view = md(first, true);
+      const blocksBefore = Array.from(view.container.querySelectorAll('.md-block'));
+      const headingBefore = view.container.querySelector('h1');
+      const codeBefore = view.container.querySelector('pre');
+      assert.equal(blocksBefore.length, 6, 'heading, paragraph, space, code, space, paragraph');
+
+      // Count block renders: only the open last block may render again.
+      const original = MarkdownBlock.prototype.render;
+      let renders = 0;
+      MarkdownBlock.prototype.render = function (this: MarkdownBlock) {
+        renders++;
+        return original.call(this);
+      };
+      try {
+        view.rerender(<Markdown text={first + ' more text'} streaming />);
+      } finally {
+        MarkdownBlock.prototype.render = original;
+      }
+      assert.equal(renders, 1, 'only the last block re-rendered');
+      view.rerender(<Markdown text={first + ' more text and\n\n- a list'} streaming />);
+      const blocksAfter = Array.from(view.container.querySelectorAll('.md-block'));
+      assert.equal(view.container.querySelector('h1'), headingBefore, 'same <h1> node');
+      assert.equal(view.container.querySelector('pre'), codeBefore, 'same <pre> node');
+      for (let i = 0; i < blocksBefore.length - 1; i++) assert.equal(blocksAfter[i], blocksBefore[i], `block ${i} kept`);
+      assert.equal(view.container.querySelector('ul li')?.textContent, 'a list');
+      assert.match(view.container.textContent ?? '', /Streaming more text and/);
+    });
+
+    it('re-lexes only the open tail and reuses finished block objects', () => {
+      const s1 = updateBlocks(emptyBlocks, 'para one\n\npara two');
+      assert.equal(s1.done.length, 2, 'paragraph + space are final');
+      assert.equal(s1.open.length, 1);
+      const s2 = updateBlocks(s1, 'para one\n\npara two grows');
+      assert.equal(s2.done[0], s1.done[0]);
+      assert.equal(s2.open[0]?.raw, 'para two grows');
+      const s3 = updateBlocks(s2, 'different text');
+      assert.equal(allBlocks(s3).map((b) => b.raw).join(''), 'different text');
+      const final = updateBlocks(s2, 'para one\n\npara two grows', true);
+      assert.equal(final.open.length, 0);
+      assert.equal(final.done[0], s1.done[0]);
+    });
+
+    it('block raws tile the text exactly for arbitrary streamed prefixes', () => {
+      const text = '# T\n\nSome *text* with a [link](https://x.y).\n\n1. a\n2. b\n\n   continued\n\n```\ncode\n```\n\n| a |\n|---|\n| 1 |\n\nEnd\r\nline';
+      let state = emptyBlocks;
+      for (let i = 1; i <= text.length; i += 3) {
+        state = updateBlocks(state, text.slice(0, i));
+        assert.equal(allBlocks(state).map((b) => b.raw).join(''), text.slice(0, i).replace(/\r\n?/g, '\n'));
+      }
+      const whole = updateBlocks(emptyBlocks, text, true);
+      assert.deepEqual(
+        allBlocks(updateBlocks(state, text, true)).map((b) => b.token.type),
+        allBlocks(whole).map((b) => b.token.type),
+      );
+    });
+  });
+});
+
+describe('webview highlighter', () => {
+  const kinds = (code: string, lang: string): string[] => highlight(code, lang).filter((t) => t.kind !== 'plain').map((t) => `${t.kind}:${t.text}`);
+
+  it('tokens always concatenate back to the input', () => {
+    const samples: [string, string][] = [
+      ['fn main() { let s = "a\\"b"; // c\n}', 'rust'],
+      ["x = '''multi\nline''' # c\n0x1F", 'python'],
+      ['SELECT * FROM t WHERE a = \'x\' -- c', 'sql'],
+      ['<div class="a">don\'t</div><!-- c -->', 'html'],
+      ['echo "$HOME" # c\nls -la', 'bash'],
+      ['.a { color: #fff; } /* c */ @media x {}', 'css'],
+      ['{"a": [1, 2.5e3, true, null]}', 'json'],
+      ['unterminated "string', 'go'],
+    ];
+    for (const [code, lang] of samples) assert.equal(highlight(code, lang).map((t) => t.text).join(''), code);
+  });
+
+  it('recognises keywords, strings, comments and numbers per language', () => {
+    assert.deepEqual(kinds('def f(x): return 1 # done', 'py'), ['keyword:def', 'keyword:return', 'number:1', 'comment:# done']);
+    assert.deepEqual(kinds("select 'a' from t", 'sql'), ['keyword:select', "string:'a'", 'keyword:from']);
+    assert.deepEqual(kinds("fn a<'b>(c: &'b str) -> char { 'x' }", 'rust'), ['keyword:fn', 'keyword:str', 'keyword:char', "string:'x'"]);
+    assert.deepEqual(kinds('<a href="x">it\'s</a>', 'html'), ['tag:<a', 'string:"x"', 'tag:</a']);
+    assert.deepEqual(kinds('echo a#b # c', 'sh'), ['keyword:echo', 'comment:# c']);
+    assert.deepEqual(kinds('#include <x.h>\nint v2 = 3;', 'c'), ['keyword:#include', 'keyword:int', 'number:3']);
+    assert.deepEqual(kinds('plain words 1', 'unknown-lang'), []);
+  });
+});
