@@ -8,7 +8,7 @@ import * as readline from 'node:readline';
 import { chromium } from 'playwright-core';
 import type { Browser, BrowserContext } from 'playwright-core';
 import { runDir, runStamp } from './paths';
-import { spawnProcess } from './process';
+import { killGroup, spawnProcess } from './process';
 import type { SpawnedProcess } from './process';
 
 export const CHROMIUM_PATH = process.env.LLAMA_CHAT_CHROMIUM ?? '/usr/bin/chromium';
@@ -94,6 +94,7 @@ export async function launchBrowser(options: LaunchBrowserOptions = {}): Promise
     async close(): Promise<void> {
       await browser.close().catch(() => undefined);
       await proc.stop({ graceMs: 2000 });
+      await killGroup(proc.pid);
     },
   };
 }

@@ -7,7 +7,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { cacheRoot, runDir, runStamp } from './paths';
-import { findFreePort, readTail, runCommand, spawnProcess, waitForHttp } from './process';
+import { findFreePort, killGroup, readTail, runCommand, spawnProcess, waitForHttp } from './process';
 import type { SpawnedProcess } from './process';
 
 /** The newest code-server whose `engines` allow Node 20 (see README: "A real VS Code for tests"). */
@@ -125,10 +125,12 @@ function sandboxEnv(root: string, extra: NodeJS.ProcessEnv = {}): NodeJS.Process
     XDG_DATA_HOME: path.join(root, 'xdg', 'data'),
     XDG_CACHE_HOME: path.join(root, 'xdg', 'cache'),
     XDG_STATE_HOME: path.join(root, 'xdg', 'state'),
-    XDG_RUNTIME_DIR: path.join(root, 'xdg', 'runtime'),
   };
+  // Sockets live here and a Unix socket path must stay under 108 bytes: keep it short, outside the run folder.
+  const runtime = fs.mkdtempSync(path.join(os.tmpdir(), 'lsc-'));
+  fs.writeFileSync(path.join(root, 'runtime-dir'), runtime);
   for (const dir of Object.values(dirs)) fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
-  const env: NodeJS.ProcessEnv = { ...process.env, ...dirs, ...extra };
+  const env: NodeJS.ProcessEnv = { ...process.env, ...dirs, XDG_RUNTIME_DIR: runtime, ...extra };
   // A parent VS Code's variables would make code-server act as a CLI for that instance.
   for (const key of Object.keys(env)) {
     if (key.startsWith('VSCODE_') || key === 'ELECTRON_RUN_AS_NODE') delete env[key];
@@ -138,9 +140,14 @@ function sandboxEnv(root: string, extra: NodeJS.ProcessEnv = {}): NodeJS.Process
   return env;
 }
 
+function removeRuntimeDir(env: NodeJS.ProcessEnv): void {
+  if (env.XDG_RUNTIME_DIR?.startsWith(path.join(os.tmpdir(), 'lsc-'))) fs.rmSync(env.XDG_RUNTIME_DIR, { recursive: true, force: true });
+}
+
 async function codeServerVersion(entry: string, tmp: string): Promise<string> {
   const sandbox = fs.mkdtempSync(path.join(tmp, 'version-'));
-  const { stdout } = await runCommand(process.execPath, [entry, '--version'], { env: sandboxEnv(sandbox) });
+  const env = sandboxEnv(sandbox);
+  const { stdout } = await runCommand(process.execPath, [entry, '--version'], { env }).finally(() => removeRuntimeDir(env));
   const first = stdout.split('\n').find((l) => /^\d+\.\d+\.\d+/.test(l.trim()));
   if (!first) throw new Error(`code-server --version printed no version: ${stdout.slice(0, 200)}`);
   return first.trim();
@@ -248,8 +255,10 @@ export async function startCodeServer(options: StartCodeServerOptions): Promise<
       });
     } catch (err) {
       await proc.stop({ graceMs: 1000 });
+      await killGroup(proc.pid);
       const tail = readTail(logFile, 20);
       if (attempt < 3 && options.port === undefined && /EADDRINUSE/.test(tail)) continue;
+      removeRuntimeDir(env);
       throw new Error(`code-server did not start: ${err instanceof Error ? err.message : String(err)}\n${tail}`);
     }
     return {
@@ -262,6 +271,8 @@ export async function startCodeServer(options: StartCodeServerOptions): Promise<
       process: proc,
       async stop(): Promise<void> {
         await proc.stop({ graceMs: 3000 });
+        await killGroup(proc.pid);
+        removeRuntimeDir(env);
       },
     };
   }

@@ -292,3 +292,23 @@ export function readTail(file: string, lines = 30): string {
     return '';
   }
 }
+
+/**
+ * After a group leader has exited its children may linger (Chromium's renderers, code-server's extension hosts):
+ * waits for the process group to empty, SIGKILLing what is left after `graceMs`.
+ */
+export async function killGroup(pgid: number, graceMs = 2000): Promise<void> {
+  const alive = (): boolean => {
+    try {
+      process.kill(-pgid, 0);
+      return true;
+    } catch (err) {
+      return (err as NodeJS.ErrnoException).code === 'EPERM';
+    }
+  };
+  const deadline = Date.now() + graceMs;
+  while (alive() && Date.now() < deadline) await sleep(50);
+  if (!alive()) return;
+  signalPid(pgid, 'SIGKILL', true);
+  for (let i = 0; i < 40 && alive(); i++) await sleep(50);
+}

@@ -7,6 +7,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import * as util from 'node:util';
 import type { Page } from 'playwright-core';
 import { startBackends } from './backends';
 import type { Backends } from './backends';
@@ -17,6 +18,21 @@ import type { CodeServerHandle } from './codeServer';
 import { repoRoot, runDir, runStamp } from './paths';
 
 const SUITE = 'vscode-integration';
+/** test/integration/index.ts prefixes mocha's report with this; everything else goes to the workbench log. */
+export const MOCHA_MARKER = '\u2063[mocha]\u2063';
+
+/** Prints mocha's lines; files the window's other log lines (all of them with LLAMA_CHAT_VERBOSE=1). */
+export function mochaLogSink(logFile: string): (message: string) => void {
+  const verbose = process.env.LLAMA_CHAT_VERBOSE === '1';
+  return (message) => {
+    if (message.startsWith(MOCHA_MARKER)) {
+      console.log(message.slice(MOCHA_MARKER.length));
+      return;
+    }
+    fs.appendFileSync(logFile, message + '\n');
+    if (verbose) console.log(`  | ${message.replace(/\n/g, '\n  | ')}`);
+  };
+}
 
 interface Counts {
   passed: number;
@@ -33,8 +49,8 @@ export interface WorkbenchTestsOptions {
   page: Page;
   url: string;
   timeoutMs: number;
-  /** Each line the extension host logs (mocha's output). */
-  onLog: (line: string) => void;
+  /** Each message the window logs (the extension host's console among them), formatted like console.log. */
+  onLog: (message: string) => void;
 }
 
 /** Exposes the automation hooks, opens the workbench and resolves with the tests' exit code (or rejects on timeout). */
@@ -43,8 +59,7 @@ export async function runTestsInWorkbench(options: WorkbenchTestsOptions): Promi
   let settle: (code: number) => void = () => undefined;
   const exited = new Promise<number>((resolve) => (settle = resolve));
   await page.exposeFunction('codeAutomationLog', (_type: string, args: unknown) => {
-    const text = Array.isArray(args) ? args.map((a) => (typeof a === 'string' ? a : JSON.stringify(a))).join(' ') : String(args);
-    for (const line of text.replace(/\n$/, '').split('\n')) options.onLog(line);
+    options.onLog(Array.isArray(args) ? util.format(...(args as unknown[])) : String(args));
   });
   await page.exposeFunction('codeAutomationExit', (code: number) => settle(code));
   page.on('crash', () => settle(97));
@@ -105,6 +120,7 @@ export async function runExtensionHostTests(): Promise<ExtensionHostRunResult> {
       env: {
         ...backends.env,
         LLAMA_CHAT_TEST_COUNTS_FILE: countsFile,
+        LLAMA_CHAT_MOCHA_MARKER: MOCHA_MARKER,
         // The run's scratch folder, e.g. for export files the tests write.
         LLAMA_CHAT_TEST_RUN_DIR: run,
       },
@@ -118,8 +134,9 @@ export async function runExtensionHostTests(): Promise<ExtensionHostRunResult> {
     browser = await launchBrowser({ profileDir: path.join(run, 'chromium') });
     const page = await browser.context.newPage();
     const url = workbenchUrl(codeServer.url, { folder: workspace, extensionDevelopmentPath: root, extensionTestsPath: testsIndex });
-    progress('opening the workbench; mocha output follows');
-    exitCode = await runTestsInWorkbench({ page, url, timeoutMs, onLog: (line) => console.log(line) });
+    const workbenchLog = path.join(run, 'workbench.log');
+    progress(`opening the workbench; mocha output follows (window log: ${workbenchLog})`);
+    exitCode = await runTestsInWorkbench({ page, url, timeoutMs, onLog: mochaLogSink(workbenchLog) });
     if (fs.existsSync(countsFile)) counts = JSON.parse(fs.readFileSync(countsFile, 'utf8')) as Counts;
     if (!counts) exitCode ||= 1;
     else if (counts.passed === 0 && counts.failed === 0) exitCode ||= 1;

@@ -5,6 +5,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import * as util from 'node:util';
 import Mocha from 'mocha';
 
 export interface SuiteCounts {
@@ -25,7 +26,18 @@ export function findTestFiles(dir: string): string[] {
   return found.sort();
 }
 
+/**
+ * code-server forwards the whole window's log (workbench noise included) to the runner; a marker on mocha's own
+ * lines lets the runner print the test report and file the rest.
+ */
+function markReporterOutput(marker: string): void {
+  const base = Mocha.reporters.Base as unknown as { consoleLog: (...args: unknown[]) => void };
+  base.consoleLog = (...args: unknown[]) => console.log(marker + util.format(...args));
+}
+
 export function run(): Promise<void> {
+  const marker = process.env.LLAMA_CHAT_MOCHA_MARKER;
+  if (marker) markReporterOutput(marker);
   const mocha = new Mocha({
     ui: 'bdd',
     reporter: 'spec',
