@@ -1,9 +1,206 @@
-import type * as vscode from 'vscode';
+/**
+ * Activation only wires: services are built here and handed to each other through constructors; every
+ * registration goes into context.subscriptions. The returned object lets extension-host tests observe state.
+ */
+import * as vscode from 'vscode';
+import type { ChatRepository } from './core/chatRepository';
+import type { StoreProblem } from './core/chatRepository';
+import { ChatStore } from './core/chatStore';
+import { ConnectionMonitor } from './core/connection';
+import { LlamaClient, normalizeBaseUrl } from './core/llamaClient';
+import { ChatSession } from './core/session';
+import type { ChatSessionApi } from './core/sessionApi';
+import type { ConnectionState } from './protocol';
+import { CHAT_VIEW_ID, ChatViewProvider } from './vscode/chatViewProvider';
+import { ChatCommands } from './vscode/commands';
+import { ContextKeys } from './vscode/contextKeys';
+import type { ContextKeyValues } from './vscode/contextKeys';
+import { ChannelLogger } from './vscode/log';
+import { Notifier } from './vscode/notifications';
+import type { NotificationRecord } from './vscode/notifications';
+import { ApiKeyStore } from './vscode/secrets';
+import { ServerClientHolder } from './vscode/serverClient';
+import type { ServerClientConfig } from './vscode/serverClient';
+import { SECTION, readSettings } from './vscode/settings';
+import { StaleNotifier } from './vscode/staleNotifier';
+import { ChatStatusBar } from './vscode/statusBar';
 
-export function activate(_context: vscode.ExtensionContext): void {
-  // wiring arrives with the VS Code adapters
+/** What activate() returns: enough for tests to drive the session and observe what the user would see. */
+export interface LlamaChatApi {
+  readonly session: ChatSessionApi;
+  readonly repository: ChatRepository;
+  /** Where chats are stored (context.storageUri, else globalStorageUri). */
+  readonly storageDir: string;
+  /** The status bar text, undefined while the item is hidden. */
+  statusBarText(): string | undefined;
+  statusBarTooltip(): string | undefined;
+  lastNotification(): NotificationRecord | undefined;
+  notifications(): readonly NotificationRecord[];
+  connection(): ConnectionState;
+  /** Same as the command, without the notification. */
+  checkConnection(): Promise<ConnectionState>;
+  /** The normalised server URL the client uses now. */
+  serverUrl(): string;
+  activeChatId(): string | undefined;
+  showChat(chatId: string): Promise<void>;
+  /** True while a chat webview is resolved, visible and has had its snapshot. */
+  viewIsLive(): boolean;
+  setApiKey(key: string): Promise<void>;
+  clearApiKey(): Promise<void>;
+  hasApiKey(): Promise<boolean>;
+  /** The last log lines as written (after redaction). */
+  recentLogs(): readonly string[];
+  contextKeys(): Readonly<ContextKeyValues>;
 }
 
-export function deactivate(): void {
-  // nothing to release yet
+let shutdown: (() => Promise<void>) | undefined;
+
+function clientConfig(): ServerClientConfig {
+  const s = readSettings();
+  return { baseUrl: normalizeBaseUrl(s.serverUrl), requestTimeoutMs: s.requestTimeoutMs };
+}
+
+export async function activate(context: vscode.ExtensionContext): Promise<LlamaChatApi> {
+  const channel = vscode.window.createOutputChannel('Llama Chat', { log: true });
+  context.subscriptions.push(channel);
+  const logger = new ChannelLogger(channel);
+  const notifier = new Notifier();
+  const apiKeys = new ApiKeyStore(context.secrets);
+  // Known secrets are masked in the log even if some code path were to print one.
+  const refreshSecrets = async (): Promise<void> => {
+    const key = await apiKeys.get();
+    logger.setSecrets(key ? [key] : []);
+  };
+  await refreshSecrets();
+  context.subscriptions.push(apiKeys.onDidChange(() => void refreshSecrets()));
+
+  let settings = readSettings();
+  const clients = new ServerClientHolder(
+    (config) => new LlamaClient({ baseUrl: config.baseUrl, requestTimeoutMs: config.requestTimeoutMs, apiKey: () => apiKeys.get(), logger }),
+    clientConfig(),
+  );
+  context.subscriptions.push(clients);
+
+  const storageDir = context.storageUri?.fsPath ?? context.globalStorageUri.fsPath;
+  const store = new ChatStore({ dir: storageDir, logger });
+  const problems = await store.open();
+
+  const session = new ChatSession({ streamer: clients, repository: store, logger, settings: () => settings.session });
+  context.subscriptions.push(session);
+  const connection = new ConnectionMonitor({ probe: () => clients, url: () => clients.config.baseUrl, logger });
+  context.subscriptions.push(connection);
+
+  const currentModel = (): string | undefined => {
+    const state = connection.state;
+    return settings.session.model ?? (state.state === 'connected' ? state.model : undefined);
+  };
+  const view = new ChatViewProvider({
+    extensionUri: context.extensionUri,
+    session,
+    repository: store,
+    connection,
+    notifier,
+    logger,
+    memento: context.workspaceState,
+    currentModel,
+  });
+  context.subscriptions.push(view, vscode.window.registerWebviewViewProvider(CHAT_VIEW_ID, view, { webviewOptions: { retainContextWhenHidden: false } }));
+
+  const chatTitle = (chatId: string): string | undefined => store.listChats().find((c) => c.id === chatId)?.title;
+  const statusBar = new ChatStatusBar({ session, serverUrl: () => clients.config.baseUrl, focusedChatId: () => view.activeChatId, chatTitle });
+  const staleNotifier = new StaleNotifier({ session, notifier, logger, chatTitle });
+  const contextKeys = new ContextKeys(session, connection, () => view.activeChatId);
+  context.subscriptions.push(
+    statusBar,
+    staleNotifier,
+    contextKeys,
+    view.onDidChangeActiveChat(() => {
+      contextKeys.update();
+      statusBar.refresh();
+    }),
+  );
+
+  const commands = new ChatCommands({ session, repository: store, view, connection, clients, apiKeys, notifier, logger, channel });
+  context.subscriptions.push(...commands.register());
+
+  context.subscriptions.push(
+    vscode.workspace.onDidChangeConfiguration((e) => {
+      if (!e.affectsConfiguration(SECTION)) return;
+      settings = readSettings();
+      if (clients.update(clientConfig())) {
+        logger.info(`Server settings changed: ${clients.config.baseUrl}, request timeout ${clients.config.requestTimeoutMs} ms`);
+        void connection.recheck();
+      }
+    }),
+  );
+
+  context.subscriptions.push(
+    session.onEvent((e) => {
+      if (e.type === 'storageError') void reportStorage(notifier, channel, e.error.message);
+    }),
+  );
+  if (problems.length > 0) void reportProblems(notifier, channel, logger, problems);
+
+  void connection.check();
+  shutdown = async () => {
+    await session.shutdown();
+    await store.dispose();
+  };
+  logger.info(`Llama Chat activated: server ${clients.config.baseUrl}, chats in ${storageDir}`);
+
+  return {
+    session,
+    repository: store,
+    storageDir,
+    statusBarText: () => statusBar.text,
+    statusBarTooltip: () => statusBar.tooltip,
+    lastNotification: () => notifier.last(),
+    notifications: () => notifier.all(),
+    connection: () => connection.state,
+    checkConnection: () => connection.recheck(),
+    serverUrl: () => clients.config.baseUrl,
+    activeChatId: () => view.activeChatId,
+    showChat: (chatId) => view.showChat(chatId),
+    viewIsLive: () => view.isLive,
+    setApiKey: async (key) => {
+      await commands.setApiKey(key);
+    },
+    clearApiKey: async () => {
+      await commands.clearApiKey();
+    },
+    hasApiKey: () => apiKeys.has(),
+    recentLogs: () => logger.recent(),
+    contextKeys: () => contextKeys.current(),
+  };
+}
+
+/** Stops every stream (their answers become `interrupted`) and flushes the chat files. */
+export async function deactivate(): Promise<void> {
+  const s = shutdown;
+  shutdown = undefined;
+  await s?.();
+}
+
+let lastStorageReport = 0;
+
+async function reportStorage(notifier: Notifier, channel: vscode.LogOutputChannel, message: string): Promise<void> {
+  // One warning a minute at most: a full disk fails every write.
+  const now = Date.now();
+  if (now - lastStorageReport < 60_000) return;
+  lastStorageReport = now;
+  const choice = await notifier.warn(`Llama Chat: chats could not be saved: ${message}`, 'Show Logs');
+  if (choice) channel.show(true);
+}
+
+async function reportProblems(notifier: Notifier, channel: vscode.LogOutputChannel, logger: ChannelLogger, problems: StoreProblem[]): Promise<void> {
+  for (const p of problems) {
+    logger.warn(`Chat storage: ${p.file}: ${p.error.message}${p.quarantinedTo ? ` (moved to ${p.quarantinedTo})` : ''}`);
+  }
+  const moved = problems.filter((p) => p.quarantinedTo !== undefined).length;
+  const text =
+    moved > 0
+      ? `Llama Chat: ${moved} chat file${moved === 1 ? ' was' : 's were'} unreadable and moved aside; the other chats are fine.`
+      : `Llama Chat: ${problems.length} problem${problems.length === 1 ? '' : 's'} reading the saved chats.`;
+  const choice = await notifier.warn(text, 'Show Logs');
+  if (choice) channel.show(true);
 }

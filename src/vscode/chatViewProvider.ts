@@ -37,7 +37,7 @@ export interface ChatViewProviderOptions {
 }
 
 /** Builds the webview HTML. Exported for tests of the CSP. */
-export function renderHtml(options: { cspSource: string; nonce: string; scriptUri: string; styleUris: string[] }): string {
+export function renderHtml(options: { cspSource: string; nonce: string; scriptUri: string; styleUri: string; codiconUri: string }): string {
   const { cspSource, nonce } = options;
   const csp = [
     "default-src 'none'",
@@ -46,14 +46,14 @@ export function renderHtml(options: { cspSource: string; nonce: string; scriptUr
     `font-src ${cspSource}`,
     `script-src 'nonce-${nonce}'`,
   ].join('; ');
-  const styles = options.styleUris.map((u) => `  <link rel="stylesheet" href="${u}">`).join('\n');
   return `<!DOCTYPE html>
 <html lang="en">
 <head>
   <meta charset="UTF-8">
   <meta http-equiv="Content-Security-Policy" content="${csp}">
   <meta name="viewport" content="width=device-width, initial-scale=1.0">
-${styles}
+  <link rel="stylesheet" id="vscode-codicon-stylesheet" href="${options.codiconUri}">
+  <link rel="stylesheet" href="${options.styleUri}">
   <title>Llama Chat</title>
 </head>
 <body>
@@ -146,7 +146,8 @@ export class ChatViewProvider extends Disposable implements vscode.WebviewViewPr
       cspSource: view.webview.cspSource,
       nonce,
       scriptUri: uri(dist, 'webview.js'),
-      styleUris: [uri(dist, 'webview.css'), uri(media, 'chat.css')],
+      styleUri: uri(dist, 'webview.css'),
+      codiconUri: uri(dist, 'codicon.css'),
     });
     this.viewDisposables = [
       view.webview.onDidReceiveMessage((raw: unknown) => this.onRawMessage(raw)),

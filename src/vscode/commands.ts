@@ -1,0 +1,338 @@
+/** The `llamaChat.*` commands. Palette, menus and the webview all land here; arguments are checked, never trusted. */
+import * as path from 'node:path';
+import * as vscode from 'vscode';
+import { exportMarkdown } from '../core/chatOps';
+import type { ChatRepository } from '../core/chatRepository';
+import type { ConnectionMonitor } from '../core/connection';
+import type { ErrorInfo } from '../core/errors';
+import { LlamaError } from '../core/errors';
+import { fenceCode, formatInt } from '../core/format';
+import type { ModelInfo } from '../core/client';
+import type { ChatSessionApi } from '../core/sessionApi';
+import type { ConnectionState } from '../protocol';
+import { LIMITS } from '../protocol';
+import type { ChatViewProvider } from './chatViewProvider';
+import type { ChannelLogger } from './log';
+import type { Notifier } from './notifications';
+import type { ApiKeyStore } from './secrets';
+import type { ServerClientHolder } from './serverClient';
+import { readSettings, writeModelSetting } from './settings';
+
+export interface CommandDeps {
+  session: ChatSessionApi;
+  repository: ChatRepository;
+  view: ChatViewProvider;
+  connection: ConnectionMonitor;
+  clients: ServerClientHolder;
+  apiKeys: ApiKeyStore;
+  notifier: Notifier;
+  logger: ChannelLogger;
+  channel: vscode.LogOutputChannel;
+}
+
+/** Largest file `addFileToChat` puts into the message box. */
+const MAX_FILE_CHARS = 512 * 1024;
+
+function idArg(value: unknown): string | undefined {
+  return typeof value === 'string' && /^[A-Za-z0-9_-]{1,200}$/.test(value) ? value : undefined;
+}
+
+function errorInfoOf(err: unknown): ErrorInfo {
+  return LlamaError.is(err) ? err.toInfo() : { kind: 'unknown', message: err instanceof Error ? err.message : String(err) };
+}
+
+/** Ends a message or hint with exactly one full stop. */
+function sentence(text: string): string {
+  return `${text.replace(/[.\s]+$/, '')}.`;
+}
+
+export function describeConnection(state: ConnectionState): string {
+  switch (state.state) {
+    case 'connected': {
+      const parts = [state.model ? `model ${state.model}` : undefined, state.nCtx ? `context ${formatInt(state.nCtx)} tokens` : undefined, state.build ? `build ${state.build}` : undefined];
+      return `Llama Chat: connected to ${state.url} (${parts.filter(Boolean).join(', ')}).`;
+    }
+    case 'error':
+      return `Llama Chat: cannot use ${state.url}: ${sentence(state.error.message)}${state.error.hint ? ` ${sentence(state.error.hint)}` : ''}`;
+    case 'checking':
+      return `Llama Chat: checking ${state.url}…`;
+    case 'unknown':
+      return 'Llama Chat: the connection has not been checked yet.';
+  }
+}
+
+/** The file name to show for a document: relative to its workspace folder when it has one. */
+function displayName(uri: vscode.Uri): string {
+  if (uri.scheme === 'untitled') return uri.path;
+  return vscode.workspace.asRelativePath(uri, false);
+}
+
+/** A fence language for a file that is not open: its extension, which most highlighters understand. */
+function languageOf(uri: vscode.Uri): string {
+  return path.extname(uri.path).slice(1).toLowerCase();
+}
+
+export class ChatCommands {
+  constructor(private readonly d: CommandDeps) {}
+
+  register(): vscode.Disposable[] {
+    const reg = (id: string, fn: (...args: unknown[]) => Promise<unknown>): vscode.Disposable =>
+      vscode.commands.registerCommand(id, async (...args: unknown[]) => {
+        try {
+          return await fn(...args);
+        } catch (err) {
+          this.d.logger.error(`Command ${id} failed: ${err instanceof Error ? err.message : String(err)}`);
+          void this.d.notifier.error(`Llama Chat: ${err instanceof Error ? err.message : String(err)}`, 'Show Logs').then((c) => {
+            if (c) this.d.channel.show(true);
+          });
+          return undefined;
+        }
+      });
+    return [
+      reg('llamaChat.newChat', () => this.newChat()),
+      reg('llamaChat.focus', () => this.d.view.reveal(true)),
+      reg('llamaChat.stop', (chatId) => this.stop(idArg(chatId))),
+      reg('llamaChat.retry', (chatId) => this.retry(idArg(chatId))),
+      reg('llamaChat.discardStale', (chatId) => this.discardStale(idArg(chatId))),
+      reg('llamaChat.askAboutSelection', () => this.askAboutSelection()),
+      reg('llamaChat.addFileToChat', (uri) => this.addFileToChat(uri instanceof vscode.Uri ? uri : undefined)),
+      reg('llamaChat.renameChat', (chatId) => this.renameChat(idArg(chatId))),
+      reg('llamaChat.deleteChat', (chatId) => this.deleteChat(idArg(chatId))),
+      reg('llamaChat.forkChat', (chatId, messageId) => this.forkChat(idArg(chatId), idArg(messageId))),
+      reg('llamaChat.exportChat', (chatId) => this.exportChat(idArg(chatId))),
+      reg('llamaChat.selectModel', () => this.selectModel()),
+      reg('llamaChat.setApiKey', () => this.setApiKey()),
+      reg('llamaChat.clearApiKey', () => this.clearApiKey()),
+      reg('llamaChat.checkConnection', () => this.checkConnection()),
+      reg('llamaChat.showLogs', () => Promise.resolve(this.d.channel.show(true))),
+    ];
+  }
+
+  async newChat(): Promise<string> {
+    const chat = await this.d.session.newChat();
+    await this.d.view.showChat(chat.id);
+    await this.d.view.reveal(true);
+    return chat.id;
+  }
+
+  /** The chat a command acts on: the argument, else the open chat. */
+  private target(chatId: string | undefined): string | undefined {
+    const id = chatId ?? this.d.view.activeChatId;
+    if (id === undefined) void this.d.notifier.info('Llama Chat: no chat is open.');
+    return id;
+  }
+
+  private streamingChat(chatId: string | undefined, stale = false): string | undefined {
+    if (chatId !== undefined) return chatId;
+    const streams = this.d.session.activeStreams().filter((s) => !stale || s.stale);
+    const active = this.d.view.activeChatId;
+    return (streams.find((s) => s.chatId === active) ?? streams.at(-1))?.chatId ?? active;
+  }
+
+  async stop(chatId: string | undefined): Promise<void> {
+    const id = this.streamingChat(chatId);
+    if (id === undefined) return;
+    const outcome = await this.d.session.stop(id);
+    if (!outcome.ok) void this.d.notifier.info(outcome.reason === 'already-finished' ? 'The answer already finished; nothing to stop.' : outcome.detail);
+  }
+
+  async retry(chatId: string | undefined): Promise<void> {
+    const id = this.streamingChat(chatId, true);
+    if (id === undefined) return;
+    const outcome = this.d.session.isStreaming(id) ? await this.d.session.retry(id) : await this.d.session.regenerate(id);
+    if (!outcome.ok) void this.d.notifier.info(outcome.reason === 'already-finished' ? 'The answer already finished; nothing to retry.' : outcome.detail);
+  }
+
+  async discardStale(chatId: string | undefined): Promise<void> {
+    const id = this.streamingChat(chatId, true);
+    if (id === undefined) return;
+    const outcome = await this.d.session.discard(id);
+    if (!outcome.ok) void this.d.notifier.info(outcome.reason === 'already-finished' ? 'The answer already finished; nothing to discard.' : outcome.detail);
+  }
+
+  async askAboutSelection(): Promise<void> {
+    const editor = vscode.window.activeTextEditor;
+    if (!editor || editor.selection.isEmpty) {
+      void this.d.notifier.info('Llama Chat: select some code first.');
+      return;
+    }
+    const { document, selection } = editor;
+    const code = document.getText(selection);
+    const lines = selection.start.line === selection.end.line ? `line ${selection.start.line + 1}` : `lines ${selection.start.line + 1}–${selection.end.line + 1}`;
+    const block = fenceCode(code, document.languageId, `From \`${displayName(document.uri)}\` (${lines}):`);
+    const question = await vscode.window.showInputBox({
+      title: 'Ask About Selection',
+      prompt: 'Your question about the selected code (leave empty to write it in the chat)',
+      placeHolder: 'e.g. What does this do? Is there a bug?',
+      ignoreFocusOut: true,
+    });
+    if (question === undefined) return;
+    if (question.trim() === '') {
+      await this.d.view.prefill(`${block}\n\n`);
+      return;
+    }
+    const text = `${question.trim()}\n\n${block}`;
+    if (text.length > LIMITS.maxText) {
+      void this.d.notifier.warn('Llama Chat: the selection is too large to send.');
+      return;
+    }
+    await this.d.view.reveal();
+    await this.d.view.send(text);
+  }
+
+  async addFileToChat(uri: vscode.Uri | undefined): Promise<void> {
+    const target = uri ?? vscode.window.activeTextEditor?.document.uri;
+    if (!target) {
+      void this.d.notifier.info('Llama Chat: open a file first (or use the Explorer context menu).');
+      return;
+    }
+    const open = vscode.workspace.textDocuments.find((d) => d.uri.toString() === target.toString());
+    let text: string;
+    let language: string;
+    if (open) {
+      text = open.getText();
+      language = open.languageId;
+    } else {
+      const bytes = await vscode.workspace.fs.readFile(target);
+      if (bytes.includes(0)) {
+        void this.d.notifier.info(`Llama Chat: ${displayName(target)} looks like a binary file.`);
+        return;
+      }
+      text = new TextDecoder('utf-8').decode(bytes);
+      language = languageOf(target);
+    }
+    if (text.length > MAX_FILE_CHARS) {
+      void this.d.notifier.warn(`Llama Chat: ${displayName(target)} is too large to add (${formatInt(text.length)} characters; the limit is ${formatInt(MAX_FILE_CHARS)}).`);
+      return;
+    }
+    await this.d.view.prefill(`${fenceCode(text, language, `File \`${displayName(target)}\`:`)}\n\n`);
+  }
+
+  private titleOf(chatId: string): string | undefined {
+    return this.d.repository.listChats().find((c) => c.id === chatId)?.title;
+  }
+
+  async renameChat(chatId: string | undefined): Promise<void> {
+    const id = this.target(chatId);
+    if (id === undefined) return;
+    const title = await vscode.window.showInputBox({
+      title: 'Rename Chat',
+      value: this.titleOf(id) ?? '',
+      prompt: 'New name for the chat',
+      validateInput: (v) => (v.length > LIMITS.maxTitle ? `At most ${LIMITS.maxTitle} characters` : undefined),
+    });
+    if (title === undefined) return;
+    await this.d.session.renameChat(id, title);
+  }
+
+  async deleteChat(chatId: string | undefined): Promise<void> {
+    const id = this.target(chatId);
+    if (id === undefined) return;
+    const chat = this.d.repository.listChats().find((c) => c.id === id);
+    if (!chat) return;
+    const answer = await this.d.notifier.confirm(
+      `Delete the chat “${chat.title}”?`,
+      `Its ${chat.messageCount} message${chat.messageCount === 1 ? '' : 's'} will be removed from this workspace. This cannot be undone.`,
+      'Delete',
+    );
+    if (answer !== 'Delete') return;
+    await this.d.session.deleteChat(id);
+  }
+
+  async forkChat(chatId: string | undefined, messageId: string | undefined): Promise<string | undefined> {
+    const id = this.target(chatId);
+    if (id === undefined) return undefined;
+    const chat = await this.d.repository.getChat(id);
+    const at = messageId ?? chat?.messages.at(-1)?.id;
+    if (!chat || at === undefined) {
+      void this.d.notifier.info('Llama Chat: the chat has no messages to fork.');
+      return undefined;
+    }
+    const forked = await this.d.session.forkChat(id, at);
+    await this.d.view.showChat(forked.id);
+    return forked.id;
+  }
+
+  async exportChat(chatId: string | undefined): Promise<vscode.TextDocument | undefined> {
+    const id = this.target(chatId);
+    if (id === undefined) return undefined;
+    const chat = await this.d.repository.getChat(id);
+    if (!chat) return undefined;
+    const doc = await vscode.workspace.openTextDocument({ language: 'markdown', content: exportMarkdown(chat) });
+    await vscode.window.showTextDocument(doc, { preview: false });
+    return doc;
+  }
+
+  async selectModel(): Promise<void> {
+    let models: ModelInfo[];
+    try {
+      models = await vscode.window.withProgress(
+        { location: vscode.ProgressLocation.Window, title: 'Llama Chat: reading models' },
+        () => this.d.clients.listModels(),
+      );
+    } catch (err) {
+      const info = errorInfoOf(err);
+      const choice = await this.d.notifier.error(`Llama Chat: could not list the server's models: ${info.message}`, 'Show Logs');
+      if (choice) this.d.channel.show(true);
+      return;
+    }
+    const current = readSettings().session.model ?? '';
+    type Item = vscode.QuickPickItem & { model: string };
+    const describe = (m: ModelInfo): string =>
+      [m.nCtx ? `context ${formatInt(m.nCtx)}` : undefined, m.nParams ? `${formatInt(m.nParams / 1e6)}M params` : undefined, m.size ? `${formatInt(m.size / 1e6)} MB` : undefined]
+        .filter(Boolean)
+        .join(' · ');
+    const items: Item[] = [
+      { label: 'Server default', description: current === '' ? '(current)' : undefined, detail: 'Send no model name: the server uses its loaded model', model: '' },
+      ...models.map((m) => ({ label: m.id, description: m.id === current ? '(current)' : undefined, detail: describe(m) || undefined, model: m.id })),
+    ];
+    const picked = await vscode.window.showQuickPick(items, { title: 'Select Model', placeHolder: 'Model for new answers (llamaChat.model)' });
+    if (!picked) return;
+    await writeModelSetting(picked.model);
+    this.d.logger.info(`Model set to ${picked.model || 'the server default'}`);
+  }
+
+  async setApiKey(value?: string): Promise<boolean> {
+    const key =
+      value ??
+      (await vscode.window.showInputBox({
+        title: 'Set API Key',
+        prompt: 'API key for llama-server (sent as "Authorization: Bearer …"; stored in VS Code secret storage)',
+        password: true,
+        ignoreFocusOut: true,
+      }));
+    if (key === undefined) return false;
+    if (key.trim() === '') return this.clearApiKey();
+    this.d.logger.setSecrets([key.trim()]);
+    await this.d.apiKeys.set(key);
+    this.d.logger.info('API key saved in secret storage.');
+    void this.d.notifier.info('Llama Chat: API key saved in secret storage.');
+    void this.d.connection.recheck();
+    return true;
+  }
+
+  async clearApiKey(): Promise<boolean> {
+    await this.d.apiKeys.clear();
+    this.d.logger.info('API key removed from secret storage.');
+    void this.d.notifier.info('Llama Chat: API key removed.');
+    void this.d.connection.recheck();
+    return true;
+  }
+
+  async checkConnection(): Promise<ConnectionState> {
+    this.d.clients.invalidate();
+    const state = await this.d.connection.recheck();
+    const text = describeConnection(state);
+    if (state.state === 'connected') {
+      void this.d.notifier.info(text);
+    } else if (state.state === 'error') {
+      const actions = state.error.kind === 'unauthorized' || state.error.kind === 'forbidden' ? ['Set API Key', 'Show Logs'] : ['Open Settings', 'Show Logs'];
+      void this.d.notifier.error(text, ...actions).then(async (choice) => {
+        if (choice === 'Set API Key') await vscode.commands.executeCommand('llamaChat.setApiKey');
+        else if (choice === 'Open Settings') await vscode.commands.executeCommand('workbench.action.openSettings', 'llamaChat.serverUrl');
+        else if (choice === 'Show Logs') this.d.channel.show(true);
+      });
+    }
+    return state;
+  }
+}

@@ -1,0 +1,56 @@
+/** Context keys for `when` and `enablement` clauses: llamaChat.streaming, .stale, .hasActiveChat, .connected. */
+import * as vscode from 'vscode';
+import { Disposable } from '../core/disposable';
+import type { ConnectionMonitor } from '../core/connection';
+import type { ChatSessionApi } from '../core/sessionApi';
+
+export interface ContextKeyValues {
+  'llamaChat.streaming': boolean;
+  'llamaChat.stale': boolean;
+  'llamaChat.hasActiveChat': boolean;
+  'llamaChat.connected': boolean;
+}
+
+export class ContextKeys extends Disposable {
+  private readonly values: ContextKeyValues = {
+    'llamaChat.streaming': false,
+    'llamaChat.stale': false,
+    'llamaChat.hasActiveChat': false,
+    'llamaChat.connected': false,
+  };
+
+  constructor(
+    private readonly session: ChatSessionApi,
+    private readonly connection: ConnectionMonitor,
+    private readonly activeChatId: () => string | undefined,
+  ) {
+    super();
+    this._register(session.onEvent(() => this.update()));
+    this._register(connection.onDidChange(() => this.update()));
+    // Every key is written once at start, so `when` clauses never see an undefined key.
+    for (const key of Object.keys(this.values) as (keyof ContextKeyValues)[]) this.write(key, false);
+    this.update();
+  }
+
+  current(): Readonly<ContextKeyValues> {
+    return { ...this.values };
+  }
+
+  update(): void {
+    const streams = this.session.activeStreams();
+    this.set('llamaChat.streaming', streams.length > 0);
+    this.set('llamaChat.stale', streams.some((s) => s.stale));
+    this.set('llamaChat.hasActiveChat', this.activeChatId() !== undefined);
+    this.set('llamaChat.connected', this.connection.state.state === 'connected');
+  }
+
+  private set(key: keyof ContextKeyValues, value: boolean): void {
+    if (this.values[key] === value) return;
+    this.values[key] = value;
+    this.write(key, value);
+  }
+
+  private write(key: keyof ContextKeyValues, value: boolean): void {
+    void vscode.commands.executeCommand('setContext', key, value);
+  }
+}
