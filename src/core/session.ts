@@ -289,9 +289,9 @@ export class ChatSession extends Disposable implements ChatSessionApi {
 
   override dispose(): void {
     this.closed = true;
-    for (const s of this.streams.values()) {
+    for (const s of [...this.streams.values()]) {
       s.controller.abort();
-      s.watchdog.dispose();
+      void this.finalize(s, { kind: 'shutdown' });
     }
     super.dispose();
   }
@@ -350,7 +350,8 @@ export class ChatSession extends Disposable implements ChatSessionApi {
         if (state.finalizing) return;
         state.meter.setCtxMax(props.nCtx);
         const patch: MessagePatch = {};
-        if (!settings.model && !state.message.model && props.modelAlias) {
+        // The alias cached from an earlier answer may name a model the server has since swapped.
+        if (!settings.model && props.modelAlias && props.modelAlias !== state.message.model) {
           state.message.model = props.modelAlias;
           state.meter.setModel(props.modelAlias);
           patch.model = props.modelAlias;

@@ -545,4 +545,39 @@ describe('ChatSession', () => {
     const after = await session.send(a.id, 'late');
     assert.equal(after.ok, false);
   });
+
+  it('names the model from /props, and follows a swapped model on the next answer', async () => {
+    const { streamer, repo, session, of } = setup();
+    const chat = await session.newChat();
+    okId(await session.send(chat.id, 'q1'));
+    streamer.last.content('a').finish();
+    await tick();
+    okId(await session.send(chat.id, 'q2'));
+    const added = of('messageAdded').filter((e) => e.message.role === 'assistant');
+    assert.equal(added[1].message.model, 'tiny.gguf', 'known at once from the earlier /props');
+    streamer.props = { nCtx: 4096, modelAlias: 'other.gguf' };
+    streamer.last.content('b');
+    await streamer.last.drained();
+    okId(await session.stop(chat.id));
+    okId(await session.send(chat.id, 'q3'));
+    streamer.last.content('c').finish();
+    await tick();
+    const msgs = messages(repo, chat.id);
+    assert.equal(msgs[5].model, 'other.gguf');
+    assert.equal(msgs[5].ctxMax, 4096);
+  });
+
+  it('dispose() aborts streams and leaves their answers interrupted', async () => {
+    const { streamer, repo, session } = setup();
+    const chat = await session.newChat();
+    okId(await session.send(chat.id, 'q'));
+    streamer.last.content('part');
+    await streamer.last.drained();
+    session.dispose();
+    await tick();
+    assert.equal(streamer.last.aborted, true);
+    const answer = messages(repo, chat.id)[1];
+    assert.equal(answer.status, 'interrupted');
+    assert.equal(answer.content, 'part');
+  });
 });
