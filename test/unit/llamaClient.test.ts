@@ -304,6 +304,14 @@ describe('LlamaClient', () => {
       assert.match(error.message, /llama-server\.invalid/);
     });
 
+    it('reports an invalid server URL without sending anything', async () => {
+      makeClient({ baseUrl: 'localhost:8080' });
+      const error = lastError(await collect(client.streamChat(CHAT)));
+      assert.equal(error.kind, 'unreachable');
+      assert.match(error.message, /not valid/);
+      assert.match(error.hint ?? '', /llamaChat\.serverUrl/);
+    });
+
     it('reports tls for an https URL pointing at a plain HTTP server', async () => {
       makeClient({ baseUrl: `https://127.0.0.1:${server.port}` });
       const error = lastError(await collect(client.streamChat(CHAT)));
