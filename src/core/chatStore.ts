@@ -428,8 +428,8 @@ export class ChatStore implements ChatRepository {
     try {
       head = await this.fs.readHead(file, HEAD_BYTES);
     } catch (err) {
-      this.logger.warn(`ChatStore: cannot read ${file}: ${errorText(err)}`);
-      return undefined;
+      this.logger.warn(`ChatStore: cannot read the header of ${file}: ${errorText(err)}`);
+      return false; // the full read reports it
     }
     const nl = head.indexOf(0x0a);
     if (nl < 0) return false;
@@ -531,9 +531,11 @@ export class ChatStore implements ChatRepository {
   private async quarantine(file: string, reason: string): Promise<StoreProblem> {
     const qdir = path.join(this.dir, 'quarantine');
     const stamp = new Date(this.clock.now()).toISOString().replace(/[:.]/g, '-');
-    const dest = path.join(qdir, `${path.basename(file)}.${stamp}`);
+    let dest = path.join(qdir, `${path.basename(file)}.${stamp}`);
     try {
       await this.fs.mkdir(qdir);
+      // rename() would silently replace an earlier quarantined copy of the same file.
+      for (let n = 2; await this.exists(dest); n++) dest = path.join(qdir, `${path.basename(file)}.${stamp}.${n}`);
       await this.fs.rename(file, dest);
       return {
         file,
@@ -664,6 +666,15 @@ export class ChatStore implements ChatRepository {
     } catch (err) {
       await this.removeQuietly(tmp);
       throw err;
+    }
+  }
+
+  private async exists(file: string): Promise<boolean> {
+    try {
+      await this.fs.stat(file);
+      return true;
+    } catch {
+      return false;
     }
   }
 

@@ -422,6 +422,24 @@ describe('ChatStore', () => {
       );
     });
 
+    it('keeps every quarantined copy, even two of one chat in the same millisecond', async () => {
+      const dir = tmpDir();
+      fs.mkdirSync(path.join(dir, 'chats'));
+      const id = newId();
+      const moved: string[] = [];
+      for (const junk of ['junk one\n', 'junk two\n']) {
+        fs.writeFileSync(chatFile(dir, id), junk);
+        const { problems } = await openStore(dir, { clock: new FakeClock(5) });
+        assert.equal(problems.length, 1);
+        moved.push(problems[0].quarantinedTo!);
+      }
+      assert.notEqual(moved[0], moved[1]);
+      assert.deepEqual(
+        moved.map((f) => fs.readFileSync(f, 'utf8')),
+        ['junk one\n', 'junk two\n'],
+      );
+    });
+
     it('ignores and removes a tmp file left by a crashed compaction', async () => {
       const dir = tmpDir();
       const { a } = await twoChats(dir);
