@@ -1,9 +1,11 @@
 /**
  * Command line for the harness, used by scripts/test.sh and `npm start`:
  *   node out/test/harness/cli.js ensure [--json]     build/find llama-server and the tiny model, print their paths
+ *   node out/test/harness/cli.js ensure-code-server  install code-server once (cached), print its entry point
  *   node out/test/harness/cli.js serve [--ctx N] [--parallel N] [--alias NAME] [--model PATH] [-- extra args]
  *                                                     start a server, print its URL, stop it on SIGINT/SIGTERM
  */
+import { ensureCodeServer } from './codeServer';
 import { ensureLlamaServer, llamaServerVersion } from './llamaBuild';
 import { startLlamaServer } from './llamaServer';
 import { ensureTinyModel } from './tinyModel';
@@ -60,6 +62,11 @@ async function ensure(args: ParsedArgs): Promise<void> {
   }
 }
 
+async function ensureCodeServerCommand(args: ParsedArgs): Promise<void> {
+  const install = await ensureCodeServer({ onProgress: progress });
+  process.stdout.write(args.flags.has('json') ? JSON.stringify(install) + '\n' : `code-server: ${install.entry}\n`);
+}
+
 async function serve(args: ParsedArgs): Promise<void> {
   const server = await startLlamaServer({
     ctx: intFlag(args.flags, 'ctx'),
@@ -82,7 +89,7 @@ async function serve(args: ParsedArgs): Promise<void> {
   });
 }
 
-const COMMANDS: Record<string, (args: ParsedArgs) => Promise<void>> = { ensure, serve };
+const COMMANDS: Record<string, (args: ParsedArgs) => Promise<void>> = { ensure, 'ensure-code-server': ensureCodeServerCommand, serve };
 
 /** Runs one CLI command; resolves with the process exit code. */
 export async function main(argv: readonly string[]): Promise<number> {
