@@ -146,7 +146,7 @@ function AssistantMessage({ chatId, message, stream, isLast, busy }: AssistantPr
   const host = useHost();
   const streaming = message.status === 'streaming';
   return (
-    <div class={`message message-assistant status-${message.status}`} aria-busy={streaming}>
+    <div class={`message message-assistant is-${message.status}`} aria-busy={streaming}>
       {message.reasoning ? <Reasoning text={message.reasoning} streaming={streaming} answering={message.content.length > 0} /> : null}
       {message.content ? <Markdown text={message.content} streaming={streaming} /> : null}
       {streaming && message.content && stream?.phase !== 'prompt' ? <span class="cursor" aria-hidden="true" /> : null}

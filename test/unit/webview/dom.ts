@@ -15,15 +15,23 @@ let jsdom: JSDOM | undefined;
 const GLOBALS = [
   'window', 'document', 'navigator', 'Node', 'Element', 'HTMLElement', 'HTMLInputElement', 'HTMLTextAreaElement',
   'HTMLButtonElement', 'HTMLAnchorElement', 'SVGElement', 'Text', 'DocumentFragment', 'Event', 'KeyboardEvent',
-  'MouseEvent', 'FocusEvent', 'InputEvent', 'CustomEvent', 'MutationObserver', 'getComputedStyle',
+  'MouseEvent', 'FocusEvent', 'InputEvent', 'CustomEvent', 'MessageEvent', 'MutationObserver', 'getComputedStyle',
   'requestAnimationFrame', 'cancelAnimationFrame',
 ] as const;
 
+let saved: Map<string, PropertyDescriptor | undefined> | undefined;
+
+/**
+ * Installs the jsdom window's globals (idempotent). Call `uninstallDom` when a suite ends: other test files in
+ * the same mocha process must see plain Node globals again.
+ */
 export function installDom(): Window {
-  if (!jsdom) {
-    jsdom = new JSDOM('<!doctype html><html><body></body></html>', { pretendToBeVisual: true, url: 'https://webview.test/' });
+  jsdom ??= new JSDOM('<!doctype html><html><body></body></html>', { pretendToBeVisual: true, url: 'https://webview.test/' });
+  if (!saved) {
+    saved = new Map();
     const win = jsdom.window as unknown as Record<string, unknown>;
     for (const key of GLOBALS) {
+      saved.set(key, Object.getOwnPropertyDescriptor(globalThis, key));
       const value = key === 'window' ? jsdom.window : win[key];
       Object.defineProperty(globalThis, key, {
         configurable: true,
@@ -33,6 +41,26 @@ export function installDom(): Window {
     }
   }
   return jsdom.window as unknown as Window;
+}
+
+export function uninstallDom(): void {
+  if (!saved) return;
+  for (const [key, descriptor] of saved) {
+    if (descriptor) Object.defineProperty(globalThis, key, descriptor);
+    else delete (globalThis as Record<string, unknown>)[key];
+  }
+  saved = undefined;
+}
+
+/** Installs the DOM for the enclosing `describe` and removes it afterwards. */
+export function useDom(): void {
+  before(() => {
+    installDom();
+  });
+  afterEach(() => {
+    while (live.length) live.pop()!.unmount();
+  });
+  after(uninstallDom);
 }
 
 export class FakeHost implements HostApi {
@@ -60,7 +88,9 @@ export interface Mounted {
   unmount(): void;
 }
 
-/** Renders `vnode` inside a HostContext with a fake host, flushing effects. */
+const live: Mounted[] = [];
+
+/** Renders `vnode` inside a HostContext with a fake host, flushing effects. Unmounted after each test. */
 export function mount(vnode: ComponentChild, host = new FakeHost()): Mounted {
   installDom();
   const container = document.createElement('div');
@@ -71,7 +101,7 @@ export function mount(vnode: ComponentChild, host = new FakeHost()): Mounted {
     });
   };
   draw(vnode);
-  return {
+  const mounted: Mounted = {
     container,
     host,
     rerender: draw,
@@ -80,6 +110,8 @@ export function mount(vnode: ComponentChild, host = new FakeHost()): Mounted {
       container.remove();
     },
   };
+  live.push(mounted);
+  return mounted;
 }
 
 export function click(el: Element | null | undefined): void {

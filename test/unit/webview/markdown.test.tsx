@@ -3,13 +3,15 @@ import { allBlocks, emptyBlocks, updateBlocks } from '../../../webview/markdown/
 import { highlight } from '../../../webview/markdown/highlight';
 import { Markdown } from '../../../webview/markdown/markdown';
 import { MarkdownBlock } from '../../../webview/markdown/render';
-import { click, key, mount } from './dom';
+import { click, key, mount, useDom } from './dom';
 
 function md(text: string, streaming = false): ReturnType<typeof mount> {
   return mount(<Markdown text={text} streaming={streaming} />);
 }
 
 describe('webview markdown', () => {
+  useDom();
+
   it('renders headings, lists, emphasis, code spans and tables', () => {
     const { container } = md(
       ['# Title', '', '## Sub', '', '- one **bold**', '- two *em* `code`', '', '3. c', '4. d', '', '| a | b |', '|:-|-:|', '| 1 | 2 |', '', '> quote', '', '- [x] done'].join('\n'),
@@ -151,6 +153,7 @@ describe('webview markdown', () => {
       assert.equal(blocksBefore.length, 6, 'heading, paragraph, space, code, space, paragraph');
 
       // Count block renders: only the open last block may render again.
+      // eslint-disable-next-line @typescript-eslint/unbound-method -- re-bound below with .call(this)
       const original = MarkdownBlock.prototype.render;
       let renders = 0;
       MarkdownBlock.prototype.render = function (this: MarkdownBlock) {
