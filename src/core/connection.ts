@@ -39,11 +39,14 @@ function errorInfo(err: unknown): ErrorInfo {
   return { kind: 'unknown', message: err instanceof Error ? err.message : String(err) };
 }
 
-/** The model name to show for a server: its alias, else the file name of its model path. */
+/**
+ * The model name to show for a server: its alias, else the file name of its model path. Without `--alias`
+ * llama-server reports the whole path as the alias; only its file name is shown then.
+ */
 export function modelNameOf(props: ServerProps): string | undefined {
-  if (props.modelAlias) return props.modelAlias;
-  if (props.modelPath) return props.modelPath.split(/[\\/]/).pop() || undefined;
-  return undefined;
+  const name = props.modelAlias || props.modelPath;
+  if (!name) return undefined;
+  return /[\\/]/.test(name) ? name.split(/[\\/]/).pop() || undefined : name;
 }
 
 export class ConnectionMonitor extends Disposable {

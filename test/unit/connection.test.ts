@@ -184,6 +184,7 @@ describe('ConnectionMonitor', () => {
     assert.equal(modelNameOf({ nCtx: 1, modelAlias: 'a' }), 'a');
     assert.equal(modelNameOf({ nCtx: 1, modelPath: '/models/qwen/q4.gguf' }), 'q4.gguf');
     assert.equal(modelNameOf({ nCtx: 1, modelPath: 'C:\\m\\x.gguf' }), 'x.gguf');
+    assert.equal(modelNameOf({ nCtx: 1, modelAlias: '/root/.cache/tiny.gguf', modelPath: '/root/.cache/tiny.gguf' }), 'tiny.gguf');
     assert.equal(modelNameOf({ nCtx: 1 }), undefined);
   });
 });

@@ -1,0 +1,83 @@
+import * as assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import * as vscode from 'vscode';
+import { activateExtension, waitFor } from './support';
+
+interface Manifest {
+  contributes: {
+    commands: { command: string; title: string; category?: string }[];
+    configuration: { properties: Record<string, { default?: unknown }> };
+    viewsContainers: { activitybar: { id: string; title: string }[] };
+    views: Record<string, { id: string; type?: string }[]>;
+  };
+}
+
+describe('activation', () => {
+  it('activates and registers every contributed command', async () => {
+    const { extension } = await activateExtension();
+    assert.equal(extension.isActive, true);
+    const manifest = JSON.parse(fs.readFileSync(path.join(extension.extensionPath, 'package.json'), 'utf8')) as Manifest;
+    const contributed = manifest.contributes.commands.map((c) => c.command);
+    assert.ok(contributed.length >= 16, `only ${contributed.length} commands contributed`);
+    const registered = new Set(await vscode.commands.getCommands(true));
+    const missing = contributed.filter((c) => !registered.has(c));
+    assert.deepEqual(missing, [], `contributed but not registered: ${missing.join(', ')}`);
+    for (const c of manifest.contributes.commands) assert.equal(c.category, 'Llama Chat', `${c.command} has no category`);
+  });
+
+  it('contributes the Llama Chat container with the chat webview', async () => {
+    const { extension } = await activateExtension();
+    const m = extension.packageJSON as Manifest;
+    assert.deepEqual(
+      m.contributes.viewsContainers.activitybar.map((c) => [c.id, c.title]),
+      [['llamaChat', 'Llama Chat']],
+    );
+    assert.deepEqual(
+      m.contributes.views.llamaChat?.map((v) => [v.id, v.type]),
+      [['llamaChat.chatView', 'webview']],
+    );
+    assert.equal(m.contributes.configuration.properties['llamaChat.staleSeconds']?.default, 60);
+    assert.equal(m.contributes.configuration.properties['llamaChat.serverUrl']?.default, 'http://127.0.0.1:8080');
+  });
+
+  it('opens the chat view, which completes the ready handshake and gets its snapshot', async () => {
+    const { api } = await activateExtension();
+    await vscode.commands.executeCommand('llamaChat.focus');
+    await waitFor('the chat view to be live', () => api.viewIsLive(), 30_000);
+  });
+
+  it('sets the context keys used by when clauses', async () => {
+    const { api } = await activateExtension();
+    const keys = api.contextKeys();
+    assert.equal(keys['llamaChat.streaming'], false);
+    assert.equal(keys['llamaChat.stale'], false);
+  });
+
+  it('new chat, export and delete work from commands', async () => {
+    const { api } = await activateExtension();
+    await vscode.commands.executeCommand('llamaChat.newChat');
+    const chatId = await waitFor('a new active chat', () => api.activeChatId());
+    assert.ok(api.repository.listChats().some((c) => c.id === chatId));
+    assert.equal(api.contextKeys()['llamaChat.hasActiveChat'], true);
+
+    await vscode.commands.executeCommand('llamaChat.exportChat');
+    const doc = await waitFor('the exported document', () => {
+      const d = vscode.window.activeTextEditor?.document;
+      return d && d.languageId === 'markdown' && d.isUntitled ? d : undefined;
+    });
+    assert.match(doc.getText(), /^# New chat/);
+    await vscode.commands.executeCommand('workbench.action.revertAndCloseActiveEditor');
+
+    // Delete asks first; answer the modal as the user would.
+    const deleting = vscode.commands.executeCommand('llamaChat.deleteChat');
+    const question = await waitFor('the delete confirmation', () => {
+      const n = api.lastNotification();
+      return n?.modal && n.message.includes('Delete the chat') ? n : undefined;
+    });
+    assert.deepEqual(question.items, ['Delete']);
+    question.choose('Delete');
+    await deleting;
+    assert.ok(!api.repository.listChats().some((c) => c.id === chatId), 'the chat is gone');
+  });
+});
