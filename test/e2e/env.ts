@@ -1,0 +1,131 @@
+/**
+ * The e2e world, shared by every scenario of one run: llama-server behind the fault proxy (slow by default, so
+ * streaming is observable), one code-server with the extension loaded unpackaged, one Chromium. Each scenario opens
+ * its own workspace folder (its own chat store on disk and its own settings) in a fresh browser context (its own
+ * IndexedDB, so no workspaceState leaks between scenarios).
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { startBackends } from '../harness/backends';
+import type { Backends } from '../harness/backends';
+import { launchBrowser } from '../harness/browser';
+import type { BrowserHandle } from '../harness/browser';
+import { startCodeServer, workbenchUrl } from '../harness/codeServer';
+import type { CodeServerHandle, UserSettings } from '../harness/codeServer';
+import type { FaultMode } from '../harness/faultProxy';
+import { repoRoot } from '../harness/paths';
+import { Workbench } from './workbench';
+
+/** 20 SSE events per second: a 60-token answer streams for ~3 s. */
+export const SLOW_MODE: FaultMode = { kind: 'slow', eventsPerSecond: 20 };
+export const STALE_SECONDS = 2;
+
+export interface E2eEnv {
+  root: string;
+  /** Screenshots and other artifacts (`test-results/e2e`). */
+  artifacts: string;
+  backends: Backends;
+  codeServer: CodeServerHandle;
+  browser: BrowserHandle;
+  /** The workbenches opened by the scenario that runs now (screenshotted when it fails). */
+  open: Workbench[];
+}
+
+let current: E2eEnv | undefined;
+
+export function e2e(): E2eEnv {
+  if (!current) throw new Error('the e2e environment is not set up (run through out/test/harness/runE2e.js)');
+  return current;
+}
+
+/** Settings every scenario starts from; a scenario overrides them in its workspace's `.vscode/settings.json`. */
+export function baseSettings(backends: Backends): UserSettings {
+  return {
+    'llamaChat.serverUrl': backends.proxy.url,
+    'llamaChat.staleSeconds': STALE_SECONDS,
+    'llamaChat.maxTokens': 60,
+  };
+}
+
+export async function setupE2e(root: string, artifacts: string, progress: (line: string) => void): Promise<E2eEnv> {
+  const ext = repoRoot();
+  if (!fs.existsSync(path.join(ext, 'dist', 'extension.js'))) throw new Error('dist/extension.js is missing: run `npm run build` first');
+  const backends = await startBackends({ mode: SLOW_MODE, onProgress: progress });
+  let codeServer: CodeServerHandle | undefined;
+  try {
+    progress(`llama-server ${backends.server.url}, fault proxy ${backends.proxy.url}`);
+    const home = path.join(root, 'ws-home');
+    fs.mkdirSync(home, { recursive: true });
+    codeServer = await startCodeServer({
+      workspace: home,
+      extensionPath: ext,
+      runDir: path.join(root, 'code-server'),
+      env: backends.env,
+      settings: baseSettings(backends),
+      onProgress: progress,
+    });
+    progress(`code-server ${codeServer.url} (log ${codeServer.logFile})`);
+    const browser = await launchBrowser({ profileDir: path.join(root, 'chromium') });
+    current = { root, artifacts, backends, codeServer, browser, open: [] };
+    return current;
+  } catch (err) {
+    await codeServer?.stop().catch(() => undefined);
+    await backends.stop();
+    throw err;
+  }
+}
+
+export async function teardownE2e(): Promise<void> {
+  const env = current;
+  current = undefined;
+  if (!env) return;
+  for (const wb of env.open) await wb.context.close().catch(() => undefined);
+  await env.browser.close().catch(() => undefined);
+  await env.codeServer.stop().catch(() => undefined);
+  await env.backends.stop().catch(() => undefined);
+}
+
+export interface OpenWorkbenchOptions {
+  /** Workspace settings over the base ones. */
+  settings?: UserSettings;
+  /** Reuse a folder (e.g. to reopen a workspace); default: a new folder named after the scenario. */
+  folder?: string;
+}
+
+let workspaceCount = 0;
+
+/** A new workspace folder opened in a fresh browser context, with the extension loaded; waits for the workbench. */
+export async function openWorkbench(name: string, options: OpenWorkbenchOptions = {}): Promise<Workbench> {
+  const env = e2e();
+  const folder = options.folder ?? path.join(env.root, `ws-${++workspaceCount}-${name.replace(/[^a-z0-9]+/gi, '-').toLowerCase()}`);
+  fs.mkdirSync(path.join(folder, '.vscode'), { recursive: true });
+  fs.writeFileSync(path.join(folder, '.vscode', 'settings.json'), JSON.stringify(options.settings ?? {}, null, 2) + '\n');
+  if (!fs.existsSync(path.join(folder, 'README.md'))) fs.writeFileSync(path.join(folder, 'README.md'), `# ${name}\n`);
+  const context = await env.browser.browser.newContext({ viewport: { width: 1400, height: 900 } });
+  const page = await context.newPage();
+  const wb = new Workbench(page, context, folder);
+  env.open.push(wb);
+  await page.goto(workbenchUrl(env.codeServer.url, { folder, extensionDevelopmentPath: repoRoot() }), { waitUntil: 'domcontentloaded' });
+  await wb.waitForWorkbench();
+  return wb;
+}
+
+/** Closes the scenario's browser contexts; screenshots each first when the scenario failed. */
+export async function closeWorkbenches(failedTitle: string | undefined): Promise<void> {
+  const env = e2e();
+  const open = env.open.splice(0);
+  for (const [i, wb] of open.entries()) {
+    if (failedTitle) {
+      fs.mkdirSync(env.artifacts, { recursive: true });
+      const file = path.join(env.artifacts, `${failedTitle.replace(/[^a-z0-9]+/gi, '-').toLowerCase()}${i ? `-${i}` : ''}.png`);
+      await wb.screenshot(file);
+      console.log(`    screenshot: ${file}`);
+    }
+    await wb.context.close().catch(() => undefined);
+  }
+  env.backends.proxy.setMode(SLOW_MODE);
+}
+
+export function setProxyMode(mode: FaultMode): void {
+  e2e().backends.proxy.setMode(mode);
+}
