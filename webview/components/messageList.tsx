@@ -149,7 +149,6 @@ function AssistantMessage({ chatId, message, stream, isLast, busy }: AssistantPr
     <div class={`message message-assistant is-${message.status}`} aria-busy={streaming}>
       {message.reasoning ? <Reasoning text={message.reasoning} streaming={streaming} answering={message.content.length > 0} /> : null}
       {message.content ? <Markdown text={message.content} streaming={streaming} /> : null}
-      {streaming && message.content && stream?.phase !== 'prompt' ? <span class="cursor" aria-hidden="true" /> : null}
       {streaming ? (stream?.phase === 'generating' && (message.content || message.reasoning) ? null : <StreamStatus stream={stream} />) : null}
       <FinalStatus chatId={chatId} message={message} />
       <div class="message-meta">
