@@ -8,10 +8,15 @@ import type { SpawnedProcess } from './process';
 import { ensureTinyModel } from './tinyModel';
 
 export interface StartLlamaServerOptions {
-  /** Context size (`-c`); with this version each slot reports this n_ctx in /props. Default 2048. */
+  /** Context size (`-c`). With the unified KV cache (default) every slot reports this n_ctx. Default 2048. */
   ctx?: number;
   /** Slots (`-np`). Default 4. */
   parallel?: number;
+  /**
+   * `--kv-unified` (default true): slots share one KV buffer of `ctx` tokens, as llama-server does by default when
+   * `-np` is not given. False splits it (`ctx / parallel` per slot).
+   */
+  kvUnified?: boolean;
   /**
    * CPU threads (`-t`/`-tb`). Default 1: the tiny model needs no more, and on a busy 2-core machine two threads
    * spinning on ggml's barrier measured ~4 tok/s against ~700 tok/s with one.
@@ -69,6 +74,7 @@ export async function startLlamaServer(options: StartLlamaServerOptions = {}): P
       '--port', String(port),
       '-c', String(options.ctx ?? 2048),
       '-np', String(options.parallel ?? 4),
+      options.kvUnified === false ? '--no-kv-unified' : '--kv-unified',
       '--no-ui',
       '-t', String(options.threads ?? 1),
       '-tb', String(options.threads ?? 1),

@@ -1,0 +1,69 @@
+/** Small helpers shared by the real-server tests. */
+import { request } from 'undici';
+import type { ChatRequestMessage } from '../../src/core/client';
+import type { StreamEvent } from '../../src/core/events';
+import type { LlamaClient } from '../../src/core/llamaClient';
+
+export interface Collected {
+  events: StreamEvent[];
+  text: string;
+  last: StreamEvent | undefined;
+}
+
+/** Drains a stream, keeping every event and the concatenated content. */
+export async function collect(stream: AsyncIterable<StreamEvent>, onEvent?: (e: StreamEvent, sofar: Collected) => void): Promise<Collected> {
+  const out: Collected = { events: [], text: '', last: undefined };
+  for await (const e of stream) {
+    out.events.push(e);
+    out.last = e;
+    if (e.type === 'content') out.text += e.text;
+    onEvent?.(e, out);
+  }
+  return out;
+}
+
+/** A non-streamed completion straight over undici: the reference the client's streamed text is compared with. */
+export async function completeNonStreamed(baseUrl: string, body: { messages: ChatRequestMessage[]; [k: string]: unknown }): Promise<{ text: string; finishReason: string; completionTokens: number }> {
+  const res = await request(`${baseUrl}/v1/chat/completions`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ ...body, stream: false }),
+  });
+  const json = (await res.body.json()) as {
+    choices?: { message: { content: string | null }; finish_reason: string }[];
+    usage?: { completion_tokens: number };
+  };
+  if (res.statusCode !== 200 || !json.choices?.[0]) throw new Error(`HTTP ${res.statusCode}: ${JSON.stringify(json)}`);
+  return {
+    text: json.choices[0].message.content ?? '',
+    finishReason: json.choices[0].finish_reason,
+    completionTokens: json.usage?.completion_tokens ?? -1,
+  };
+}
+
+/** Polls /slots until no slot is processing; returns true, or false after `timeoutMs`. */
+export async function waitForIdleSlots(client: LlamaClient, timeoutMs = 3000): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const slots = await client.getSlots();
+    if (!slots.some((s) => s.isProcessing)) return true;
+    if (Date.now() > deadline) return false;
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+/** Polls /slots until some slot is processing; false after `timeoutMs`. */
+export async function waitForBusySlot(client: LlamaClient, timeoutMs = 3000): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const slots = await client.getSlots();
+    if (slots.some((s) => s.isProcessing)) return true;
+    if (Date.now() > deadline) return false;
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+/** Events of one type, narrowed. */
+export function ofType<T extends StreamEvent['type']>(events: readonly StreamEvent[], type: T): Extract<StreamEvent, { type: T }>[] {
+  return events.filter((e): e is Extract<StreamEvent, { type: T }> => e.type === type);
+}
