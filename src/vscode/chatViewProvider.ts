@@ -18,6 +18,7 @@ import type { SessionEvent } from '../core/sessionEvents';
 import { parseFromWebview } from '../protocol';
 import type { FromWebviewMessage, StreamingInfo, ToWebviewMessage, UsagePayload, ViewState } from '../protocol';
 import type { Notifier } from './notifications';
+import { renderHtml, safeExternalUrl } from './webviewHtml';
 
 export const CHAT_VIEW_ID = 'llamaChat.chatView';
 const ACTIVE_CHAT_KEY = 'llamaChat.activeChatId';
@@ -34,43 +35,6 @@ export interface ChatViewProviderOptions {
   /** The model requests use: the setting, else the server's. */
   currentModel: () => string | undefined;
   clock?: Clock;
-}
-
-/** Builds the webview HTML. Exported for tests of the CSP. */
-export function renderHtml(options: { cspSource: string; nonce: string; scriptUri: string; styleUri: string; codiconUri: string }): string {
-  const { cspSource, nonce } = options;
-  const csp = [
-    "default-src 'none'",
-    `img-src ${cspSource} data:`,
-    `style-src ${cspSource}`,
-    `font-src ${cspSource}`,
-    `script-src 'nonce-${nonce}'`,
-  ].join('; ');
-  return `<!DOCTYPE html>
-<html lang="en">
-<head>
-  <meta charset="UTF-8">
-  <meta http-equiv="Content-Security-Policy" content="${csp}">
-  <meta name="viewport" content="width=device-width, initial-scale=1.0">
-  <link rel="stylesheet" id="vscode-codicon-stylesheet" href="${options.codiconUri}">
-  <link rel="stylesheet" href="${options.styleUri}">
-  <title>Llama Chat</title>
-</head>
-<body>
-  <div id="root"></div>
-  <script nonce="${nonce}" src="${options.scriptUri}"></script>
-</body>
-</html>`;
-}
-
-/** Only web links leave the editor; everything else (command:, file:, javascript:, vscode:) is refused. */
-export function safeExternalUrl(href: string): string | undefined {
-  try {
-    const u = new URL(href);
-    return u.protocol === 'http:' || u.protocol === 'https:' ? u.toString() : undefined;
-  } catch {
-    return undefined;
-  }
 }
 
 function assertNever(value: never): never {

@@ -11,7 +11,7 @@ const MAX_RECENT = 500;
 /** Masks secrets in one log line. */
 export function redact(text: string): string {
   return text
-    .replace(/(authorization\s*[:=]\s*)("?)[^\s",}]+(\s+[^\s",}]+)?/gi, '$1$2[redacted]')
+    .replace(/(authorization["']?\s*[:=]\s*)(["']?)[^\s"',}]+(\s+[^\s"',}]+)?/gi, '$1$2[redacted]')
     .replace(/\bBearer\s+[A-Za-z0-9._~+/=-]+/g, 'Bearer [redacted]')
     .replace(/(\b[a-z][a-z0-9+.-]*:\/\/)[^\s/@:]+:[^\s/@]+@/gi, '$1[redacted]@');
 }
