@@ -48,12 +48,27 @@ export function Header({ chats, activeChatId }: HeaderProps): JSX.Element {
   const [listOpen, setListOpen] = useState(false);
   const [renaming, setRenaming] = useState(false);
   const toggle = useRef<HTMLButtonElement>(null);
+  const listRef = useRef<HTMLUListElement>(null);
   const active = chats.find((c) => c.id === activeChatId);
   const sorted = chats.slice().sort((a, b) => b.updatedAt - a.updatedAt);
 
   const closeList = (): void => {
     setListOpen(false);
     toggle.current?.focus();
+  };
+
+  // Keyboard-first: opening the list focuses the active chat; arrows move between chats.
+  useEffect(() => {
+    if (!listOpen) return;
+    const list = listRef.current;
+    (list?.querySelector<HTMLElement>('.chat-item.active') ?? list?.querySelector<HTMLElement>('.chat-item'))?.focus();
+  }, [listOpen]);
+
+  const moveFocus = (delta: number): void => {
+    const items = Array.from(listRef.current?.querySelectorAll<HTMLElement>('.chat-item') ?? []);
+    if (!items.length) return;
+    const index = items.indexOf(document.activeElement as HTMLElement);
+    items[(index + delta + items.length) % items.length]?.focus();
   };
 
   return (
@@ -88,6 +103,7 @@ export function Header({ chats, activeChatId }: HeaderProps): JSX.Element {
       </div>
       {listOpen ? (
         <ul
+          ref={listRef}
           class="chat-list"
           role="listbox"
           aria-label="Chats"
@@ -95,6 +111,9 @@ export function Header({ chats, activeChatId }: HeaderProps): JSX.Element {
             if (e.key === 'Escape') {
               e.preventDefault();
               closeList();
+            } else if (e.key === 'ArrowDown' || e.key === 'ArrowUp') {
+              e.preventDefault();
+              moveFocus(e.key === 'ArrowDown' ? 1 : -1);
             }
           }}
         >

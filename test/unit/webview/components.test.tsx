@@ -259,6 +259,26 @@ describe('webview header', () => {
   });
 });
 
+describe('webview header keyboard', () => {
+  useDom();
+
+  it('opening the list focuses the active chat; arrows move; Escape closes back to the toggle', () => {
+    const chats = [
+      { id: 'c1', title: 'First', createdAt: 1, updatedAt: 1, messageCount: 2 },
+      { id: 'c2', title: 'Second', createdAt: 2, updatedAt: 5, messageCount: 4 },
+    ];
+    const { container } = view(<Header chats={chats} activeChatId="c1" />);
+    const toggle = container.querySelector<HTMLElement>('.chat-title')!;
+    click(toggle);
+    assert.equal(document.activeElement?.textContent, 'First2 msgs');
+    key(document.activeElement, { key: 'ArrowDown' });
+    assert.equal(document.activeElement?.textContent, 'Second4 msgs');
+    key(document.activeElement, { key: 'Escape' });
+    assert.equal(container.querySelector('.chat-list'), null);
+    assert.equal(document.activeElement, container.querySelector('.chat-title'));
+  });
+});
+
 describe('webview app', () => {
   useDom();
 
