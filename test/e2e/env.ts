@@ -79,10 +79,7 @@ export async function teardownE2e(): Promise<void> {
   const env = current;
   current = undefined;
   if (!env) return;
-  for (const wb of env.open) await wb.context.close().catch(() => undefined);
-  await env.browser.close().catch(() => undefined);
-  await env.codeServer.stop().catch(() => undefined);
-  await env.backends.stop().catch(() => undefined);
+  await Promise.all([env.browser.close(), env.codeServer.stop(), env.backends.stop()].map((p) => p.catch(() => undefined)));
 }
 
 export interface OpenWorkbenchOptions {

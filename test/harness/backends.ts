@@ -23,11 +23,13 @@ export interface StartBackendsOptions {
   mode?: FaultMode;
   /** llama-server slots (default 4). */
   parallel?: number;
+  /** The model name the server reports (default `tiny-llama`; the file path otherwise). */
+  alias?: string;
   onProgress?: (line: string) => void;
 }
 
 export async function startBackends(options: StartBackendsOptions = {}): Promise<Backends> {
-  const server = await startLlamaServer({ parallel: options.parallel, onProgress: options.onProgress });
+  const server = await startLlamaServer({ parallel: options.parallel, alias: options.alias ?? 'tiny-llama', onProgress: options.onProgress });
   let proxy: FaultProxy | undefined;
   try {
     proxy = await startFaultProxy({ target: server.url, mode: options.mode });

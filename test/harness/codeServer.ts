@@ -271,7 +271,7 @@ export async function startCodeServer(options: StartCodeServerOptions): Promise<
       process: proc,
       async stop(): Promise<void> {
         await proc.stop({ graceMs: 3000 });
-        await killGroup(proc.pid);
+        await killGroup(proc.pid, 1000);
         removeRuntimeDir(env);
       },
     };

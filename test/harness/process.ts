@@ -295,20 +295,41 @@ export function readTail(file: string, lines = 30): string {
 
 /**
  * After a group leader has exited its children may linger (Chromium's renderers, code-server's extension hosts):
- * waits for the process group to empty, SIGKILLing what is left after `graceMs`.
+ * waits for the process group to empty, SIGKILLing what is left after `graceMs`. Zombies do not count: in a
+ * container without an init that reaps, killed orphans stay zombies forever.
  */
 export async function killGroup(pgid: number, graceMs = 2000): Promise<void> {
-  const alive = (): boolean => {
+  const deadline = Date.now() + graceMs;
+  while (groupAlive(pgid) && Date.now() < deadline) await sleep(50);
+  if (!groupAlive(pgid)) return;
+  signalPid(pgid, 'SIGKILL', true);
+  for (let i = 0; i < 40 && groupAlive(pgid); i++) await sleep(50);
+}
+
+/** True while a live (non-zombie) process is in the group; read from /proc where there is one. */
+export function groupAlive(pgid: number): boolean {
+  let entries: string[];
+  try {
+    entries = fs.readdirSync('/proc');
+  } catch {
     try {
       process.kill(-pgid, 0);
       return true;
     } catch (err) {
       return (err as NodeJS.ErrnoException).code === 'EPERM';
     }
-  };
-  const deadline = Date.now() + graceMs;
-  while (alive() && Date.now() < deadline) await sleep(50);
-  if (!alive()) return;
-  signalPid(pgid, 'SIGKILL', true);
-  for (let i = 0; i < 40 && alive(); i++) await sleep(50);
+  }
+  for (const entry of entries) {
+    if (!/^\d+$/.test(entry)) continue;
+    let stat: string;
+    try {
+      stat = fs.readFileSync(`/proc/${entry}/stat`, 'utf8');
+    } catch {
+      continue;
+    }
+    // pid (comm) state ppid pgrp ...; comm may hold spaces and parentheses, so split after the last ')'.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    if (Number(fields[2]) === pgid && fields[0] !== 'Z' && fields[0] !== 'X') return true;
+  }
+  return false;
 }

@@ -146,9 +146,8 @@ export async function runExtensionHostTests(): Promise<ExtensionHostRunResult> {
     exitCode = exitCode || 1;
     if (fs.existsSync(countsFile)) counts = JSON.parse(fs.readFileSync(countsFile, 'utf8')) as Counts;
   } finally {
-    await browser?.close().catch(() => undefined);
-    await codeServer?.stop().catch(() => undefined);
-    await backends?.stop().catch(() => undefined);
+    const stops = [browser?.close(), codeServer?.stop(), backends?.stop()].filter((p): p is Promise<void> => p !== undefined);
+    await Promise.all(stops.map((p) => p.catch(() => undefined)));
   }
   // A run that died before mocha reported counts as one failure, so the summary cannot read it as green.
   appendTotals(SUITE, counts ?? { passed: 0, failed: 1, skipped: 0 });
