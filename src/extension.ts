@@ -45,6 +45,8 @@ export interface LlamaChatApi {
   showChat(chatId: string): Promise<void>;
   /** True while a chat webview is resolved, visible and has had its snapshot. */
   viewIsLive(): boolean;
+  /** Messages posted to chat webviews so far (nothing is posted while the view is hidden). */
+  viewPosts(): number;
   setApiKey(key: string): Promise<void>;
   clearApiKey(): Promise<void>;
   hasApiKey(): Promise<boolean>;
@@ -162,6 +164,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<LlamaC
     activeChatId: () => view.activeChatId,
     showChat: (chatId) => view.showChat(chatId),
     viewIsLive: () => view.isLive,
+    viewPosts: () => view.postCount,
     setApiKey: async (key) => {
       await commands.setApiKey(key);
     },
