@@ -133,13 +133,15 @@ export class ChatSession extends Disposable implements ChatSessionApi {
         createdAt: this.clock.now(),
       };
       const firstUserMessage = !chat.messages.some((m) => m.role === 'user');
+      // The repository may hand out its live chat (ChatStore does): copy the history before adding to it.
+      const history = [...chat.messages];
       await this.persist(() => this.repository.addMessage(chatId, { ...user }));
       this.fire({ type: 'messageAdded', chatId, message: { ...user } });
       if (firstUserMessage && (!chat.title || chat.title === DEFAULT_TITLE)) {
         await this.persist(() => this.repository.renameChat(chatId, deriveTitle(text)));
       }
       this.fire({ type: 'chatsChanged' });
-      return await this.startAnswer(chatId, [...chat.messages, user]);
+      return await this.startAnswer(chatId, [...history, user]);
     } finally {
       this.reserved.delete(chatId);
     }
