@@ -348,7 +348,11 @@ export function networkError(err: unknown, ctx: ErrorContext): LlamaError {
     );
   }
   if (hasAny(codes, CONNECT_TIMEOUT_CODES) !== undefined && !ctx.midStream) {
-    return make('timeout', `Connecting to ${url} timed out`, `${startHint}; a firewall may be dropping the connection`);
+    // A plain-HTTP llama-server never answers a TLS hello: an https:// URL to it times out, it is not a TLS error.
+    const why = ctx.serverUrl.startsWith('https:')
+      ? `if llama-server runs without TLS (its default), use http:// instead of https://`
+      : 'a firewall may be dropping the connection';
+    return make('timeout', `Connecting to ${url} timed out`, `${startHint}; ${why}`);
   }
   if (hasAny(codes, RESPONSE_TIMEOUT_CODES) !== undefined) {
     return make(
