@@ -129,6 +129,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<LlamaC
     vscode.workspace.onDidChangeConfiguration((e) => {
       if (!e.affectsConfiguration(SECTION)) return;
       settings = readSettings();
+      if (e.affectsConfiguration(`${SECTION}.model`)) view.refreshModel();
       if (clients.update(clientConfig())) {
         logger.info(`Server settings changed: ${clients.config.baseUrl}, request timeout ${clients.config.requestTimeoutMs} ms`);
         void connection.recheck();

@@ -140,6 +140,11 @@ export class ChatViewProvider extends Disposable implements vscode.WebviewViewPr
     }
   }
 
+  /** Settings changed: the model shown in the view may have changed with them. */
+  refreshModel(): void {
+    this.post({ type: 'connection', connection: this.o.connection.state, model: this.o.currentModel() });
+  }
+
   /** Makes a chat the open one and sends the webview a fresh snapshot. */
   async showChat(chatId: string | undefined): Promise<void> {
     this.setActive(chatId);
