@@ -50,7 +50,9 @@ export function baseSettings(backends: Backends): UserSettings {
 export async function setupE2e(root: string, artifacts: string, progress: (line: string) => void): Promise<E2eEnv> {
   const ext = repoRoot();
   if (!fs.existsSync(path.join(ext, 'dist', 'extension.js'))) throw new Error('dist/extension.js is missing: run `npm run build` first');
-  const backends = await startBackends({ mode: SLOW_MODE, onProgress: progress });
+  // A large context keeps a slot busy for seconds on an unlimited answer (the tiny model makes ~1,000 tok/s), so a
+  // stop can be seen freeing it; 2 slots of 16,384 tokens cost ~16 MB of KV cache.
+  const backends = await startBackends({ mode: SLOW_MODE, ctx: 32_768, parallel: 2, onProgress: progress });
   let codeServer: CodeServerHandle | undefined;
   try {
     progress(`llama-server ${backends.server.url}, fault proxy ${backends.proxy.url}`);

@@ -64,6 +64,18 @@ export class Workbench {
     await box.press('Enter');
   }
 
+  stopButton(): Locator {
+    return this.chat().locator('vscode-button[aria-label^="Stop generating"]');
+  }
+
+  sendButton(): Locator {
+    return this.chat().locator('vscode-button[aria-label^="Send"]');
+  }
+
+  userMessages(): Locator {
+    return this.chat().locator('.message.message-user');
+  }
+
   messages(): Locator {
     return this.chat().getByRole('log', { name: 'Messages' });
   }

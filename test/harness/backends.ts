@@ -21,6 +21,8 @@ export interface Backends {
 export interface StartBackendsOptions {
   /** The proxy's first mode (default: pass). */
   mode?: FaultMode;
+  /** llama-server context (`-c`, shared by the slots; default 2048). */
+  ctx?: number;
   /** llama-server slots (default 4). */
   parallel?: number;
   /** The model name the server reports (default `tiny-llama`; the file path otherwise). */
@@ -29,7 +31,7 @@ export interface StartBackendsOptions {
 }
 
 export async function startBackends(options: StartBackendsOptions = {}): Promise<Backends> {
-  const server = await startLlamaServer({ parallel: options.parallel, alias: options.alias ?? 'tiny-llama', onProgress: options.onProgress });
+  const server = await startLlamaServer({ ctx: options.ctx, parallel: options.parallel, alias: options.alias ?? 'tiny-llama', onProgress: options.onProgress });
   let proxy: FaultProxy | undefined;
   try {
     proxy = await startFaultProxy({ target: server.url, mode: options.mode });
