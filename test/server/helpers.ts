@@ -1,4 +1,5 @@
 /** Small helpers shared by the real-server tests. */
+import { readFileSync } from 'node:fs';
 import { request } from 'undici';
 import type { ChatRequestMessage } from '../../src/core/client';
 import type { StreamEvent } from '../../src/core/events';
@@ -66,4 +67,21 @@ export async function waitForBusySlot(client: LlamaClient, timeoutMs = 3000): Pr
 /** Events of one type, narrowed. */
 export function ofType<T extends StreamEvent['type']>(events: readonly StreamEvent[], type: T): Extract<StreamEvent, { type: T }>[] {
   return events.filter((e): e is Extract<StreamEvent, { type: T }> => e.type === type);
+}
+
+/** Counts llama-server's "cancel task" log lines (written when a client goes away mid-generation). */
+export function cancelledTasks(logFile: string | undefined): number | undefined {
+  if (!logFile) return undefined;
+  return (readFileSync(logFile, 'utf8').match(/cancel task/g) ?? []).length;
+}
+
+/** Polls until llama-server logged more cancellations than `before` (true), or `timeoutMs` passed (false). */
+export async function waitForCancelLogged(logFile: string | undefined, before: number | undefined, timeoutMs = 3000): Promise<boolean> {
+  if (logFile === undefined || before === undefined) return true; // external server: no log to read
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if ((cancelledTasks(logFile) ?? 0) > before) return true;
+    if (Date.now() > deadline) return false;
+    await new Promise((r) => setTimeout(r, 25));
+  }
 }

@@ -2,7 +2,7 @@
 import * as assert from 'node:assert/strict';
 import type { ChatRequest } from '../../src/core/client';
 import { LlamaClient } from '../../src/core/llamaClient';
-import { collect, completeNonStreamed, ofType, waitForBusySlot, waitForIdleSlots } from './helpers';
+import { cancelledTasks, collect, completeNonStreamed, ofType, waitForBusySlot, waitForCancelLogged, waitForIdleSlots } from './helpers';
 import { SERVER_ALIAS, SERVER_CTX, SERVER_SLOTS, serverUnderTest } from './hooks';
 
 // cache_prompt off on both sides: a fresh evaluation every time keeps temperature-0 output bit-identical.
@@ -87,6 +87,8 @@ describe('LlamaClient against a real llama-server', () => {
   });
 
   it('frees the slot soon after an abort mid-stream', async () => {
+    const logFile = serverUnderTest().logFile;
+    const cancelsBefore = cancelledTasks(logFile);
     const controller = new AbortController();
     // No token limit: generation would run until the context is full (seconds), so only the abort can end it.
     const stream = client.streamChat({ messages: [{ role: 'user', content: 'Tell me a story' }], extra: { ignore_eos: true } }, controller.signal);
@@ -104,6 +106,7 @@ describe('LlamaClient against a real llama-server', () => {
     assert.equal(got.last.error.kind, 'aborted');
     assert.equal(ofType(got.events, 'done').length, 0);
     assert.ok(await waitForIdleSlots(client, 2000), 'no slot processing within 2 s of the abort');
+    assert.ok(await waitForCancelLogged(logFile, cancelsBefore), 'llama-server logged that it cancelled the task');
   });
 
   it('runs two concurrent streams that complete independently with their own text', async () => {
