@@ -7,6 +7,8 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import type { ChatMessage } from '../../src/core/chat';
+import type { ChatStreamer } from '../../src/core/client';
+import type { StreamEvent } from '../../src/core/events';
 import { ChatStore } from '../../src/core/chatStore';
 import { LlamaClient } from '../../src/core/llamaClient';
 import { PostCoalescer } from '../../src/core/postCoalescer';
@@ -22,6 +24,21 @@ export interface HostPathOptions {
   settings?: Partial<SessionSettings>;
   /** Called for every session event (e.g. to watch stats). */
   onSessionEvent?: (e: SessionEvent) => void;
+  /** Sees every decoded stream event before the session does (e.g. the server's own timings). */
+  tap?: (e: StreamEvent) => void;
+}
+
+/** The client with every stream event shown to `tap` on its way to the session. */
+function tapped(client: LlamaClient, tap: (e: StreamEvent) => void): ChatStreamer {
+  return {
+    getProps: (signal) => client.getProps(signal),
+    async *streamChat(request, signal) {
+      for await (const e of client.streamChat(request, signal)) {
+        tap(e);
+        yield e;
+      }
+    },
+  };
 }
 
 export interface StreamRun {
@@ -41,7 +58,8 @@ export class HostPath {
     this.store = new ChatStore({ dir: this.dir });
     this.client = new LlamaClient({ baseUrl: options.baseUrl });
     const settings: SessionSettings = { staleSeconds: 60, ...options.settings };
-    this.session = new ChatSession({ streamer: this.client, repository: this.store, settings: () => settings });
+    const streamer = options.tap ? tapped(this.client, options.tap) : this.client;
+    this.session = new ChatSession({ streamer, repository: this.store, settings: () => settings });
     this.coalescer = new PostCoalescer({ clock: systemClock, post: options.post });
     this.session.onEvent((e) => {
       this.forward(e);
