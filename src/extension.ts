@@ -25,7 +25,7 @@ import { SECTION, readSettings } from './vscode/settings';
 import { StaleNotifier } from './vscode/staleNotifier';
 import { ChatStatusBar } from './vscode/statusBar';
 
-/** What activate() returns: enough for tests to drive the session and observe what the user would see. */
+/** What activate() returns in test runs (ExtensionMode.Test) only: enough for tests to drive the session and observe what the user would see. */
 export interface LlamaChatApi {
   readonly session: ChatSessionApi;
   readonly repository: ChatRepository;
@@ -62,7 +62,7 @@ function clientConfig(): ServerClientConfig {
   return { baseUrl: normalizeBaseUrl(s.serverUrl), requestTimeoutMs: s.requestTimeoutMs };
 }
 
-export async function activate(context: vscode.ExtensionContext): Promise<LlamaChatApi> {
+export async function activate(context: vscode.ExtensionContext): Promise<LlamaChatApi | undefined> {
   const channel = vscode.window.createOutputChannel('Llama Chat', { log: true });
   context.subscriptions.push(channel);
   const logger = new ChannelLogger(channel);
@@ -151,6 +151,8 @@ export async function activate(context: vscode.ExtensionContext): Promise<LlamaC
   };
   logger.info(`Llama Chat activated: server ${clients.config.baseUrl}, chats in ${storageDir}`);
 
+  // The test API drives the session directly: other extensions get nothing outside test runs.
+  if (context.extensionMode !== vscode.ExtensionMode.Test) return undefined;
   return {
     session,
     repository: store,

@@ -5,10 +5,11 @@ import type { SessionEvent } from '../../../src/core/sessionEvents';
 
 export const EXTENSION_ID = 'llama-server-chat.llama-server-chat';
 
-export async function activateExtension(): Promise<{ api: LlamaChatApi; extension: vscode.Extension<LlamaChatApi> }> {
-  const extension = vscode.extensions.getExtension<LlamaChatApi>(EXTENSION_ID);
+export async function activateExtension(): Promise<{ api: LlamaChatApi; extension: vscode.Extension<LlamaChatApi | undefined> }> {
+  const extension = vscode.extensions.getExtension<LlamaChatApi | undefined>(EXTENSION_ID);
   if (!extension) throw new Error(`extension ${EXTENSION_ID} is not installed`);
   const api = await extension.activate();
+  if (!api) throw new Error('the extension returned no test API: is this run in ExtensionMode.Test?');
   return { api, extension };
 }
 
