@@ -158,6 +158,15 @@ export function buildChatBody(req: ChatRequest): Record<string, unknown> {
   return body;
 }
 
+/**
+ * Closes a response body we stopped reading. undici reports a destroy without an error as an 'error' event
+ * (RequestAbortedError); with no reader left listening that would be an uncaught exception in the host.
+ */
+function destroyQuietly(body: Dispatcher.ResponseData['body']): void {
+  body.on('error', () => undefined);
+  body.destroy();
+}
+
 async function readText(body: Dispatcher.ResponseData['body'], limit: number): Promise<string> {
   const decoder = new TextDecoder();
   let text = '';
@@ -165,7 +174,7 @@ async function readText(body: Dispatcher.ResponseData['body'], limit: number): P
     for await (const chunk of body as AsyncIterable<Uint8Array>) {
       text += decoder.decode(chunk, { stream: true });
       if (text.length >= limit) {
-        body.destroy();
+        destroyQuietly(body);
         return text.slice(0, limit);
       }
     }
@@ -358,7 +367,7 @@ export class LlamaClient implements ChatStreamer {
           await body.dump({ limit: ERROR_BODY_LIMIT, signal: AbortSignal.timeout(2_000) }).catch(() => undefined);
         } else {
           // Errors, aborts and early exits close the connection: llama-server then cancels the generation.
-          body.destroy();
+          destroyQuietly(body);
         }
       }
       if (streaming) this.logStreamEnd(logUrl, lastEvent, started);
