@@ -67,7 +67,7 @@ export async function startLlamaServer(options: StartLlamaServerOptions = {}): P
   let lastError: Error | undefined;
   for (let attempt = 0; attempt < PORT_ATTEMPTS; attempt++) {
     const port = await findFreePort();
-    const logFile = options.logFile ?? path.join(runDir('llama-server'), `${runStamp()}-${port}.log`);
+    const logFile = options.logFile ?? path.join(logDir(), `${runStamp()}-${port}.log`);
     const args = [
       '-m', model,
       '--host', '127.0.0.1',
@@ -110,6 +110,25 @@ export async function startLlamaServer(options: StartLlamaServerOptions = {}): P
     }
   }
   throw lastError ?? new Error('llama-server did not start');
+}
+
+const KEEP_LOGS = 40;
+
+/** The log folder, pruned to the newest KEEP_LOGS files (plus any written in the last hour). */
+function logDir(): string {
+  const dir = runDir('llama-server');
+  try {
+    const logs = fs.readdirSync(dir).filter((f) => f.endsWith('.log')).sort();
+    const hourAgo = Date.now() - 3_600_000;
+    for (const old of logs.slice(0, Math.max(0, logs.length - KEEP_LOGS))) {
+      // Only old ones: a long-running server elsewhere may still be writing to a log that sorts early.
+      const file = path.join(dir, old);
+      if (fs.statSync(file).mtimeMs < hourAgo) fs.rmSync(file, { force: true });
+    }
+  } catch {
+    // Pruning is best effort.
+  }
+  return dir;
 }
 
 function exitedReason(proc: SpawnedProcess): string | undefined {

@@ -123,13 +123,22 @@ export function signalPid(pid: number, signal: NodeJS.Signals, group = false): b
   }
 }
 
-/** True while a process with this PID exists (note: a zombie still counts until its parent reaps it). */
+/**
+ * True while a process with this PID runs. A zombie does not count (read from /proc where there is one): in a
+ * container without a reaping init, a killed orphan stays a zombie forever.
+ */
 export function isProcessAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
-    return true;
   } catch (err) {
     return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const state = stat.slice(stat.lastIndexOf(')') + 2).split(' ')[0];
+    return state !== 'Z' && state !== 'X';
+  } catch {
+    return true; // no /proc: kill(0) succeeded, so it exists
   }
 }
 
