@@ -14,6 +14,7 @@ import { startCodeServer, workbenchUrl } from '../harness/codeServer';
 import type { CodeServerHandle, UserSettings } from '../harness/codeServer';
 import type { FaultMode } from '../harness/faultProxy';
 import { repoRoot } from '../harness/paths';
+import { DEFAULT_TINY_RECIPE, ensureTinyModel } from '../harness/tinyModel';
 import { Workbench } from './workbench';
 
 /** 20 SSE events per second: a 60-token answer streams for ~3 s. */
@@ -52,7 +53,9 @@ export async function setupE2e(root: string, artifacts: string, progress: (line:
   if (!fs.existsSync(path.join(ext, 'dist', 'extension.js'))) throw new Error('dist/extension.js is missing: run `npm run build` first');
   // A large context keeps a slot busy for seconds on an unlimited answer (the tiny model makes ~1,000 tok/s), so a
   // stop can be seen freeing it; 2 slots of 16,384 tokens cost ~16 MB of KV cache.
-  const backends = await startBackends({ mode: SLOW_MODE, ctx: 32_768, parallel: 2, onProgress: progress });
+  // Its training context must allow that too, else llama-server caps each slot at it: a tiny model built for 32k.
+  const model = await ensureTinyModel({ recipe: { ...DEFAULT_TINY_RECIPE, nCtx: 32_768 }, onProgress: progress });
+  const backends = await startBackends({ mode: SLOW_MODE, model, ctx: 32_768, parallel: 2, onProgress: progress });
   let codeServer: CodeServerHandle | undefined;
   try {
     progress(`llama-server ${backends.server.url}, fault proxy ${backends.proxy.url}`);
@@ -123,6 +126,21 @@ export async function closeWorkbenches(failedTitle: string | undefined): Promise
     await wb.context.close().catch(() => undefined);
   }
   env.backends.proxy.setMode(SLOW_MODE);
+}
+
+/**
+ * Runs `fn` with user settings patched (for settings a workspace may not set, like the machine-scoped serverUrl),
+ * then restores them. The server watches the file, so open windows see both changes.
+ */
+export async function withUserSettings<T>(patch: UserSettings, fn: () => Promise<T>): Promise<T> {
+  const file = e2e().codeServer.settingsFile;
+  const original = fs.readFileSync(file, 'utf8');
+  fs.writeFileSync(file, JSON.stringify({ ...(JSON.parse(original) as UserSettings), ...patch }, null, 2) + '\n');
+  try {
+    return await fn();
+  } finally {
+    fs.writeFileSync(file, original);
+  }
 }
 
 export function setProxyMode(mode: FaultMode): void {

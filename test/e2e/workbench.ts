@@ -105,9 +105,10 @@ export class Workbench {
   }
 
   async statusText(): Promise<string> {
-    const item = this.statusItem();
-    if ((await item.count()) === 0 || !(await item.isVisible())) return '';
-    return (await item.innerText()).trim();
+    // The item comes and goes while we read it: a missing or detached item reads as empty.
+    const item = this.statusItem().first();
+    if (!(await item.isVisible().catch(() => false))) return '';
+    return (await item.innerText({ timeout: 1000 }).catch(() => '')).trim();
   }
 
   notification(text: string | RegExp): Locator {

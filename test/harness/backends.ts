@@ -25,13 +25,15 @@ export interface StartBackendsOptions {
   ctx?: number;
   /** llama-server slots (default 4). */
   parallel?: number;
+  /** Model file (default: the tiny model). */
+  model?: string;
   /** The model name the server reports (default `tiny-llama`; the file path otherwise). */
   alias?: string;
   onProgress?: (line: string) => void;
 }
 
 export async function startBackends(options: StartBackendsOptions = {}): Promise<Backends> {
-  const server = await startLlamaServer({ ctx: options.ctx, parallel: options.parallel, alias: options.alias ?? 'tiny-llama', onProgress: options.onProgress });
+  const server = await startLlamaServer({ model: options.model, ctx: options.ctx, parallel: options.parallel, alias: options.alias ?? 'tiny-llama', onProgress: options.onProgress });
   let proxy: FaultProxy | undefined;
   try {
     proxy = await startFaultProxy({ target: server.url, mode: options.mode });

@@ -194,6 +194,8 @@ export interface CodeServerHandle {
   pid: number;
   runDir: string;
   logFile: string;
+  /** `RUN/ud/User/settings.json`: the server watches it, so a rewrite applies to open windows too. */
+  settingsFile: string;
   workspace: string;
   /** The unpackaged extension folder, when one was given (for `workbenchUrl`). */
   extensionDevelopmentPath?: string;
@@ -211,8 +213,9 @@ export async function startCodeServer(options: StartCodeServerOptions): Promise<
   const userDir = path.join(userData, 'User');
   fs.mkdirSync(userDir, { recursive: true });
   fs.mkdirSync(extensionsDir, { recursive: true });
+  const settingsFile = path.join(userDir, 'settings.json');
   fs.writeFileSync(
-    path.join(userDir, 'settings.json'),
+    settingsFile,
     JSON.stringify({ ...QUIET_WORKBENCH_SETTINGS, ...(options.settings ?? {}) }, null, 2) + '\n',
   );
   const env = sandboxEnv(root, options.env);
@@ -266,6 +269,7 @@ export async function startCodeServer(options: StartCodeServerOptions): Promise<
       pid: proc.pid,
       runDir: root,
       logFile,
+      settingsFile,
       workspace: path.resolve(options.workspace),
       extensionDevelopmentPath: devPath,
       process: proc,
