@@ -1,0 +1,73 @@
+/**
+ * A minimal stand-in for the `vscode` module, installed into Node's module loader, so host adapters that import
+ * `vscode` at run time (the chat view provider) can be tested in plain Node. Import this before those modules.
+ * It records what the adapter asks of the editor: commands run, links opened, clipboard writes.
+ */
+import * as nodeModule from 'node:module';
+
+export class FakeUri {
+  private constructor(
+    readonly scheme: string,
+    readonly path: string,
+  ) {}
+  static file(p: string): FakeUri {
+    return new FakeUri('file', p);
+  }
+  static parse(value: string): FakeUri {
+    const i = value.indexOf(':');
+    return new FakeUri(value.slice(0, i), value.slice(i + 1));
+  }
+  static joinPath(base: FakeUri, ...parts: string[]): FakeUri {
+    return new FakeUri(base.scheme, [base.path.replace(/\/+$/, ''), ...parts].join('/'));
+  }
+  get fsPath(): string {
+    return this.path;
+  }
+  toString(): string {
+    return this.scheme === 'file' ? `file://${this.path}` : `${this.scheme}:${this.path}`;
+  }
+}
+
+export const editorCalls = {
+  commands: [] as { id: string; args: unknown[] }[],
+  opened: [] as string[],
+  clipboard: [] as string[],
+  reset(): void {
+    this.commands.length = 0;
+    this.opened.length = 0;
+    this.clipboard.length = 0;
+  },
+};
+
+export const fakeVscode = {
+  Uri: FakeUri,
+  commands: {
+    executeCommand: (id: string, ...args: unknown[]): Promise<undefined> => {
+      editorCalls.commands.push({ id, args });
+      return Promise.resolve(undefined);
+    },
+  },
+  env: {
+    clipboard: {
+      writeText: (text: string): Promise<void> => {
+        editorCalls.clipboard.push(text);
+        return Promise.resolve();
+      },
+    },
+    openExternal: (uri: FakeUri): Promise<boolean> => {
+      editorCalls.opened.push(uri.toString());
+      return Promise.resolve(true);
+    },
+  },
+  window: { activeTextEditor: undefined, visibleTextEditors: [] },
+  workspace: {},
+};
+
+type Loader = (request: string, parent: unknown, isMain: boolean) => unknown;
+const mod = (nodeModule as unknown as { default?: unknown }).default ?? nodeModule;
+const loader = mod as unknown as { _load: Loader };
+const original = loader._load;
+loader._load = function load(this: unknown, request: string, parent: unknown, isMain: boolean): unknown {
+  if (request === 'vscode') return fakeVscode;
+  return original.call(this, request, parent, isMain);
+};
