@@ -5,6 +5,7 @@
 import { Agent, request } from 'undici';
 import type { Dispatcher } from 'undici';
 import { LlamaError } from './errors';
+import type { ErrorInfo } from './errors';
 import type { ChatRequest, ChatRequestMessage, ChatStreamer, ModelInfo, ServerProps, SlotInfo } from './client';
 import type { StreamEvent } from './events';
 import { nullLogger } from './logger';
@@ -42,6 +43,22 @@ export interface TokenizeOptions {
 }
 
 const DEFAULT_REQUEST_TIMEOUT_MS = 30_000;
+const REDACTED = '[API key]';
+
+/** Every line the client logs goes through this: the key is blanked even where a server quoted it. */
+function redactingLogger(inner: Logger, key: () => string | undefined): Logger {
+  const clean = (text: string): string => {
+    const k = key();
+    return k !== undefined && text.includes(k) ? text.split(k).join(REDACTED) : text;
+  };
+  return {
+    trace: (m, ...a) => inner.trace(clean(m), ...a),
+    debug: (m, ...a) => inner.debug(clean(m), ...a),
+    info: (m, ...a) => inner.info(clean(m), ...a),
+    warn: (m, ...a) => inner.warn(clean(m), ...a),
+    error: (m, ...a) => inner.error(typeof m === 'string' ? clean(m) : m, ...a),
+  };
+}
 const ERROR_BODY_LIMIT = 64 * 1024;
 const EXCERPT_BODY_LIMIT = 4 * 1024;
 
@@ -195,11 +212,13 @@ export class LlamaClient implements ChatStreamer {
   private readonly streamHeadersTimeoutMs: number;
   private readonly propsCache = new Map<string, ServerProps>();
   private disposed = false;
+  /** The last key read, so anything the server quotes back can be blanked out of logs and errors. */
+  private knownKey: string | undefined;
 
   constructor(options: LlamaClientOptions) {
     this.baseUrl = normalizeBaseUrl(options.baseUrl);
     this.apiKey = options.apiKey;
-    this.logger = options.logger ?? nullLogger;
+    this.logger = redactingLogger(options.logger ?? nullLogger, () => this.knownKey);
     this.requestTimeoutMs = options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
     this.streamHeadersTimeoutMs = options.streamHeadersTimeoutMs ?? Math.max(this.requestTimeoutMs, 300_000);
     if (options.dispatcher) {
@@ -309,7 +328,7 @@ export class LlamaClient implements ChatStreamer {
     } catch (err) {
       const error = networkError(err, { ...ctx, aborted: signal?.aborted === true });
       this.logFailure('POST', logUrl, error, started);
-      yield { type: 'error', error: error.toInfo() };
+      yield { type: 'error', error: this.redactInfo(error.toInfo()) };
       return;
     }
 
@@ -323,14 +342,14 @@ export class LlamaClient implements ChatStreamer {
         const error = httpStatusError(res.statusCode, text, { ...ctx, contentType });
         if (error.kind === 'context_exceeded') this.invalidate();
         this.logFailure('POST', logUrl, error, started);
-        yield { type: 'error', error: error.toInfo() };
+        yield { type: 'error', error: this.redactInfo(error.toInfo()) };
         return;
       }
       if (!/^text\/event-stream\b/i.test(contentType)) {
         const text = await readText(body, EXCERPT_BODY_LIMIT);
         const error = notSseError(contentType || undefined, text, ctx);
         this.logFailure('POST', logUrl, error, started, res.statusCode);
-        yield { type: 'error', error: error.toInfo() };
+        yield { type: 'error', error: this.redactInfo(error.toInfo()) };
         return;
       }
       this.logger.debug(`POST ${logUrl} → ${res.statusCode} after ${Date.now() - started} ms`);
@@ -345,7 +364,7 @@ export class LlamaClient implements ChatStreamer {
           decoder.write(chunk);
           if (queue.length > 0) {
             for (let i = 0; i < queue.length; i++) {
-              lastEvent = queue[i];
+              lastEvent = this.redactEvent(queue[i]);
               yield lastEvent;
             }
             queue.length = 0;
@@ -357,8 +376,8 @@ export class LlamaClient implements ChatStreamer {
         decoder.fail(networkError(err, { ...ctx, midStream: true, aborted: signal?.aborted === true }).toInfo());
       }
       for (const event of queue) {
-        lastEvent = event;
-        yield event;
+        lastEvent = this.redactEvent(event);
+        yield lastEvent;
       }
     } finally {
       if (!body.destroyed && !body.readableEnded) {
@@ -391,6 +410,7 @@ export class LlamaClient implements ChatStreamer {
       throw new LlamaError({ kind: 'unknown', message: 'The API key could not be read from secret storage.' }, { cause: err });
     }
     key = key?.trim();
+    if (key) this.knownKey = key;
     return key ? key : undefined;
   }
 
@@ -423,7 +443,7 @@ export class LlamaClient implements ChatStreamer {
         const text = await readText(res.body, ERROR_BODY_LIMIT);
         const error = httpStatusError(res.statusCode, text, { ...ctx, contentType: String(res.headers['content-type'] ?? '') });
         this.logFailure(method, displayUrl(url), error, started);
-        throw error;
+        throw this.redactError(error);
       }
       return res;
     } catch (err) {
@@ -431,7 +451,7 @@ export class LlamaClient implements ChatStreamer {
       const error = networkError(err, { ...ctx, aborted: signal?.aborted === true });
       if (error.kind !== 'aborted') this.invalidate();
       this.logFailure(method, displayUrl(url), error, started);
-      throw error;
+      throw this.redactError(error);
     }
   }
 
@@ -442,7 +462,7 @@ export class LlamaClient implements ChatStreamer {
     } catch {
       throw new LlamaError({
         kind: 'unknown',
-        message: `${displayUrl(this.baseUrl + path)} did not answer with JSON: ${excerpt(text, 80)}`,
+        message: this.redactText(`${displayUrl(this.baseUrl + path)} did not answer with JSON: ${excerpt(text, 80)}`),
         hint: 'Check that llamaChat.serverUrl points at llama-server',
       });
     }
@@ -454,6 +474,32 @@ export class LlamaClient implements ChatStreamer {
 
   private async postJson(path: string, json: unknown, signal: AbortSignal | undefined): Promise<unknown> {
     return this.expectJson(await this.send('POST', path, json, signal), path);
+  }
+
+  private redactText(text: string): string {
+    const key = this.knownKey;
+    return key !== undefined && text.includes(key) ? text.split(key).join(REDACTED) : text;
+  }
+
+  /** A server (or a proxy) may quote the Authorization header back: never pass the key on. */
+  private redactInfo(info: ErrorInfo): ErrorInfo {
+    const out = { ...info };
+    out.message = this.redactText(out.message);
+    if (out.hint !== undefined) out.hint = this.redactText(out.hint);
+    if (out.serverMessage !== undefined) out.serverMessage = this.redactText(out.serverMessage);
+    if (out.serverType !== undefined) out.serverType = this.redactText(out.serverType);
+    return out;
+  }
+
+  private redactEvent(event: StreamEvent): StreamEvent {
+    return event.type === 'error' ? { type: 'error', error: this.redactInfo(event.error) } : event;
+  }
+
+  /** The same error without the key; the original (which holds it) is not kept as the cause. */
+  private redactError(error: LlamaError): LlamaError {
+    const info = error.toInfo();
+    const clean = this.redactInfo(info);
+    return JSON.stringify(clean) === JSON.stringify(info) ? error : new LlamaError(clean);
   }
 
   private logFailure(method: string, url: string, error: LlamaError, started: number, status?: number): void {
