@@ -33,16 +33,17 @@ export class Workbench {
     const match = this.page.locator('.quick-input-widget .monaco-list-row').first().filter({ hasText: title });
     const deadline = Date.now() + timeoutMs;
     for (;;) {
-      await this.page.keyboard.press('F1');
-      await input.waitFor({ state: 'visible' });
-      await input.fill(`>${title}`);
       try {
+        // The palette can close again right after opening when an editor takes the focus: retry the whole step.
+        await this.page.keyboard.press('F1');
+        await input.waitFor({ state: 'visible', timeout: 5000 });
+        await input.fill(`>${title}`, { timeout: 5000 });
         await match.waitFor({ timeout: 3000 });
-        await input.press('Enter');
+        await input.press('Enter', { timeout: 5000 });
         return;
       } catch (err) {
         await this.page.keyboard.press('Escape');
-        if (Date.now() > deadline) throw new Error(`command "${title}" not in the palette within ${timeoutMs} ms`, { cause: err });
+        if (Date.now() > deadline) throw new Error(`command "${title}" not run within ${timeoutMs} ms`, { cause: err });
         await this.page.waitForTimeout(500);
       }
     }
