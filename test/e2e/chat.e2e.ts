@@ -16,6 +16,8 @@ describe('chat streams into the view', () => {
     const status = await pollUntil(() => wb.statusText(), (t) => /\d[\d.,]* tok\/s/.test(t) && /\d\/\d/.test(t), 15_000, 'status bar tok/s and used/max');
     assert.match(status, /\d[\d.,]* tok\/s/);
     assert.match(status, /[\d,]+\/[\d,]+/);
+    // Mid-stream, with the live figures in the status bar: the README's screenshot comes from here.
+    await wb.screenshot(path.join(e2e().artifacts, 'chat-streaming.png'));
     const later = await pollUntil(() => wb.answerText(), (t) => t.length > first.length, 15_000, 'more streamed text');
 
     await wb.assistantIn('complete').waitFor({ timeout: 30_000 });
