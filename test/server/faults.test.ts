@@ -27,6 +27,7 @@ import { findFreePort, spawnProcess, waitForHttp } from '../harness/process';
 import { serverUnderTest } from './hooks';
 import type { SpawnedProcess } from '../harness/process';
 import { ensureTinyModel } from '../harness/tinyModel';
+import { RecordingLogger } from '../support/recordingLogger';
 
 const API_KEY = 'rel-test-key-5b1f0c93e7';
 const CHAT_PATH = '/v1/chat/completions';
@@ -71,29 +72,6 @@ class ClientSwitch implements ChatStreamer {
   }
 }
 
-class CapturingLogger implements Logger {
-  readonly lines: string[] = [];
-  private add(level: string, message: string | Error, args: unknown[]): void {
-    const text = message instanceof Error ? `${message.message}\n${message.stack ?? ''}` : message;
-    this.lines.push(`${level} ${text} ${args.map((a) => (a instanceof Error ? `${a.message} ${a.stack ?? ''}` : JSON.stringify(a))).join(' ')}`);
-  }
-  trace(m: string, ...a: unknown[]): void {
-    this.add('trace', m, a);
-  }
-  debug(m: string, ...a: unknown[]): void {
-    this.add('debug', m, a);
-  }
-  info(m: string, ...a: unknown[]): void {
-    this.add('info', m, a);
-  }
-  warn(m: string, ...a: unknown[]): void {
-    this.add('warn', m, a);
-  }
-  error(m: string | Error, ...a: unknown[]): void {
-    this.add('error', m, a);
-  }
-}
-
 /** A store filesystem that can be made to fail every write, like a full disk. */
 class BreakableFs implements StoreFs {
   failWith: string | undefined;
@@ -134,7 +112,7 @@ interface RigOptions {
 /** One user's setup: store in a temp dir, client, session, and every event and log line. */
 class Rig {
   readonly dir = fs.mkdtempSync(path.join(os.tmpdir(), 'llama-chat-faults-'));
-  readonly logger = new CapturingLogger();
+  readonly logger = new RecordingLogger();
   readonly events: SessionEvent[] = [];
   readonly streamer: ClientSwitch;
   readonly store: ChatStore;

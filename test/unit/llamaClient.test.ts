@@ -6,11 +6,11 @@ import { LlamaError } from '../../src/core/errors';
 import type { ErrorInfo } from '../../src/core/errors';
 import type { StreamEvent } from '../../src/core/events';
 import type { ChatRequest } from '../../src/core/client';
-import type { Logger } from '../../src/core/logger';
 import { findFrame, parseFrames } from '../support/frames';
 import type { FrameSection } from '../support/frames';
 import { ScriptedServer, json, routes, sseResponse } from '../support/scriptedServer';
 import type { BodyStep, ScriptedResponse } from '../support/scriptedServer';
+import { RecordingLogger, collectEvents } from '../support/recordingLogger';
 
 const frames = parseFrames();
 const CHAT: ChatRequest = { messages: [{ role: 'user', content: 'Hi' }] };
@@ -31,34 +31,6 @@ function sseChunks(frame: FrameSection, size: number): BodyStep[] {
 }
 
 const streamFrame = findFrame(frames, 'POST /v1/chat/completions stream=true include_usage');
-
-class RecordingLogger implements Logger {
-  readonly lines: string[] = [];
-  private add(level: string, message: string | Error, args: unknown[]): void {
-    this.lines.push(`${level} ${String(message)} ${args.map((a) => JSON.stringify(a)).join(' ')}`);
-  }
-  trace(m: string, ...a: unknown[]): void {
-    this.add('trace', m, a);
-  }
-  debug(m: string, ...a: unknown[]): void {
-    this.add('debug', m, a);
-  }
-  info(m: string, ...a: unknown[]): void {
-    this.add('info', m, a);
-  }
-  warn(m: string, ...a: unknown[]): void {
-    this.add('warn', m, a);
-  }
-  error(m: string | Error, ...a: unknown[]): void {
-    this.add('error', m, a);
-  }
-}
-
-async function collect(iterable: AsyncIterable<StreamEvent>): Promise<StreamEvent[]> {
-  const events: StreamEvent[] = [];
-  for await (const e of iterable) events.push(e);
-  return events;
-}
 
 function lastError(events: StreamEvent[]): ErrorInfo {
   const last = events[events.length - 1];
@@ -111,13 +83,13 @@ describe('LlamaClient', () => {
   describe('streamChat', () => {
     it('streams a captured answer in small network chunks and ends with done', async () => {
       server.setHandler(replay(streamFrame, sseChunks(streamFrame, 7)));
-      const events = await collect(client.streamChat(CHAT));
+      const events = await collectEvents(client.streamChat(CHAT));
       assert.deepEqual(events.slice(-3).map((e) => e.type), ['finish', 'usage', 'done']);
       assert.equal(events.filter((e) => e.type === 'content').length, 12);
     });
 
     it('posts the streaming options, generation settings and extra fields', async () => {
-      await collect(
+      await collectEvents(
         client.streamChat({
           messages: [
             { role: 'system', content: 'Be brief' },
@@ -163,15 +135,15 @@ describe('LlamaClient', () => {
     });
 
     it('sends Authorization only when a key exists, and never logs it', async () => {
-      await collect(client.streamChat(CHAT));
+      await collectEvents(client.streamChat(CHAT));
       assert.equal(server.requests[0].headers.authorization, undefined);
 
       makeClient({ apiKey: () => '' });
-      await collect(client.streamChat(CHAT));
+      await collectEvents(client.streamChat(CHAT));
       assert.equal(server.requests[1].headers.authorization, undefined);
 
       makeClient({ apiKey: () => Promise.resolve('sekrit-key-123') });
-      await collect(client.streamChat(CHAT));
+      await collectEvents(client.streamChat(CHAT));
       await client.getProps().catch(() => undefined);
       assert.equal(server.requests[2].headers.authorization, 'Bearer sekrit-key-123');
       assert.equal(server.requests[3].headers.authorization, 'Bearer sekrit-key-123');
@@ -181,7 +153,7 @@ describe('LlamaClient', () => {
 
     it('maps 401 to unauthorized with a Set API Key hint', async () => {
       server.setHandler(json(401, { error: { code: 401, message: 'Invalid API Key', type: 'authentication_error' } }));
-      const error = lastError(await collect(client.streamChat(CHAT)));
+      const error = lastError(await collectEvents(client.streamChat(CHAT)));
       assert.equal(error.kind, 'unauthorized');
       assert.equal(error.status, 401);
       assert.equal(error.serverMessage, 'Invalid API Key');
@@ -191,14 +163,14 @@ describe('LlamaClient', () => {
 
     it('maps 403 to forbidden', async () => {
       server.setHandler({ status: 403, headers: { 'content-type': 'text/plain' }, body: 'Forbidden by proxy' });
-      const error = lastError(await collect(client.streamChat(CHAT)));
+      const error = lastError(await collectEvents(client.streamChat(CHAT)));
       assert.equal(error.kind, 'forbidden');
       assert.equal(error.serverMessage, 'Forbidden by proxy');
     });
 
     it('maps the captured 400 exceed_context_size_error with token counts and a next step', async () => {
       server.setHandler(replay(findFrame(frames, 'ERROR streaming: prompt longer than context')));
-      const error = lastError(await collect(client.streamChat(CHAT)));
+      const error = lastError(await collectEvents(client.streamChat(CHAT)));
       assert.equal(error.kind, 'context_exceeded');
       assert.equal(error.status, 400);
       assert.equal(error.nPromptTokens, 3010);
@@ -212,7 +184,7 @@ describe('LlamaClient', () => {
 
     it('maps the captured 500 JSON error to server_error with the server message', async () => {
       server.setHandler(replay(findFrame(frames, 'ERROR: invalid JSON body')));
-      const error = lastError(await collect(client.streamChat(CHAT)));
+      const error = lastError(await collectEvents(client.streamChat(CHAT)));
       assert.equal(error.kind, 'server_error');
       assert.match(error.serverMessage ?? '', /parse error at line 1/);
     });
@@ -223,7 +195,7 @@ describe('LlamaClient', () => {
         headers: { 'content-type': 'text/html' },
         body: '<!DOCTYPE html><html><head><title>500 Internal Server Error</title></head><body><h1>Oops</h1></body></html>',
       });
-      const error = lastError(await collect(client.streamChat(CHAT)));
+      const error = lastError(await collectEvents(client.streamChat(CHAT)));
       assert.equal(error.kind, 'server_error');
       assert.equal(error.serverMessage, '500 Internal Server Error');
       assert.ok(!error.message.includes('<html'), 'no raw HTML in the message');
@@ -231,7 +203,7 @@ describe('LlamaClient', () => {
 
     it('reports not_sse for a 200 HTML page, quoting a short excerpt', async () => {
       server.setHandler({ status: 200, headers: { 'content-type': 'text/html' }, body: '<html><head><title>My Router</title></head><body>' + 'x'.repeat(10_000) + '</body></html>' });
-      const error = lastError(await collect(client.streamChat(CHAT)));
+      const error = lastError(await collectEvents(client.streamChat(CHAT)));
       assert.equal(error.kind, 'not_sse');
       assert.match(error.message, /HTML page \("My Router"\)/);
       assert.ok(error.message.length < 300);
@@ -240,7 +212,7 @@ describe('LlamaClient', () => {
 
     it('reports not_sse for a 200 JSON answer', async () => {
       server.setHandler(replay(findFrame(frames, 'POST /v1/chat/completions non-streaming max_tokens=12')));
-      const error = lastError(await collect(client.streamChat(CHAT)));
+      const error = lastError(await collectEvents(client.streamChat(CHAT)));
       assert.equal(error.kind, 'not_sse');
       assert.match(error.message, /application\/json/);
     });
@@ -253,7 +225,7 @@ describe('LlamaClient', () => {
           { hold: true },
         ]),
       );
-      const events = await collect(client.streamChat(CHAT));
+      const events = await collectEvents(client.streamChat(CHAT));
       assert.deepEqual(events[0], { type: 'content', text: 'Hel' });
       const error = lastError(events);
       assert.equal(error.kind, 'stream_error');
@@ -263,7 +235,7 @@ describe('LlamaClient', () => {
 
     it('ends with malformed on a non-JSON data line and closes the connection', async () => {
       server.setHandler(sseResponse(['data: {"choices":[{"delta":{"content":"a"}}]}\n\n', 'data: Bad Gateway\n\n', { hold: true }]));
-      const error = lastError(await collect(client.streamChat(CHAT)));
+      const error = lastError(await collectEvents(client.streamChat(CHAT)));
       assert.equal(error.kind, 'malformed');
       assert.match(error.message, /"Bad Gateway"/);
       await server.requests[0].socketClosed;
@@ -272,41 +244,41 @@ describe('LlamaClient', () => {
     it('reports truncated when the connection drops mid-stream', async () => {
       const half = streamFrame.body.subarray(0, Math.floor(streamFrame.body.length / 2));
       server.setHandler(sseResponse([half, { delayMs: 20 }, { destroy: true }]));
-      const events = await collect(client.streamChat(CHAT));
+      const events = await collectEvents(client.streamChat(CHAT));
       assert.ok(events.some((e) => e.type === 'content'));
       assert.equal(lastError(events).kind, 'truncated');
     });
 
     it('reports truncated when the body ends cleanly before finish', async () => {
       server.setHandler(sseResponse(['data: {"choices":[{"delta":{"content":"a"}}]}\n\n']));
-      const error = lastError(await collect(client.streamChat(CHAT)));
+      const error = lastError(await collectEvents(client.streamChat(CHAT)));
       assert.equal(error.kind, 'truncated');
     });
 
     it('completes when the server sends finish but no usage and no [DONE]', async () => {
       server.setHandler(sseResponse(['data: {"choices":[{"delta":{"content":"a"},"finish_reason":null}]}\n\n', 'data: {"choices":[{"delta":{},"finish_reason":"stop"}]}\n\n']));
-      const events = await collect(client.streamChat(CHAT));
+      const events = await collectEvents(client.streamChat(CHAT));
       assert.deepEqual(events.map((e) => e.type), ['content', 'finish', 'done']);
     });
 
     it('reports unreachable for a closed port, naming the URL in the hint', async () => {
       const port = await freePortThatIsClosed();
       makeClient({ baseUrl: `http://127.0.0.1:${port}` });
-      const error = lastError(await collect(client.streamChat(CHAT)));
+      const error = lastError(await collectEvents(client.streamChat(CHAT)));
       assert.equal(error.kind, 'unreachable');
       assert.equal(error.hint, `Start llama-server or check the llamaChat.serverUrl setting (http://127.0.0.1:${port})`);
     });
 
     it('reports dns for a host that does not resolve', async () => {
       makeClient({ baseUrl: 'http://llama-server.invalid:8080' });
-      const error = lastError(await collect(client.streamChat(CHAT)));
+      const error = lastError(await collectEvents(client.streamChat(CHAT)));
       assert.equal(error.kind, 'dns');
       assert.match(error.message, /llama-server\.invalid/);
     });
 
     it('reports an invalid server URL without sending anything', async () => {
       makeClient({ baseUrl: 'localhost:8080' });
-      const error = lastError(await collect(client.streamChat(CHAT)));
+      const error = lastError(await collectEvents(client.streamChat(CHAT)));
       assert.equal(error.kind, 'unreachable');
       assert.match(error.message, /not valid/);
       assert.match(error.hint ?? '', /llamaChat\.serverUrl/);
@@ -314,7 +286,7 @@ describe('LlamaClient', () => {
 
     it('reports tls for an https URL pointing at a plain HTTP server', async () => {
       makeClient({ baseUrl: `https://127.0.0.1:${server.port}` });
-      const error = lastError(await collect(client.streamChat(CHAT)));
+      const error = lastError(await collectEvents(client.streamChat(CHAT)));
       assert.equal(error.kind, 'tls');
       assert.match(error.hint ?? '', /http:\/\//);
     });
@@ -338,7 +310,7 @@ describe('LlamaClient', () => {
         return json(200, {});
       });
       const controller = new AbortController();
-      const pending = collect(client.streamChat(CHAT, controller.signal));
+      const pending = collectEvents(client.streamChat(CHAT, controller.signal));
       while (server.requests.length === 0) await new Promise((resolve) => setTimeout(resolve, 5));
       controller.abort();
       assert.equal(lastError(await pending).kind, 'aborted');
@@ -348,7 +320,7 @@ describe('LlamaClient', () => {
     it('an already aborted signal sends nothing', async () => {
       const controller = new AbortController();
       controller.abort();
-      assert.equal(lastError(await collect(client.streamChat(CHAT, controller.signal))).kind, 'aborted');
+      assert.equal(lastError(await collectEvents(client.streamChat(CHAT, controller.signal))).kind, 'aborted');
       assert.equal(server.requests.length, 0);
     });
 
@@ -361,10 +333,10 @@ describe('LlamaClient', () => {
     });
 
     it('reuses the keep-alive connection after a completed stream', async () => {
-      await collect(client.streamChat(CHAT));
+      await collectEvents(client.streamChat(CHAT));
       // undici marks the connection free on the next turn; a request in the same tick would open another one.
       await new Promise((resolve) => setImmediate(resolve));
-      await collect(client.streamChat(CHAT));
+      await collectEvents(client.streamChat(CHAT));
       assert.equal(server.requests.length, 2);
       assert.equal(server.requests[1].headers.connection ?? 'keep-alive', 'keep-alive');
       assert.equal(server.openSockets, 1);

@@ -8,12 +8,11 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { ChatStore } from '../../../src/core/chatStore';
-import type { StreamEvent } from '../../../src/core/events';
 import { LlamaClient } from '../../../src/core/llamaClient';
-import type { Logger } from '../../../src/core/logger';
 import { ChatSession } from '../../../src/core/session';
 import type { SessionEvent } from '../../../src/core/sessionEvents';
 import { json, routes, ScriptedServer, sseResponse } from '../../support/scriptedServer';
+import { RecordingLogger, collectEvents } from '../../support/recordingLogger';
 
 const KEY = 'sk-live-0f9e8d7c6b5a4f3e2d1c';
 const CHAT = { messages: [{ role: 'user' as const, content: 'hi' }] };
@@ -22,24 +21,6 @@ const OK_STREAM = [
   'data: {"choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}\n\n',
   'data: [DONE]\n\n',
 ];
-
-class Capture implements Logger {
-  readonly lines: string[] = [];
-  private add(level: string, m: string | Error, args: unknown[]): void {
-    this.lines.push(`${level} ${m instanceof Error ? `${m.message} ${m.stack ?? ''}` : m} ${JSON.stringify(args)}`);
-  }
-  trace = (m: string, ...a: unknown[]): void => this.add('trace', m, a);
-  debug = (m: string, ...a: unknown[]): void => this.add('debug', m, a);
-  info = (m: string, ...a: unknown[]): void => this.add('info', m, a);
-  warn = (m: string, ...a: unknown[]): void => this.add('warn', m, a);
-  error = (m: string | Error, ...a: unknown[]): void => this.add('error', m, a);
-}
-
-async function collect(stream: AsyncIterable<StreamEvent>): Promise<StreamEvent[]> {
-  const out: StreamEvent[] = [];
-  for await (const e of stream) out.push(e);
-  return out;
-}
 
 describe('security: the API key and where requests go', () => {
   let server: ScriptedServer;
@@ -73,12 +54,12 @@ describe('security: the API key and where requests go', () => {
         'GET /v1/models': json(200, { data: [{ id: `model-${KEY}` }] }),
       }),
     );
-    const logger = new Capture();
+    const logger = new RecordingLogger();
     const client = new LlamaClient({ baseUrl: server.url, apiKey: () => KEY, logger });
     const seen: unknown[] = [];
     try {
       for (let i = 0; i < 5; i++) {
-        const events = await collect(client.streamChat(CHAT));
+        const events = await collectEvents(client.streamChat(CHAT));
         seen.push(events);
         assert.equal(server.requests[server.requests.length - 1].headers.authorization, echo);
       }
@@ -102,7 +83,7 @@ describe('security: the API key and where requests go', () => {
       }),
     );
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'llama-chat-key-'));
-    const logger = new Capture();
+    const logger = new RecordingLogger();
     const client = new LlamaClient({ baseUrl: server.url, apiKey: () => KEY, logger });
     const store = new ChatStore({ dir, logger });
     await store.open();
@@ -137,7 +118,7 @@ describe('security: the API key and where requests go', () => {
       server.setHandler({ status, headers: { location: elsewhere, 'content-type': 'text/plain' }, body: 'moved' });
       const client = new LlamaClient({ baseUrl: server.url, apiKey: () => KEY });
       try {
-        const events = await collect(client.streamChat(CHAT));
+        const events = await collectEvents(client.streamChat(CHAT));
         const last = events[events.length - 1];
         assert.equal(last.type, 'error', `${status}: ${JSON.stringify(last)}`);
         await assert.rejects(client.getProps());

@@ -7,28 +7,19 @@ import { editorCalls, FakeUri } from './fakeVscode';
 import * as assert from 'node:assert/strict';
 import fc from 'fast-check';
 import type { ConnectionMonitor } from '../../../src/core/connection';
-import type { Logger } from '../../../src/core/logger';
 import type { ChatSessionApi } from '../../../src/core/sessionApi';
 import { LIMITS, parseFromWebview } from '../../../src/protocol';
 import type { FromWebviewType, ToWebviewMessage } from '../../../src/protocol';
 import { ChatViewProvider } from '../../../src/vscode/chatViewProvider';
 import type { Notifier } from '../../../src/vscode/notifications';
 import { MemoryRepository } from '../../support/memoryRepository';
+import { RecordingLogger } from '../../support/recordingLogger';
 
 const KNOWN: FromWebviewType[] = [
   'ready', 'send', 'stop', 'retry', 'discardStale', 'regenerate', 'editResend', 'newChat', 'switchChat', 'renameChat',
   'deleteChat', 'forkChat', 'exportChat', 'copy', 'insert', 'openLink', 'retryConnection', 'openSettings', 'selectModel',
 ];
 const FIELDS = ['chatId', 'messageId', 'text', 'title', 'href', 'language'];
-
-class Recorder implements Logger {
-  readonly lines: string[] = [];
-  trace = (m: string): void => void this.lines.push(`trace ${m}`);
-  debug = (m: string): void => void this.lines.push(`debug ${m}`);
-  info = (m: string): void => void this.lines.push(`info ${m}`);
-  warn = (m: string): void => void this.lines.push(`warn ${m}`);
-  error = (m: string | Error): void => void this.lines.push(`error ${String(m)}`);
-}
 
 function setup() {
   const sessionCalls: string[] = [];
@@ -49,7 +40,7 @@ function setup() {
     recheck: () => Promise.resolve({ state: 'unknown' }),
   } as unknown as ConnectionMonitor;
   const notifier = { info: () => Promise.resolve(undefined), warn: () => Promise.resolve(undefined), error: () => Promise.resolve(undefined) } as unknown as Notifier;
-  const logger = new Recorder();
+  const logger = new RecordingLogger();
   const memento = { get: () => undefined, update: () => Promise.resolve(), keys: () => [] };
   const provider = new ChatViewProvider({
     extensionUri: FakeUri.file('/ext') as never,
