@@ -8,6 +8,7 @@ import type { FileStat, StoreFs } from '../../src/core/chatStore';
 import { ChatStore, nodeStoreFs } from '../../src/core/chatStore';
 import { newId } from '../../src/core/ids';
 import { FakeClock } from '../support/fakeClock';
+import { seededRandom } from '../harness/tinyModel';
 
 type Op = keyof StoreFs;
 
@@ -91,18 +92,6 @@ let seq = 0;
 function msg(role: Role, content: string, status: MessageStatus = 'complete', extra: Partial<ChatMessage> = {}): ChatMessage {
   seq++;
   return { id: `m${seq}-${newId().slice(-6)}`, role, content, status, createdAt: 1_700_000_000_000 + seq, ...extra };
-}
-
-/** A deterministic PRNG (mulberry32) so "random" offsets are the same on every run. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 describe('ChatStore', () => {
@@ -303,7 +292,7 @@ describe('ChatStore', () => {
 
     it('loads a consistent prefix for random cuts across the file (fixed seed)', async () => {
       const { bytes, id, headerEnd, states } = await buildLog();
-      const rand = prng(20240611);
+      const rand = seededRandom(20240611);
       for (let i = 0; i < 40; i++) {
         const at = headerEnd + Math.floor(rand() * (bytes.length - headerEnd + 1));
         const { contents, problems } = await loadTruncated(bytes, id, at);
