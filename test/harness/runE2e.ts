@@ -11,7 +11,7 @@ import { closeWorkbenches, setupE2e, teardownE2e } from '../e2e/env';
 import CountingReporter from '../support/reporter';
 import { ensureCodeServer } from './codeServer';
 import { repoRoot, runDir, runStamp } from './paths';
-import { appendTotals } from './runVscodeTests';
+import { appendTotals, pruneRuns } from './runVscodeTests';
 
 function findScenarios(dir: string): string[] {
   if (!fs.existsSync(dir)) return [];
@@ -31,6 +31,7 @@ export async function runE2e(): Promise<number> {
   const artifacts = path.join(process.env.LLAMA_CHAT_TEST_RESULTS ?? path.join(root, 'test-results'), 'e2e');
   fs.mkdirSync(artifacts, { recursive: true });
   await ensureCodeServer({ onProgress: progress });
+  pruneRuns('e2e');
   await setupE2e(runDir('e2e', runStamp()), artifacts, progress);
   try {
     process.env.LLAMA_CHAT_SUITE = 'e2e';

@@ -82,6 +82,13 @@ export function appendTotals(suite: string, counts: Counts): void {
   fs.appendFileSync(path.join(dir, 'totals.jsonl'), JSON.stringify({ suite, ...counts }) + '\n');
 }
 
+/** Keeps the newest `keep` run folders under `.run/<kind>/` (logs of recent runs), removes older ones. */
+export function pruneRuns(kind: string, keep = 5): void {
+  const dir = runDir(kind);
+  const runs = fs.readdirSync(dir).filter((n) => /^\d{4}-/.test(n)).sort();
+  for (const old of runs.slice(0, Math.max(0, runs.length - keep))) fs.rmSync(path.join(dir, old), { recursive: true, force: true });
+}
+
 /** A small workspace folder with a file to ask about. */
 export function makeWorkspace(dir: string): string {
   fs.mkdirSync(dir, { recursive: true });
@@ -100,6 +107,7 @@ export async function runExtensionHostTests(): Promise<ExtensionHostRunResult> {
   const started = Date.now();
   const elapsed = (): string => `${((Date.now() - started) / 1000).toFixed(1)} s`;
   const progress = (line: string): void => console.log(`[vscode-tests ${elapsed()}] ${line}`);
+  pruneRuns('vscode-tests');
   const run = runDir('vscode-tests', runStamp());
   const countsFile = path.join(run, 'counts.json');
 
