@@ -7,7 +7,6 @@ import { useHost } from '../hostApi';
 import { IconButton } from './iconButton';
 
 export function ConnectionBanner({ connection }: { connection: ConnectionState }): JSX.Element | null {
-  const host = useHost();
   if (connection.state === 'checking') {
     return (
       <div class="banner banner-quiet" role="status">
@@ -23,12 +22,7 @@ export function ConnectionBanner({ connection }: { connection: ConnectionState }
         <strong>Cannot reach llama-server at {connection.url}.</strong> {connection.error.message}
         {connection.error.hint ? <div class="hint">{connection.error.hint}</div> : null}
       </div>
-      <div class="banner-actions">
-        <vscode-button onClick={() => host.post({ type: 'retryConnection' })}>Retry connection</vscode-button>
-        <vscode-button secondary onClick={() => host.post({ type: 'openSettings' })}>
-          Open settings
-        </vscode-button>
-      </div>
+      <ConnectionActions />
     </div>
   );
 }
@@ -64,7 +58,6 @@ export function NoticeBanner({ notice, onDismiss }: { notice: ErrorInfo | undefi
 }
 
 export function EmptyState({ connection }: { connection: ConnectionState }): JSX.Element {
-  const host = useHost();
   if (connection.state === 'connected') {
     return (
       <div class="empty-state">
@@ -84,12 +77,20 @@ export function EmptyState({ connection }: { connection: ConnectionState }): JSX
       <p>
         Then set <code>llamaChat.serverUrl</code> (default <code>http://127.0.0.1:8080</code>) if it runs elsewhere.
       </p>
-      <div class="banner-actions">
-        <vscode-button onClick={() => host.post({ type: 'retryConnection' })}>Retry connection</vscode-button>
-        <vscode-button secondary onClick={() => host.post({ type: 'openSettings' })}>
-          Open settings
-        </vscode-button>
-      </div>
+      <ConnectionActions />
+    </div>
+  );
+}
+
+/** "Retry connection" and "Open settings": the next actions whenever the server cannot be used. */
+function ConnectionActions(): JSX.Element {
+  const host = useHost();
+  return (
+    <div class="banner-actions">
+      <vscode-button onClick={() => host.post({ type: 'retryConnection' })}>Retry connection</vscode-button>
+      <vscode-button secondary onClick={() => host.post({ type: 'openSettings' })}>
+        Open settings
+      </vscode-button>
     </div>
   );
 }
