@@ -1,4 +1,5 @@
 // One script, two targets: the extension host (node, cjs, `vscode` external) and the Preact webview (browser).
+import { createRequire } from 'node:module';
 import * as esbuild from 'esbuild';
 
 const production = process.argv.includes('--production');
@@ -16,6 +17,18 @@ const problemMatcher = {
       }
       console.log(`[watch] build finished (${build.initialOptions.outfile ?? build.initialOptions.outdir})`);
     });
+  },
+};
+
+/**
+ * undici is ~80 % of the host bundle and costs tens of ms just to parse: it goes to its own dist/undici.js, which
+ * LlamaClient requires on the first request, so activation does not pay for it.
+ * @type {import('esbuild').Plugin}
+ */
+const undiciAside = {
+  name: 'undici-aside',
+  setup(build) {
+    build.onResolve({ filter: /^undici$/ }, () => ({ path: './undici.js', external: true }));
   },
 };
 
@@ -40,6 +53,15 @@ const targets = [
     format: 'cjs',
     target: 'node20',
     external: ['vscode'],
+    plugins: [...common.plugins, undiciAside],
+  },
+  {
+    ...common,
+    entryPoints: [createRequire(import.meta.url).resolve('undici')],
+    outfile: 'dist/undici.js',
+    platform: 'node',
+    format: 'cjs',
+    target: 'node20',
   },
   {
     ...common,

@@ -2,7 +2,7 @@
  * The llama-server HTTP client on undici: keep-alive agent, typed errors, and a chat stream that never throws.
  * Logs method, URL, status and timings only; the API key never reaches a log line or a message.
  */
-import { Agent, request } from 'undici';
+import type * as UndiciTypes from 'undici';
 import type { Dispatcher } from 'undici';
 import { LlamaError } from './errors';
 import type { ErrorInfo } from './errors';
@@ -43,6 +43,19 @@ export interface TokenizeOptions {
 }
 
 const DEFAULT_REQUEST_TIMEOUT_MS = 30_000;
+
+type Undici = typeof UndiciTypes;
+let undiciModule: Undici | undefined;
+
+/**
+ * undici is ~80 % of the bundle and costs ~90 ms to evaluate: load it on the first request, not at activation.
+ * esbuild keeps CommonJS modules in lazy closures, so this require is only evaluated when called.
+ */
+function undici(): Undici {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  undiciModule ??= require('undici') as Undici;
+  return undiciModule;
+}
 const REDACTED = '[API key]';
 
 /** Every line the client logs goes through this: the key is blanked even where a server quoted it. */
@@ -204,7 +217,9 @@ async function readText(body: Dispatcher.ResponseData['body'], limit: number): P
 
 export class LlamaClient implements ChatStreamer {
   readonly baseUrl: string;
-  private readonly dispatcher: Dispatcher;
+  /** Created on first use (see undici()); undefined until then when the client owns its agent. */
+  private agent: Dispatcher | undefined;
+  private readonly agentOptions: ConstructorParameters<Undici['Agent']>[0];
   private readonly ownsDispatcher: boolean;
   private readonly apiKey: ApiKeySource | undefined;
   private readonly logger: Logger;
@@ -221,18 +236,19 @@ export class LlamaClient implements ChatStreamer {
     this.logger = redactingLogger(options.logger ?? nullLogger, () => this.knownKey);
     this.requestTimeoutMs = options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
     this.streamHeadersTimeoutMs = options.streamHeadersTimeoutMs ?? Math.max(this.requestTimeoutMs, 300_000);
-    if (options.dispatcher) {
-      this.dispatcher = options.dispatcher;
-      this.ownsDispatcher = false;
-    } else {
-      this.dispatcher = new Agent({
-        keepAliveTimeout: 4_000, // below llama-server's 5 s keep-alive, so we never reuse a socket it is closing
-        connectTimeout: options.connectTimeoutMs ?? Math.min(this.requestTimeoutMs, 10_000),
-        headersTimeout: this.requestTimeoutMs,
-        bodyTimeout: this.requestTimeoutMs,
-      });
-      this.ownsDispatcher = true;
-    }
+    this.agent = options.dispatcher;
+    this.ownsDispatcher = options.dispatcher === undefined;
+    this.agentOptions = {
+      keepAliveTimeout: 4_000, // below llama-server's 5 s keep-alive, so we never reuse a socket it is closing
+      connectTimeout: options.connectTimeoutMs ?? Math.min(this.requestTimeoutMs, 10_000),
+      headersTimeout: this.requestTimeoutMs,
+      bodyTimeout: this.requestTimeoutMs,
+    };
+  }
+
+  private get dispatcher(): Dispatcher {
+    this.agent ??= new (undici().Agent)(this.agentOptions);
+    return this.agent;
   }
 
   /** GET /health: 'ok', or 'loading' while the model loads (503). Throws LlamaError otherwise. */
@@ -316,7 +332,7 @@ export class LlamaClient implements ChatStreamer {
       ctx.sentApiKey = key !== undefined;
       if (signal?.aborted) throw new LlamaError({ kind: 'aborted', message: 'Stopped.' });
       this.logger.debug(`POST ${logUrl} (stream, ${req.messages.length} messages)`);
-      res = await request(ctx.url!, {
+      res = await undici().request(ctx.url!, {
         method: 'POST',
         dispatcher: this.dispatcher,
         headers: this.headers(key, 'text/event-stream'),
@@ -398,7 +414,7 @@ export class LlamaClient implements ChatStreamer {
     if (this.disposed) return;
     this.disposed = true;
     this.propsCache.clear();
-    if (this.ownsDispatcher) this.dispatcher.destroy().catch(() => undefined);
+    if (this.ownsDispatcher) this.agent?.destroy().catch(() => undefined);
   }
 
   private async readKey(): Promise<string | undefined> {
@@ -428,7 +444,7 @@ export class LlamaClient implements ChatStreamer {
     const key = await this.readKey();
     ctx.sentApiKey = key !== undefined;
     try {
-      const res = await request(url, {
+      const res = await undici().request(url, {
         method,
         dispatcher: this.dispatcher,
         headers: this.headers(key, 'application/json'),
