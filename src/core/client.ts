@@ -50,6 +50,11 @@ export interface ChatStreamer {
    * `{type: 'error'}` event; a successful stream ends with `finish` (then `usage` when sent) and `done`.
    */
   streamChat(request: ChatRequest, signal?: AbortSignal): AsyncIterable<StreamEvent>;
+  /**
+   * Optional: the same stream as arrays of events (one per network chunk), so a consumer pays one promise round
+   * trip per chunk rather than per event. Same contract as streamChat; batches are never empty.
+   */
+  streamChatBatches?(request: ChatRequest, signal?: AbortSignal): AsyncIterable<StreamEvent[]>;
   /** n_ctx and friends, cached per model by the implementation. */
   getProps(signal?: AbortSignal): Promise<ServerProps>;
 }

@@ -321,6 +321,16 @@ export class LlamaClient implements ChatStreamer {
    * leaving the loop early, closes the connection so llama-server frees the slot.
    */
   async *streamChat(req: ChatRequest, signal?: AbortSignal): AsyncGenerator<StreamEvent, void, undefined> {
+    for await (const batch of this.streamChatBatches(req, signal)) {
+      for (const event of batch) yield event;
+    }
+  }
+
+  /**
+   * The same stream, one array per network chunk: a promise round trip per chunk instead of per event (two
+   * events per token with timings_per_token). Batches are never empty; the consumer owns each array.
+   */
+  async *streamChatBatches(req: ChatRequest, signal?: AbortSignal): AsyncGenerator<StreamEvent[], void, undefined> {
     const path = '/v1/chat/completions';
     const ctx: ErrorContext = { serverUrl: this.baseUrl, url: this.baseUrl + path };
     const started = Date.now();
@@ -344,7 +354,7 @@ export class LlamaClient implements ChatStreamer {
     } catch (err) {
       const error = networkError(err, { ...ctx, aborted: signal?.aborted === true });
       this.logFailure('POST', logUrl, error, started);
-      yield { type: 'error', error: this.redactInfo(error.toInfo()) };
+      yield [{ type: 'error', error: this.redactInfo(error.toInfo()) }];
       return;
     }
 
@@ -358,43 +368,42 @@ export class LlamaClient implements ChatStreamer {
         const error = httpStatusError(res.statusCode, text, { ...ctx, contentType });
         if (error.kind === 'context_exceeded') this.invalidate();
         this.logFailure('POST', logUrl, error, started);
-        yield { type: 'error', error: this.redactInfo(error.toInfo()) };
+        yield [{ type: 'error', error: this.redactInfo(error.toInfo()) }];
         return;
       }
       if (!/^text\/event-stream\b/i.test(contentType)) {
         const text = await readText(body, EXCERPT_BODY_LIMIT);
         const error = notSseError(contentType || undefined, text, ctx);
         this.logFailure('POST', logUrl, error, started, res.statusCode);
-        yield { type: 'error', error: this.redactInfo(error.toInfo()) };
+        yield [{ type: 'error', error: this.redactInfo(error.toInfo()) }];
         return;
       }
       this.logger.debug(`POST ${logUrl} → ${res.statusCode} after ${Date.now() - started} ms`);
 
       streaming = true;
-      const queue: StreamEvent[] = [];
+      let queue: StreamEvent[] = [];
       const decoder = new ChatStreamDecoder((e) => queue.push(e));
+      // Hands the queued events over as one batch (errors redacted) and starts a new queue.
+      const take = (): StreamEvent[] => {
+        const batch = queue;
+        queue = [];
+        for (let i = 0; i < batch.length; i++) if (batch[i].type === 'error') batch[i] = this.redactEvent(batch[i]);
+        lastEvent = batch[batch.length - 1];
+        return batch;
+      };
       try {
         // destroyOnReturn false: leaving the loop at [DONE] must not kill a socket that can be reused.
         const chunks = body.iterator({ destroyOnReturn: false }) as AsyncIterable<Uint8Array>;
         for await (const chunk of chunks) {
           decoder.write(chunk);
-          if (queue.length > 0) {
-            for (let i = 0; i < queue.length; i++) {
-              lastEvent = this.redactEvent(queue[i]);
-              yield lastEvent;
-            }
-            queue.length = 0;
-          }
+          if (queue.length > 0) yield take();
           if (decoder.finished) break;
         }
         decoder.end();
       } catch (err) {
         decoder.fail(networkError(err, { ...ctx, midStream: true, aborted: signal?.aborted === true }).toInfo());
       }
-      for (const event of queue) {
-        lastEvent = this.redactEvent(event);
-        yield lastEvent;
-      }
+      if (queue.length > 0) yield take();
     } finally {
       if (!body.destroyed && !body.readableEnded) {
         if (lastEvent?.type === 'done') {

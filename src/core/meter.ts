@@ -109,12 +109,12 @@ export class ThroughputMeter {
         return;
       }
       case 'timings':
-        this.timings = { ...this.timings, ...event.timings };
+        this.mergeTimings(event.timings);
         if (this.phase === 'generating' && positive(event.timings.predicted_per_second)) this.liveServerTps = true;
         return;
       case 'usage':
         this.usage = event.usage;
-        if (event.timings) this.timings = { ...this.timings, ...event.timings };
+        if (event.timings) this.mergeTimings(event.timings);
         this.phase = 'done';
         return;
       case 'finish':
@@ -125,6 +125,12 @@ export class ThroughputMeter {
       case 'role':
         return;
     }
+  }
+
+  /** Latest fields win. Assigned into our own copy: a new object per token showed in profiles. */
+  private mergeTimings(t: ServerTimings): void {
+    if (this.timings === undefined) this.timings = { ...t };
+    else Object.assign(this.timings, t);
   }
 
   /** The stream ended (finished, stopped or failed). */

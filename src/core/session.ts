@@ -368,10 +368,18 @@ export class ChatSession extends Disposable implements ChatSessionApi {
 
   private async run(state: StreamState, request: ChatRequest): Promise<void> {
     try {
-      for await (const event of this.streamer.streamChat(request, state.controller.signal)) {
-        if (state.finalizing) break;
-        this.onStreamEvent(state, event);
-        if (state.terminal) break;
+      const signal = state.controller.signal;
+      if (this.streamer.streamChatBatches) {
+        for await (const batch of this.streamer.streamChatBatches(request, signal)) {
+          this.onStreamBatch(state, batch);
+          if (state.finalizing || state.terminal) break;
+        }
+      } else {
+        for await (const event of this.streamer.streamChat(request, signal)) {
+          if (state.finalizing) break;
+          this.onStreamEvent(state, event, this.clock.now());
+          if (state.terminal) break;
+        }
       }
     } catch (err) {
       // The contract says streamers never throw; if one does, the answer still gets a final status.
@@ -380,24 +388,61 @@ export class ChatSession extends Disposable implements ChatSessionApi {
     await this.finalize(state, { kind: 'natural' });
   }
 
-  private onStreamEvent(state: StreamState, event: StreamEvent): void {
+  /**
+   * One network chunk's events (often hundreds of tokens at speed): one clock read, and each run of text of one
+   * kind goes to the repository and the listeners as one delta instead of one per token.
+   */
+  private onStreamBatch(state: StreamState, batch: StreamEvent[]): void {
     const now = this.clock.now();
+    let kind: 'content' | 'reasoning' | undefined;
+    let text = '';
+    for (let i = 0; i < batch.length; i++) {
+      const event = batch[i];
+      if (event.type === 'content' || event.type === 'reasoning') {
+        if (kind !== event.type && kind !== undefined) {
+          this.onText(state, kind, text, now);
+          if (state.finalizing) return;
+          text = '';
+        }
+        kind = event.type;
+        text += event.text;
+        state.watchdog.touch(now);
+        state.meter.onEvent(event, now);
+        continue;
+      }
+      if (kind !== undefined) {
+        this.onText(state, kind, text, now);
+        kind = undefined;
+        text = '';
+      }
+      if (state.finalizing) return;
+      this.onStreamEvent(state, event, now);
+      if (state.terminal) return;
+    }
+    if (kind !== undefined) this.onText(state, kind, text, now);
+  }
+
+  /** Streamed text (one token or a run of them) that the meter has already counted. */
+  private onText(state: StreamState, kind: 'content' | 'reasoning', text: string, now: number): void {
+    if (state.stale) this.clearStale(state);
+    const delta = kind === 'content' ? { content: text } : { reasoning: text };
+    if (kind === 'content') state.message.content += text;
+    else state.message.reasoning = (state.message.reasoning ?? '') + text;
+    this.append(state, delta);
+    this.fire({ type: 'delta', chatId: state.chatId, messageId: state.message.id, ...delta });
+    this.maybeStats(state, now);
+  }
+
+  private onStreamEvent(state: StreamState, event: StreamEvent, now: number): void {
     state.watchdog.touch(now);
     state.meter.onEvent(event, now);
     const { chatId } = state;
     const messageId = state.message.id;
     switch (event.type) {
       case 'content':
-      case 'reasoning': {
-        if (state.stale) this.clearStale(state);
-        const delta = event.type === 'content' ? { content: event.text } : { reasoning: event.text };
-        if (event.type === 'content') state.message.content += event.text;
-        else state.message.reasoning = (state.message.reasoning ?? '') + event.text;
-        this.append(state, delta);
-        this.fire({ type: 'delta', chatId, messageId, ...delta });
-        this.maybeStats(state, now);
+      case 'reasoning':
+        this.onText(state, event.type, event.text, now);
         return;
-      }
       case 'progress':
         if (state.stale) this.clearStale(state);
         this.fire({ type: 'progress', chatId, messageId, progress: event.progress });

@@ -78,6 +78,21 @@ export class ServerClientHolder implements ChatStreamer, ConnectionProbe, IDispo
     }
   }
 
+  async *streamChatBatches(request: ChatRequest, signal?: AbortSignal): AsyncGenerator<StreamEvent[], void, undefined> {
+    const slot = this.slot;
+    slot.streams++;
+    try {
+      if (slot.client.streamChatBatches) {
+        yield* slot.client.streamChatBatches(request, signal);
+      } else {
+        for await (const event of slot.client.streamChat(request, signal)) yield [event];
+      }
+    } finally {
+      slot.streams--;
+      if (slot.retired && slot.streams === 0) slot.client.dispose();
+    }
+  }
+
   dispose(): void {
     this.slot.client.dispose();
   }

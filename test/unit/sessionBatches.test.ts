@@ -1,0 +1,80 @@
+import * as assert from 'node:assert/strict';
+import type { ChatStreamer, ServerProps } from '../../src/core/client';
+import type { StreamEvent } from '../../src/core/events';
+import { ChatSession } from '../../src/core/session';
+import type { SessionEvent } from '../../src/core/sessionEvents';
+import { FakeClock } from '../support/fakeClock';
+import { MemoryRepository } from '../support/memoryRepository';
+
+/** A streamer that only offers the batched path (streamChat must not be used when batches exist). */
+class BatchStreamer implements ChatStreamer {
+  singleCalls = 0;
+  constructor(private readonly batches: StreamEvent[][]) {}
+
+  async *streamChat(): AsyncGenerator<StreamEvent, void, undefined> {
+    this.singleCalls++;
+    await Promise.resolve();
+    yield* [];
+  }
+
+  async *streamChatBatches(): AsyncGenerator<StreamEvent[], void, undefined> {
+    for (const batch of this.batches) {
+      await Promise.resolve();
+      yield batch;
+    }
+  }
+
+  getProps(): Promise<ServerProps> {
+    return Promise.resolve({ nCtx: 2048, modelAlias: 'tiny.gguf' });
+  }
+}
+
+const tick = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
+async function run(batches: StreamEvent[][]) {
+  const clock = new FakeClock();
+  const repo = new MemoryRepository(clock);
+  const streamer = new BatchStreamer(batches);
+  const session = new ChatSession({ streamer, repository: repo, clock, settings: () => ({ staleSeconds: 10 }) });
+  const events: SessionEvent[] = [];
+  session.onEvent((e) => events.push(e));
+  const chat = await session.newChat();
+  const out = await session.send(chat.id, 'Hello');
+  assert.ok(out.ok);
+  for (let i = 0; i < 10 && session.isStreaming(chat.id); i++) await tick();
+  assert.equal(session.isStreaming(chat.id), false);
+  const answer = repo.peek(chat.id)!.messages[1];
+  const deltas = events.flatMap((e) => (e.type === 'delta' ? [{ content: e.content, reasoning: e.reasoning }] : []));
+  return { streamer, answer, deltas, events };
+}
+
+describe('ChatSession with a batching streamer', () => {
+  it('turns each run of same-kind text in a batch into one delta, in order, and counts every token', async () => {
+    const { streamer, answer, deltas } = await run([
+      [{ type: 'role', role: 'assistant' }, { type: 'reasoning', text: 'a' }, { type: 'reasoning', text: 'b' }, { type: 'content', text: 'H' }],
+      [{ type: 'content', text: 'i' }, { type: 'timings', timings: {} }, { type: 'content', text: '!' }, { type: 'content', text: '?' }],
+      [{ type: 'finish', reason: 'stop' }, { type: 'done' }],
+    ]);
+    assert.equal(streamer.singleCalls, 0);
+    assert.deepEqual(deltas, [
+      { content: undefined, reasoning: 'ab' },
+      { content: 'H', reasoning: undefined },
+      { content: 'i', reasoning: undefined },
+      { content: '!?', reasoning: undefined },
+    ]);
+    assert.equal(answer.status, 'complete');
+    assert.equal(answer.content, 'Hi!?');
+    assert.equal(answer.reasoning, 'ab');
+    assert.equal(answer.finishReason, 'stop');
+    assert.equal(answer.completionTokens, 6, 'no server count: every token event counted by the meter');
+  });
+
+  it('ignores whatever follows a terminal event in the same batch', async () => {
+    const { answer, deltas } = await run([
+      [{ type: 'content', text: 'x' }, { type: 'error', error: { kind: 'truncated', message: 'cut' } }, { type: 'content', text: 'y' }],
+    ]);
+    assert.deepEqual(deltas, [{ content: 'x', reasoning: undefined }]);
+    assert.equal(answer.content, 'x');
+    assert.equal(answer.status, 'failed');
+  });
+});
