@@ -152,7 +152,8 @@ async function webviewPosts(source: LoopbackSse, notes: string[]): Promise<Metri
       `${textBytes.toLocaleString('en')} bytes of text), written every ~1 ms on the real clock; full host path as above, ` +
       `post() records each message and its JSON size (UTF-8). Median of ${PACED_RUNS} runs; the stream's posts span ` +
       `${round(pick((x) => x.ms))} ms from the first delta to \`done\`.`,
-    `The final \`done\` post carries the whole finished message (text included), so counting it the bytes are ` +
+    `The final \`done\` post carries the finished message's fields and text lengths, not its text (the webview has it ` +
+      `from the deltas and asks for a snapshot if its lengths differ); counting it the bytes are ` +
       `${round(pick((x) => x.totalRatio))}× the text; the goal is checked on the streaming posts (delta, usage).`,
   );
   return [

@@ -45,6 +45,9 @@ export interface UsagePayload {
   ttftMs?: number;
 }
 
+/** The figures of a usage post without its addressing. */
+export type UsageFigures = Omit<UsagePayload, 'chatId' | 'messageId'>;
+
 // ---------------------------------------------------------------------------------------------------------------
 // Host -> webview
 
@@ -53,7 +56,16 @@ export type ToWebviewMessage =
   | { type: 'chats'; chats: ChatSummary[]; activeChatId: string | undefined }
   | { type: 'chat'; chat: Chat | undefined }
   | { type: 'messageAdded'; chatId: string; message: ChatMessage }
-  | { type: 'delta'; chatId: string; messageId: string; seq: number; text: string; reasoning?: string }
+  | {
+      type: 'delta';
+      chatId: string;
+      messageId: string;
+      seq: number;
+      text: string;
+      reasoning?: string;
+      /** Usage figures that were due with this frame ride along instead of a separate `usage` post. */
+      usage?: UsageFigures;
+    }
   | ({ type: 'usage' } & UsagePayload)
   | {
       type: 'status';
@@ -65,7 +77,17 @@ export type ToWebviewMessage =
       stale?: boolean;
       silentMs?: number;
     }
-  | { type: 'done'; chatId: string; messageId: string; message: ChatMessage }
+  | {
+      type: 'done';
+      chatId: string;
+      messageId: string;
+      message: ChatMessage;
+      /**
+       * Set when `message` comes without its text (content '', no reasoning) because the deltas already carried
+       * it: the webview keeps its own text, and if its lengths differ it asks for a snapshot (posts `ready`).
+       */
+      textLengths?: { content: number; reasoning: number };
+    }
   | { type: 'error'; chatId?: string; messageId?: string; error: ErrorInfo }
   | { type: 'connection'; connection: ConnectionState; model?: string }
   | { type: 'prefill'; text: string }

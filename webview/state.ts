@@ -4,7 +4,7 @@
  */
 import type { Chat, ChatMessage, ChatSummary } from '../src/core/chat';
 import type { ErrorInfo } from '../src/core/errors';
-import type { ConnectionState, StreamingInfo, ToWebviewMessage, ViewState } from '../src/protocol';
+import type { ConnectionState, StreamingInfo, ToWebviewMessage, UsageFigures, ViewState } from '../src/protocol';
 
 export interface ViewModel {
   /** False until the first snapshot answers our `ready`. */
@@ -26,6 +26,8 @@ export interface ViewModel {
   prefill: { id: number; text: string } | undefined;
   /** Bumped when the host asks to focus the composer. */
   focusRequest: number;
+  /** Bumped when our text disagrees with the host's (a `done` with other lengths): the app asks for a snapshot. */
+  resyncRequest: number;
 }
 
 export const initialModel: ViewModel = {
@@ -40,6 +42,7 @@ export const initialModel: ViewModel = {
   notice: undefined,
   prefill: undefined,
   focusRequest: 0,
+  resyncRequest: 0,
 };
 
 /** Pseudo-action for UI-only changes that do not come from the host. */
@@ -74,6 +77,19 @@ function updateMessage(model: ViewModel, chatId: string, messageId: string, fn: 
 function withoutStreaming(model: ViewModel, messageId: string): Pick<ViewModel, 'streaming' | 'lastSeq'> {
   const { [messageId]: _dropped, ...lastSeq } = model.lastSeq;
   return { streaming: model.streaming.filter((s) => s.messageId !== messageId), lastSeq };
+}
+
+function withUsage(m: ChatMessage, u: UsageFigures): ChatMessage {
+  const patched: ChatMessage = { ...m, completionTokens: u.completionTokens };
+  if (u.ctxUsed !== undefined) patched.ctxUsed = u.ctxUsed;
+  if (u.ctxMax !== undefined) patched.ctxMax = u.ctxMax;
+  if (u.promptTokens !== undefined) patched.promptTokens = u.promptTokens;
+  if (u.tps !== undefined || u.ttftMs !== undefined) {
+    patched.timings = { ...m.timings };
+    if (u.tps !== undefined) patched.timings.predictedPerSecond = u.tps;
+    if (u.ttftMs !== undefined) patched.timings.ttftMs = u.ttftMs;
+  }
+  return patched;
 }
 
 function hasMessage(model: ViewModel, chatId: string, messageId: string): boolean {
@@ -124,7 +140,7 @@ export function reduce(model: ViewModel, msg: ToWebviewMessage | LocalAction): V
       const next = updateMessage(model, msg.chatId, msg.messageId, (m) => {
         const patched: ChatMessage = { ...m, content: m.content + msg.text };
         if (msg.reasoning) patched.reasoning = (m.reasoning ?? '') + msg.reasoning;
-        return patched;
+        return msg.usage ? withUsage(patched, msg.usage) : patched;
       });
       return {
         ...next,
@@ -137,18 +153,7 @@ export function reduce(model: ViewModel, msg: ToWebviewMessage | LocalAction): V
     }
 
     case 'usage':
-      return updateMessage(model, msg.chatId, msg.messageId, (m) => {
-        const patched: ChatMessage = { ...m, completionTokens: msg.completionTokens };
-        if (msg.ctxUsed !== undefined) patched.ctxUsed = msg.ctxUsed;
-        if (msg.ctxMax !== undefined) patched.ctxMax = msg.ctxMax;
-        if (msg.promptTokens !== undefined) patched.promptTokens = msg.promptTokens;
-        if (msg.tps !== undefined || msg.ttftMs !== undefined) {
-          patched.timings = { ...m.timings };
-          if (msg.tps !== undefined) patched.timings.predictedPerSecond = msg.tps;
-          if (msg.ttftMs !== undefined) patched.timings.ttftMs = msg.ttftMs;
-        }
-        return patched;
-      });
+      return updateMessage(model, msg.chatId, msg.messageId, (m) => withUsage(m, msg));
 
     case 'status': {
       if (!hasMessage(model, msg.chatId, msg.messageId)) return model;
@@ -183,7 +188,18 @@ export function reduce(model: ViewModel, msg: ToWebviewMessage | LocalAction): V
       const chat = model.activeChat;
       const cleared = { ...model, ...withoutStreaming(model, msg.messageId) };
       if (!chat || chat.id !== msg.chatId) return cleared;
-      if (!chat.messages.some((m) => m.id === msg.messageId)) {
+      const current = chat.messages.find((m) => m.id === msg.messageId);
+      const lengths = msg.textLengths;
+      if (lengths !== undefined) {
+        // The host sent the final fields without the text we already have; if ours differs, ask for a snapshot.
+        const same =
+          current !== undefined && current.content.length === lengths.content && (current.reasoning ?? '').length === lengths.reasoning;
+        if (!same) return { ...cleared, resyncRequest: model.resyncRequest + 1 };
+        const final: ChatMessage = { ...msg.message, content: current.content };
+        if (current.reasoning !== undefined) final.reasoning = current.reasoning;
+        return updateMessage(cleared, msg.chatId, msg.messageId, () => final);
+      }
+      if (!current) {
         return { ...cleared, activeChat: { ...chat, messages: [...chat.messages, msg.message] } };
       }
       return updateMessage(cleared, msg.chatId, msg.messageId, () => msg.message);

@@ -11,7 +11,7 @@ import type { ChatStreamer } from '../../src/core/client';
 import type { StreamEvent } from '../../src/core/events';
 import { ChatStore } from '../../src/core/chatStore';
 import { LlamaClient } from '../../src/core/llamaClient';
-import { PostCoalescer } from '../../src/core/postCoalescer';
+import { PostCoalescer, doneWithoutText } from '../../src/core/postCoalescer';
 import { ChatSession } from '../../src/core/session';
 import type { SessionSettings } from '../../src/core/sessionApi';
 import type { SessionEvent } from '../../src/core/sessionEvents';
@@ -124,7 +124,7 @@ export class HostPath {
         c.post({ type: 'messageAdded', chatId: e.chatId, message: e.message });
         return;
       case 'streamEnded':
-        c.post({ type: 'done', chatId: e.chatId, messageId: e.messageId, message: e.message });
+        c.post(doneWithoutText(e.chatId, e.messageId, e.message));
         return;
       default:
         return;

@@ -12,7 +12,7 @@ import type { ConnectionMonitor } from '../core/connection';
 import { Disposable, Emitter, toDisposable } from '../core/disposable';
 import type { IDisposable } from '../core/disposable';
 import type { Logger } from '../core/logger';
-import { PostCoalescer } from '../core/postCoalescer';
+import { PostCoalescer, doneWithoutText } from '../core/postCoalescer';
 import type { ActionOutcome, ChatSessionApi } from '../core/sessionApi';
 import type { SessionEvent } from '../core/sessionEvents';
 import { parseFromWebview } from '../protocol';
@@ -344,7 +344,8 @@ export class ChatViewProvider extends Disposable implements vscode.WebviewViewPr
         this.silentSince.delete(e.messageId);
         this.lastPhase.delete(e.messageId);
         this.lastProgressPct.delete(e.messageId);
-        if (this.live) this.coalescer.post({ type: 'done', chatId: e.chatId, messageId: e.messageId, message: e.message });
+        // The webview has the text from the deltas: `done` carries the final fields and only the text lengths.
+        if (this.live) this.coalescer.post(doneWithoutText(e.chatId, e.messageId, e.message));
         else this.coalescer.forget(e.messageId);
         return;
       case 'storageError':

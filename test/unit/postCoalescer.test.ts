@@ -84,6 +84,39 @@ describe('PostCoalescer', () => {
     assert.equal(posted.length, 4, 'no timer left to post again');
   });
 
+  it('waits 25 ms by default (at most 40 delta posts per second)', () => {
+    const clock = new FakeClock();
+    const posted: ToWebviewMessage[] = [];
+    const c = new PostCoalescer({ clock, post: (m) => posted.push(m) });
+    c.delta('c1', 'm1', 'a');
+    clock.advance(24);
+    assert.equal(posted.length, 0);
+    clock.advance(1);
+    assert.equal(posted.length, 1);
+  });
+
+  it('folds due usage figures into the pending delta instead of a post of their own', () => {
+    const { clock, posted, c } = setup();
+    const usage = (n: number) => ({ chatId: 'c1', messageId: 'm1', completionTokens: n, tps: 10 });
+    c.delta('c1', 'm1', 'a');
+    c.usage(usage(1));
+    clock.advance(16);
+    assert.deepEqual(posted, [{ type: 'delta', chatId: 'c1', messageId: 'm1', seq: 1, text: 'a', usage: { completionTokens: 1, tps: 10 } }]);
+    // Not due again for 500 ms: the next frames carry text only; then the latest figures ride along once.
+    c.usage(usage(2));
+    for (let i = 0; i < 40; i++) {
+      c.delta('c1', 'm1', 'b');
+      clock.advance(16);
+    }
+    const withUsage = deltas(posted).filter((d) => d.usage !== undefined);
+    assert.equal(posted.filter((m) => m.type === 'usage').length, 0);
+    assert.deepEqual(withUsage.map((d) => d.usage?.completionTokens), [1, 2]);
+    // No text pending: usage is posted on its own when due.
+    clock.advance(600);
+    c.usage(usage(3));
+    assert.deepEqual(posted[posted.length - 1], { type: 'usage', ...usage(3) });
+  });
+
   it('throttles usage to one post per 500 ms per message, latest figures winning', () => {
     const { clock, posted, c } = setup();
     const usage = (n: number) => ({ chatId: 'c1', messageId: 'm1', completionTokens: n });

@@ -39,6 +39,11 @@ export function App(): JSX.Element {
     return () => window.removeEventListener('message', onMessage);
   }, []);
 
+  // Our copy of an answer disagreed with the host's `done`: a second `ready` gets a fresh snapshot.
+  useEffect(() => {
+    if (model.resyncRequest > 0) host.post({ type: 'ready' });
+  }, [model.resyncRequest]);
+
   if (!model.loaded) {
     return (
       <div class="app loading" aria-busy="true">

@@ -85,6 +85,41 @@ describe('webview state reducer', () => {
     assert.equal(m.lastSeq['a1'], undefined);
   });
 
+  it('done without text keeps the text the deltas built and takes the final fields', () => {
+    const final = { ...msg('a1', 'assistant', ''), completionTokens: 4, finishReason: 'stop' as const };
+    const done: ToWebviewMessage = { type: 'done', chatId: 'c1', messageId: 'a1', message: final, textLengths: { content: 5, reasoning: 0 } };
+    const m = apply(initialModel, snapshot(), delta(4, 'lo'), done);
+    assert.equal(content(m, 'a1'), 'Hello');
+    const answer = m.activeChat?.messages[1];
+    assert.equal(answer?.status, 'complete');
+    assert.equal(answer?.completionTokens, 4);
+    assert.equal(answer?.finishReason, 'stop');
+    assert.equal(activeStream(m), undefined);
+    assert.equal(m.resyncRequest, 0);
+  });
+
+  it('done without text whose lengths disagree with ours asks for a snapshot', () => {
+    const final = msg('a1', 'assistant', '');
+    const missed: ToWebviewMessage = { type: 'done', chatId: 'c1', messageId: 'a1', message: final, textLengths: { content: 9, reasoning: 0 } };
+    const m = apply(initialModel, snapshot(), delta(4, 'lo'), missed);
+    assert.equal(m.resyncRequest, 1);
+    assert.equal(activeStream(m), undefined);
+    const unknown: ToWebviewMessage = { type: 'done', chatId: 'c1', messageId: 'zz', message: { ...final, id: 'zz' }, textLengths: { content: 0, reasoning: 0 } };
+    assert.equal(reduce(m, unknown).resyncRequest, 2, 'a message we never had cannot be completed without its text');
+    const reasoning: ToWebviewMessage = { type: 'done', chatId: 'c1', messageId: 'a1', message: final, textLengths: { content: 5, reasoning: 3 } };
+    assert.equal(apply(initialModel, snapshot(), delta(4, 'lo'), reasoning).resyncRequest, 1);
+  });
+
+  it('a delta carrying usage figures applies them with the text', () => {
+    const d: ToWebviewMessage = { type: 'delta', chatId: 'c1', messageId: 'a1', seq: 4, text: 'lo', usage: { completionTokens: 7, tps: 42, ctxMax: 2048 } };
+    const m = apply(initialModel, snapshot(), d);
+    const answer = m.activeChat?.messages[1];
+    assert.equal(answer?.content, 'Hello');
+    assert.equal(answer?.completionTokens, 7);
+    assert.equal(answer?.ctxMax, 2048);
+    assert.equal(answer?.timings?.predictedPerSecond, 42);
+  });
+
   it('status tracks phase, prompt progress and staleness', () => {
     let m = apply(initialModel, snapshot(), {
       type: 'status', chatId: 'c1', messageId: 'a1', status: 'streaming', phase: 'prompt', promptProgress: 0.42,
