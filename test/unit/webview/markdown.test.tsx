@@ -1,5 +1,5 @@
 import * as assert from 'node:assert/strict';
-import { allBlocks, emptyBlocks, updateBlocks } from '../../../webview/markdown/blocks';
+import { GROUP_SIZE, allBlocks, doneBlocks, emptyBlocks, updateBlocks } from '../../../webview/markdown/blocks';
 import { highlight } from '../../../webview/markdown/highlight';
 import { Markdown } from '../../../webview/markdown/markdown';
 import { MarkdownBlock } from '../../../webview/markdown/render';
@@ -177,16 +177,39 @@ describe('webview markdown', () => {
 
     it('re-lexes only the open tail and reuses finished block objects', () => {
       const s1 = updateBlocks(emptyBlocks, 'para one\n\npara two');
-      assert.equal(s1.done.length, 2, 'paragraph + space are final');
+      assert.equal(doneBlocks(s1).length, 2, 'paragraph + space are final');
       assert.equal(s1.open.length, 1);
       const s2 = updateBlocks(s1, 'para one\n\npara two grows');
-      assert.equal(s2.done[0], s1.done[0]);
+      assert.equal(doneBlocks(s2)[0], doneBlocks(s1)[0]);
       assert.equal(s2.open[0]?.raw, 'para two grows');
       const s3 = updateBlocks(s2, 'different text');
       assert.equal(allBlocks(s3).map((b) => b.raw).join(''), 'different text');
       const final = updateBlocks(s2, 'para one\n\npara two grows', true);
       assert.equal(final.open.length, 0);
-      assert.equal(final.done[0], s1.done[0]);
+      assert.equal(doneBlocks(final)[0], doneBlocks(s1)[0]);
+    });
+
+    it('keeps finished blocks in groups of GROUP_SIZE; full groups stay the same arrays as text streams on', () => {
+      const text = Array.from({ length: 150 }, (_, i) => `Paragraph ${i}.`).join('\n\n');
+      let state = emptyBlocks;
+      const seen = new Map<number, readonly unknown[]>();
+      for (let i = 1; i <= text.length; i += 37) {
+        state = updateBlocks(state, text.slice(0, i));
+        state.groups.forEach((g, k) => {
+          if (k < state.groups.length - 1) {
+            assert.equal(g.length, GROUP_SIZE);
+            const before = seen.get(k);
+            if (before) assert.equal(g, before, `full group ${k} is the same array`);
+            seen.set(k, g);
+          }
+        });
+        assert.ok((state.groups[state.groups.length - 1]?.length ?? 0) <= GROUP_SIZE);
+        assert.equal(allBlocks(state).map((b) => b.raw).join(''), text.slice(0, i));
+      }
+      const final = updateBlocks(state, text, true);
+      assert.equal(doneBlocks(final).length, 299, '150 paragraphs and the 149 blank lines between them');
+      assert.equal(final.groups.length, Math.ceil(299 / GROUP_SIZE));
+      assert.equal(final.groups[0], state.groups[0]);
     });
 
     it('block raws tile the text exactly for arbitrary streamed prefixes', () => {
