@@ -5,13 +5,15 @@
  *
  *   npm run build && npx tsc -p tsconfig.test.json && node out/test/e2e/lookbook.js
  *
- * Writes `test-results/lookbook/<scene>-<theme>.png`; `LOOKBOOK_THEMES=dark,light` picks themes,
+ * Writes `test-results/lookbook/<scene>-<theme>.png`, the side bar alone in `view/`, and two themes side by side in
+ * `sheets/`; `LOOKBOOK_THEMES=dark,light` picks themes,
  * `LOOKBOOK_SIDEBAR=520` the chat view's width.
  */
 import * as fs from 'node:fs';
 import * as http from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import * as path from 'node:path';
+import type { BrowserContext } from 'playwright-core';
 import { launchBrowser } from '../harness/browser';
 import type { BrowserHandle } from '../harness/browser';
 import { startCodeServer, workbenchUrl } from '../harness/codeServer';
@@ -312,7 +314,32 @@ async function shoot(book: Book, scene: string, before?: () => Promise<void>): P
     await book.wb.page.waitForTimeout(200);
     const file = path.join(book.out, `${scene}-${theme}.png`);
     await book.wb.page.screenshot({ path: file });
+    // The side bar alone, for the side-by-side sheets.
+    const box = await book.wb.page.locator('.part.sidebar').boundingBox();
+    if (box) await book.wb.page.screenshot({ path: path.join(book.out, 'view', `${scene}-${theme}.png`), clip: box });
     console.log(`  ${path.relative(repoRoot(), file)}`);
+  }
+}
+
+/** Sheets of the side bar in two themes side by side (light|dark, hc|hclight), rendered by the same Chromium. */
+async function contactSheets(book: Book, context: BrowserContext): Promise<void> {
+  const views = path.join(book.out, 'view');
+  const scenes = [...new Set(fs.readdirSync(views).map((f) => f.replace(/-(light|dark|hc|hclight)\.png$/, '')))].sort();
+  const page = await context.newPage();
+  try {
+    for (const scene of scenes) {
+      for (const [name, pair] of [['a', ['light', 'dark']], ['b', ['hc', 'hclight']]] as const) {
+        const imgs = pair
+          .map((t) => path.join(views, `${scene}-${t}.png`))
+          .filter((f) => fs.existsSync(f))
+          .map((f) => `<img src="data:image/png;base64,${fs.readFileSync(f).toString('base64')}">`);
+        if (!imgs.length) continue;
+        await page.setContent(`<body style="margin:0;background:#888;display:flex;gap:8px;width:max-content">${imgs.join('')}</body>`);
+        await page.locator('body').screenshot({ path: path.join(book.out, 'sheets', `${scene}-${name}.png`) });
+      }
+    }
+  } finally {
+    await page.close();
   }
 }
 
@@ -366,7 +393,8 @@ export async function getJson<T>(url: string): Promise<T> {
 async function run(): Promise<void> {
   const root = repoRoot();
   const out = path.join(root, 'test-results', 'lookbook');
-  fs.mkdirSync(out, { recursive: true });
+  fs.rmSync(out, { recursive: true, force: true });
+  for (const dir of ['view', 'sheets']) fs.mkdirSync(path.join(out, dir), { recursive: true });
   const themes = (process.env.LOOKBOOK_THEMES ?? 'light,dark,hc,hclight').split(',').filter((t): t is ThemeKey => t in THEMES);
   const sidebar = Number(process.env.LOOKBOOK_SIDEBAR ?? 520);
   const work = runDir('lookbook', runStamp());
@@ -428,9 +456,8 @@ async function run(): Promise<void> {
     await shoot(book, '05-code-hover', () => copy.hover());
     await shoot(book, '06-code-focus', async () => {
       // Keyboard focus (focus-visible) comes from a key press, not from focus().
-      await copy.focus();
+      await copy.press('Shift+Tab');
       await wb.page.keyboard.press('Tab');
-      await wb.page.keyboard.press('Shift+Tab');
     });
 
     // Stopped, then failed.
@@ -468,6 +495,7 @@ async function run(): Promise<void> {
     await wb.chat().locator('.chat-title').click();
     await shoot(book, '12-chat-list');
     await wb.page.keyboard.press('Escape');
+    await contactSheets(book, context);
   } finally {
     await stopAll();
   }

@@ -77,7 +77,8 @@ export function EmptyState({ connection }: { connection: ConnectionState }): JSX
       <p>
         Then set <code>llamaChat.serverUrl</code> (default <code>http://127.0.0.1:8080</code>) if it runs elsewhere.
       </p>
-      <ConnectionActions />
+      {/* On an error the connection banner above already offers them: one pair of buttons on screen. */}
+      {connection.state === 'error' ? null : <ConnectionActions />}
     </div>
   );
 }

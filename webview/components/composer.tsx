@@ -90,8 +90,9 @@ export function Composer(props: ComposerProps): JSX.Element {
         onKeyDown={onKeyDown}
       />
       <div class="composer-bar">
-        <button type="button" class="model-name" title="Select model" onClick={() => host.post({ type: 'selectModel' })}>
-          <span class="codicon codicon-hubot" aria-hidden="true" /> {model ?? 'No model'}
+        <button type="button" class="model-name" title={model ? `${model}: select model` : 'Select model'} onClick={() => host.post({ type: 'selectModel' })}>
+          <span class="codicon codicon-hubot" aria-hidden="true" />
+          <span class="model-name-text">{model ?? 'No model'}</span>
         </button>
         {ctxMax ? (
           <span class={`context${ratio !== undefined && ratio > 0.9 ? ' context-full' : ''}`} title="Context used / context size">

@@ -45,10 +45,16 @@ function FinalStatus({ chatId, message }: { chatId: string; message: ChatMessage
   );
   switch (message.status) {
     case 'stopped':
-      return <div class="message-status status-stopped">Stopped</div>;
+      return (
+        <div class="message-status status-stopped">
+          <span class="codicon codicon-debug-stop" aria-hidden="true" />
+          <span>Stopped</span>
+        </div>
+      );
     case 'interrupted':
       return (
         <div class="message-status status-interrupted">
+          <span class="codicon codicon-warning" aria-hidden="true" />
           <span>Interrupted before the answer finished.</span>
           {retry}
         </div>
@@ -73,7 +79,11 @@ function Reasoning({ text, streaming, answering }: { text: string; streaming: bo
   const open = streaming && !answering;
   return (
     <details class="reasoning" open={open}>
-      <summary>{streaming && !answering ? 'Thinking…' : 'Thoughts'}</summary>
+      <summary>
+        <span class="codicon codicon-chevron-right reasoning-chevron" aria-hidden="true" />
+        <span class="codicon codicon-lightbulb" aria-hidden="true" />
+        {streaming && !answering ? 'Thinking…' : 'Thoughts'}
+      </summary>
       <div class="reasoning-body">
         <Markdown text={text} streaming={streaming} />
       </div>
@@ -124,7 +134,9 @@ function UserMessage({ chatId, message, busy }: { chatId: string; message: ChatM
   }
   return (
     <div class="message message-user">
-      <div class="user-text">{message.content}</div>
+      <div class="user-bubble">
+        <div class="user-text">{message.content}</div>
+      </div>
       <div class="message-actions">
         {busy ? null : <IconButton icon="edit" label="Edit and resend" onClick={() => setEditing(true)} />}
         <IconButton icon="copy" label="Copy message" onClick={() => host.post({ type: 'copy', text: message.content })} />
