@@ -319,7 +319,12 @@ async function shoot(book: Book, scene: string, before?: () => Promise<void>): P
     if (box) await book.wb.page.screenshot({ path: path.join(book.out, 'view', `${scene}-${theme}.png`), clip: box });
     console.log(`  ${path.relative(repoRoot(), file)}`);
   }
+  if (UNTIL && scene.startsWith(UNTIL)) throw new StopEarly();
 }
+
+/** `LOOKBOOK_UNTIL=06` stops after the scenes whose name starts with it (quicker looks at one change). */
+const UNTIL = process.env.LOOKBOOK_UNTIL;
+class StopEarly extends Error {}
 
 /** Sheets of the side bar in two themes side by side (light|dark, hc|hclight), rendered by the same Chromium. */
 async function contactSheets(book: Book, context: BrowserContext): Promise<void> {
@@ -456,7 +461,8 @@ async function run(): Promise<void> {
     await shoot(book, '05-code-hover', () => copy.hover());
     await shoot(book, '06-code-focus', async () => {
       // Keyboard focus (focus-visible) comes from a key press, not from focus().
-      await copy.press('Shift+Tab');
+      // The icon's host cannot take focus itself (its inner <button> does): Tab in from the reasoning toggle.
+      await wb.lastAssistant().locator('details.reasoning > summary').press('Shift');
       await wb.page.keyboard.press('Tab');
     });
 
@@ -496,6 +502,8 @@ async function run(): Promise<void> {
     await shoot(book, '12-chat-list');
     await wb.page.keyboard.press('Escape');
     await contactSheets(book, context);
+  } catch (err) {
+    if (!(err instanceof StopEarly)) throw err;
   } finally {
     await stopAll();
   }
