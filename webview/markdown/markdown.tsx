@@ -2,7 +2,7 @@
 import { Component } from 'preact';
 import type { JSX } from 'preact';
 import { useMemo, useRef } from 'preact/hooks';
-import { emptyBlocks, updateBlocks } from './blocks';
+import { GROUP_SIZE, emptyBlocks, updateBlocks } from './blocks';
 import type { Block, BlockState } from './blocks';
 import { MarkdownBlock } from './render';
 
@@ -23,17 +23,28 @@ class BlockGroup extends Component<{ blocks: readonly Block[] }> {
   }
 }
 
+/**
+ * All blocks in groups by index (block i in group i / GROUP_SIZE), so a block stays in its group, and keeps its
+ * DOM, when it goes from open to finished. Full finished groups are the state's own arrays; the rest is new.
+ */
+function renderGroups(state: BlockState): (readonly Block[])[] {
+  const { groups, open } = state;
+  const last = groups[groups.length - 1];
+  const full = last !== undefined && last.length < GROUP_SIZE ? groups.length - 1 : groups.length;
+  const out = groups.slice(0, full);
+  const rest = full < groups.length ? groups[full].concat(open) : open;
+  for (let i = 0; i < rest.length; i += GROUP_SIZE) out.push(rest.slice(i, i + GROUP_SIZE));
+  return out;
+}
+
 export function Markdown({ text, streaming }: { text: string; streaming: boolean }): JSX.Element {
   const prev = useRef<BlockState>(emptyBlocks);
   const state = useMemo(() => updateBlocks(prev.current, text, !streaming), [text, streaming]);
   prev.current = state;
   return (
     <div class="markdown">
-      {state.groups.map((g) => (
-        <BlockGroup key={`g${g[0].offset}`} blocks={g} />
-      ))}
-      {state.open.map((b) => (
-        <MarkdownBlock key={b.offset} block={b} />
+      {renderGroups(state).map((g, i) => (
+        <BlockGroup key={i} blocks={g} />
       ))}
     </div>
   );

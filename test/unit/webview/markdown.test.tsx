@@ -175,6 +175,25 @@ describe('webview markdown', () => {
       assert.match(view.container.textContent ?? '', /Streaming more text and/);
     });
 
+    it('a block keeps its DOM node when it finishes, across group boundaries and at the end', () => {
+      const paras = Array.from({ length: 40 }, (_, i) => `Paragraph ${i}.`);
+      let text = paras[0];
+      const view = md(text, true);
+      let nodes = Array.from(view.container.querySelectorAll('.md-block'));
+      for (let n = 2; n <= paras.length; n++) {
+        text = paras.slice(0, n).join('\n\n');
+        view.rerender(<Markdown text={text} streaming />);
+        const after = Array.from(view.container.querySelectorAll('.md-block'));
+        nodes.forEach((node, i) => assert.equal(after[i], node, `block ${i} kept at step ${n}`));
+        nodes = after;
+      }
+      assert.ok(nodes.length > GROUP_SIZE, `${nodes.length} blocks span more than one group`);
+      view.rerender(<Markdown text={text} streaming={false} />);
+      const final = Array.from(view.container.querySelectorAll('.md-block'));
+      assert.deepEqual(final, nodes);
+      assert.equal(view.container.querySelectorAll('p').length, paras.length);
+    });
+
     it('re-lexes only the open tail and reuses finished block objects', () => {
       const s1 = updateBlocks(emptyBlocks, 'para one\n\npara two');
       assert.equal(doneBlocks(s1).length, 2, 'paragraph + space are final');
