@@ -118,13 +118,8 @@ export class ChatSession extends Disposable implements ChatSessionApi {
   // ------------------------------------------------------------------------------------------------------------
   // Streaming actions
 
-  async send(chatId: string, text: string): Promise<ActionOutcome> {
-    const busy = this.checkBusy(chatId);
-    if (busy) return busy;
-    this.reserved.add(chatId);
-    try {
-      const chat = await this.loadChat(chatId);
-      if (!chat) return this.unknownChat(chatId);
+  send(chatId: string, text: string): Promise<ActionOutcome> {
+    return this.withIdleChat(chatId, async (chat) => {
       const user: ChatMessage = {
         id: newId(this.clock.now()),
         role: 'user',
@@ -142,9 +137,7 @@ export class ChatSession extends Disposable implements ChatSessionApi {
       }
       this.fire({ type: 'chatsChanged' });
       return await this.startAnswer(chatId, [...history, user]);
-    } finally {
-      this.reserved.delete(chatId);
-    }
+    });
   }
 
   stop(chatId: string): Promise<ActionOutcome> {
@@ -176,13 +169,8 @@ export class ChatSession extends Disposable implements ChatSessionApi {
     }
   }
 
-  async regenerate(chatId: string): Promise<ActionOutcome> {
-    const busy = this.checkBusy(chatId);
-    if (busy) return busy;
-    this.reserved.add(chatId);
-    try {
-      const chat = await this.loadChat(chatId);
-      if (!chat) return this.unknownChat(chatId);
+  regenerate(chatId: string): Promise<ActionOutcome> {
+    return this.withIdleChat(chatId, async (chat) => {
       let messages = chat.messages;
       let lastAssistant = -1;
       for (let i = messages.length - 1; i >= 0; i--) {
@@ -203,18 +191,11 @@ export class ChatSession extends Disposable implements ChatSessionApi {
         this.fire({ type: 'chatsChanged' });
       }
       return await this.startAnswer(chatId, messages);
-    } finally {
-      this.reserved.delete(chatId);
-    }
+    });
   }
 
-  async editAndResend(chatId: string, messageId: string, text: string): Promise<ActionOutcome> {
-    const busy = this.checkBusy(chatId);
-    if (busy) return busy;
-    this.reserved.add(chatId);
-    try {
-      const chat = await this.loadChat(chatId);
-      if (!chat) return this.unknownChat(chatId);
+  editAndResend(chatId: string, messageId: string, text: string): Promise<ActionOutcome> {
+    return this.withIdleChat(chatId, async (chat) => {
       const index = chat.messages.findIndex((m) => m.id === messageId);
       const target = chat.messages[index];
       if (!target || target.role !== 'user') {
@@ -228,9 +209,7 @@ export class ChatSession extends Disposable implements ChatSessionApi {
       this.fire({ type: 'chatsChanged' });
       const messages = [...chat.messages.slice(0, index), { ...target, content: text }];
       return await this.startAnswer(chatId, messages);
-    } finally {
-      this.reserved.delete(chatId);
-    }
+    });
   }
 
   // ------------------------------------------------------------------------------------------------------------
@@ -602,6 +581,20 @@ export class ChatSession extends Disposable implements ChatSessionApi {
     const last = this.lastEnded.get(chatId);
     if (last) return { ok: false, reason: 'already-finished', detail: `The answer already ended (${last}).` };
     return { ok: false, reason: 'not-streaming', detail: 'No answer is being generated in this chat.' };
+  }
+
+  /** Runs `fn` with the chat loaded while holding it against a second action; refuses a busy or unknown chat. */
+  private async withIdleChat(chatId: string, fn: (chat: Chat) => Promise<ActionOutcome>): Promise<ActionOutcome> {
+    const busy = this.checkBusy(chatId);
+    if (busy) return busy;
+    this.reserved.add(chatId);
+    try {
+      const chat = await this.loadChat(chatId);
+      if (!chat) return this.unknownChat(chatId);
+      return await fn(chat);
+    } finally {
+      this.reserved.delete(chatId);
+    }
   }
 
   private checkBusy(chatId: string): ActionOutcome | undefined {
