@@ -2,19 +2,14 @@
  * The webview's view model and the pure reducer that applies every host message to it. No DOM, no Preact:
  * tested directly. The host owns chats; this is only a mirror plus the bookkeeping that keeps it consistent.
  */
-import type { Chat, ChatMessage, ChatSummary } from '../src/core/chat';
+import type { ChatMessage } from '../src/core/chat';
 import type { ErrorInfo } from '../src/core/errors';
-import type { ConnectionState, StreamingInfo, ToWebviewMessage, UsageFigures, ViewState } from '../src/protocol';
+import type { StreamingInfo, ToWebviewMessage, UsageFigures, ViewState } from '../src/protocol';
 
-export interface ViewModel {
+/** The host's snapshot (ViewState) plus the webview's own bookkeeping. */
+export interface ViewModel extends ViewState {
   /** False until the first snapshot answers our `ready`. */
   loaded: boolean;
-  chats: ChatSummary[];
-  activeChatId: string | undefined;
-  activeChat: Chat | undefined;
-  streaming: StreamingInfo[];
-  connection: ConnectionState;
-  model: string | undefined;
   /**
    * Last applied delta seq per message id. A delta with seq <= this is a duplicate (already part of a snapshot
    * or applied before) and is dropped, so a snapshot followed by late deltas never doubles text.
