@@ -29,13 +29,13 @@ npm run -s build
 npm run -s compile:tests
 
 stage "unit tests"
-npx mocha --config .mocharc.unit.json --reporter ./out/test/support/reporter.js
+LLAMA_CHAT_SUITE=unit npx mocha --config .mocharc.unit.json --reporter ./out/test/support/reporter.js
 
 stage "llama-server (build once, cached by version)"
 node out/test/harness/cli.js ensure
 
 stage "integration tests against a real llama-server"
-npx mocha --config .mocharc.server.json --reporter ./out/test/support/reporter.js
+LLAMA_CHAT_SUITE=llama-server npx mocha --config .mocharc.server.json --reporter ./out/test/support/reporter.js
 
 if [ -f out/test/harness/runVscodeTests.js ]; then
   stage "code-server (install once, cached by version)"
