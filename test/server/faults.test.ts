@@ -324,12 +324,18 @@ describe('faults around a real llama-server', function () {
   });
 
   describe('stalls', () => {
-    it('a stall before the first byte is stale once; Retry gives a complete new answer', async () => {
+    /** A chat with staleSeconds 1 whose answer the proxy stalls after `afterEvents` events; resolves once stale. */
+    async function sendUntilStale(afterEvents: number, question: string): Promise<{ r: Rig; chat: string; id: string }> {
       const r = await rig({ settings: { staleSeconds: 1 } });
       const chat = await r.newChat();
-      proxy.setMode({ kind: 'stall', afterEvents: 0, path: CHAT_PATH });
-      const stuck = await r.send(chat, 'anyone there?');
-      await until('stale', () => r.staleCount(stuck) > 0 || undefined, 10_000);
+      proxy.setMode({ kind: 'stall', afterEvents, path: CHAT_PATH });
+      const id = await r.send(chat, question);
+      await until('stale', () => r.staleCount(id) > 0 || undefined, 10_000);
+      return { r, chat, id };
+    }
+
+    it('a stall before the first byte is stale once; Retry gives a complete new answer', async () => {
+      const { r, chat, id: stuck } = await sendUntilStale(0, 'anyone there?');
       await sleep(1_500); // one more threshold of silence: still one warning
       assert.equal(r.staleCount(stuck), 1);
       assert.equal(r.session.activeStreams()[0]?.stale, true);
@@ -349,11 +355,7 @@ describe('faults around a real llama-server', function () {
     });
 
     it('a stall mid-stream is stale once; Discard keeps the partial text as failed; the next send works', async () => {
-      const r = await rig({ settings: { staleSeconds: 1 } });
-      const chat = await r.newChat();
-      proxy.setMode({ kind: 'stall', afterEvents: 8, path: CHAT_PATH });
-      const id = await r.send(chat, 'start, then stall');
-      await until('stale', () => r.staleCount(id) > 0 || undefined, 10_000);
+      const { r, chat, id } = await sendUntilStale(8, 'start, then stall');
       const partial = r.deltaText(id);
       assert.ok(partial.length > 0, 'some text arrived before the stall');
       await sleep(1_500);
@@ -371,11 +373,7 @@ describe('faults around a real llama-server', function () {
     });
 
     it('a stall mid-stream, then Retry: the stalled answer fails with its text, the new one completes', async () => {
-      const r = await rig({ settings: { staleSeconds: 1 } });
-      const chat = await r.newChat();
-      proxy.setMode({ kind: 'stall', afterEvents: 8, path: CHAT_PATH });
-      const id = await r.send(chat, 'start, then stall');
-      await until('stale', () => r.staleCount(id) > 0 || undefined, 10_000);
+      const { r, chat, id } = await sendUntilStale(8, 'start, then stall');
       const partial = r.deltaText(id);
       proxy.setMode({ kind: 'pass', path: CHAT_PATH });
       // The held events are released when the mode changes; Retry must still win cleanly or say it lost.
