@@ -5,6 +5,9 @@
  */
 import type { Chat, ChatMessage, ChatSummary, MessageStatus } from './core/chat';
 import type { ErrorInfo } from './core/errors';
+import type { RefusalReason } from './core/sessionApi';
+
+export type { RefusalReason };
 
 export type ConnectionState =
   | { state: 'unknown' }
@@ -48,6 +51,11 @@ export interface UsagePayload {
 /** The figures of a usage post without its addressing. */
 export type UsageFigures = Omit<UsagePayload, 'chatId' | 'messageId'>;
 
+/** The host's answer to a request (send, edit and resend, retry, regenerate): the view never guesses. */
+export type RequestResult =
+  | { requestId: string; ok: true; chatId: string; messageId?: string }
+  | { requestId: string; ok: false; reason: RefusalReason; detail: string };
+
 // ---------------------------------------------------------------------------------------------------------------
 // Host -> webview
 
@@ -89,6 +97,9 @@ export type ToWebviewMessage =
       textLengths?: { content: number; reasoning: number };
     }
   | { type: 'error'; chatId?: string; messageId?: string; error: ErrorInfo }
+  | ({ type: 'result' } & RequestResult)
+  /** The chat's active path now ends at `leafId` (a version was chosen). */
+  | { type: 'leaf'; chatId: string; leafId: string }
   | { type: 'connection'; connection: ConnectionState; model?: string }
   | { type: 'prefill'; text: string }
   | { type: 'focusInput' };
@@ -98,12 +109,20 @@ export type ToWebviewMessage =
 
 export type FromWebviewMessage =
   | { type: 'ready' }
-  | { type: 'send'; chatId?: string; text: string }
+  /** Requests (`requestId`) are answered by a `result` with the same id. */
+  | { type: 'send'; requestId: string; chatId?: string; text: string }
   | { type: 'stop'; chatId: string; messageId?: string }
-  | { type: 'retry'; chatId: string; messageId?: string }
-  | { type: 'discardStale'; chatId: string }
-  | { type: 'regenerate'; chatId: string }
-  | { type: 'editResend'; chatId: string; messageId: string; text: string }
+  /** A new version of `messageId` (any failed, stopped or interrupted answer; a live one is aborted first). */
+  | { type: 'retry'; requestId?: string; chatId: string; messageId?: string }
+  | { type: 'discardStale'; chatId: string; messageId?: string }
+  /** A new version of the answer `messageId` (default: the last answer on the active path). */
+  | { type: 'regenerate'; requestId?: string; chatId: string; messageId?: string }
+  /** A new version of the question `messageId` with `text`, answered anew. */
+  | { type: 'editResend'; requestId: string; chatId: string; messageId: string; text: string }
+  /** Show `messageId` among its versions (the active path then runs through it). */
+  | { type: 'selectVersion'; chatId: string; messageId: string }
+  /** Delete one message (its replies move up to its parent) or the whole branch under it; undoable. */
+  | { type: 'deleteMessage'; chatId: string; messageId: string; scope: 'message' | 'branch' }
   | { type: 'newChat' }
   | { type: 'switchChat'; chatId: string }
   | { type: 'renameChat'; chatId: string; title?: string }
@@ -128,16 +147,18 @@ export const LIMITS = {
   maxTitle: 500,
 } as const;
 
-type FieldSpec = 'id' | 'id?' | 'text' | 'text?' | 'title?' | 'href' | 'lang?';
+type FieldSpec = 'id' | 'id?' | 'text' | 'text?' | 'title?' | 'href' | 'lang?' | 'scope';
 
 const SCHEMAS: { [K in FromWebviewType]: Record<string, FieldSpec> } = {
   ready: {},
-  send: { chatId: 'id?', text: 'text' },
+  send: { requestId: 'id', chatId: 'id?', text: 'text' },
   stop: { chatId: 'id', messageId: 'id?' },
-  retry: { chatId: 'id', messageId: 'id?' },
-  discardStale: { chatId: 'id' },
-  regenerate: { chatId: 'id' },
-  editResend: { chatId: 'id', messageId: 'id', text: 'text' },
+  retry: { requestId: 'id?', chatId: 'id', messageId: 'id?' },
+  discardStale: { chatId: 'id', messageId: 'id?' },
+  regenerate: { requestId: 'id?', chatId: 'id', messageId: 'id?' },
+  editResend: { requestId: 'id', chatId: 'id', messageId: 'id', text: 'text' },
+  selectVersion: { chatId: 'id', messageId: 'id' },
+  deleteMessage: { chatId: 'id', messageId: 'id', scope: 'scope' },
   newChat: {},
   switchChat: { chatId: 'id' },
   renameChat: { chatId: 'id', title: 'title?' },
@@ -152,12 +173,14 @@ const SCHEMAS: { [K in FromWebviewType]: Record<string, FieldSpec> } = {
   selectModel: {},
 };
 
-export type ParseResult = { ok: true; message: FromWebviewMessage } | { ok: false; reason: string };
+/** A refused parse keeps the request id when it had a valid one, so the host can still answer the request. */
+export type ParseResult = { ok: true; message: FromWebviewMessage } | { ok: false; reason: string; requestId?: string };
 
 function checkField(value: unknown, spec: FieldSpec): string | undefined {
   const optional = spec.endsWith('?');
   if (value === undefined) return optional ? undefined : 'is missing';
   if (typeof value !== 'string') return `must be a string, got ${value === null ? 'null' : typeof value}`;
+  if (spec === 'scope') return value === 'message' || value === 'branch' ? undefined : 'must be "message" or "branch"';
   const base = optional ? spec.slice(0, -1) : spec;
   const max =
     base === 'id' ? LIMITS.maxId : base === 'href' ? LIMITS.maxHref : base === 'title' || base === 'lang' ? LIMITS.maxTitle : LIMITS.maxText;
@@ -178,7 +201,12 @@ export function parseFromWebview(raw: unknown): ParseResult {
   for (const [field, spec] of Object.entries(schema)) {
     const value = (raw as Record<string, unknown>)[field];
     const problem = checkField(value, spec);
-    if (problem) return { ok: false, reason: `${type}.${field} ${problem}` };
+    if (problem) {
+      const refused: ParseResult = { ok: false, reason: `${type}.${field} ${problem}` };
+      const requestId = (raw as Record<string, unknown>).requestId;
+      if (typeof requestId === 'string' && checkField(requestId, 'id') === undefined) refused.requestId = requestId;
+      return refused;
+    }
     if (value !== undefined) out[field] = value;
   }
   return { ok: true, message: out as FromWebviewMessage };

@@ -17,6 +17,11 @@ export interface MessageTimings {
 
 export interface ChatMessage {
   id: string;
+  /**
+   * The message this one answers or follows; undefined for a root. Messages form a tree: regenerate, retry and
+   * edit add a sibling under the same parent instead of replacing anything.
+   */
+  parentId?: string;
   role: Role;
   content: string;
   /** Reasoning ("thinking") text, shown apart from the answer. */
@@ -41,14 +46,20 @@ export interface ChatSummary {
   title: string;
   createdAt: number;
   updatedAt: number;
+  /** Every message of the tree, all versions included. */
   messageCount: number;
+  /** Set when this build cannot change the chat (e.g. its file was made by a newer version): why, for the user. */
+  readOnly?: string;
 }
 
 export interface Chat extends ChatSummary {
+  /** Every message of the tree in the order they were added (a parent always before its children). */
   messages: ChatMessage[];
+  /** The last message of the active path (what is shown and sent); undefined: the last message added. */
+  leafId?: string;
 }
 
-/** Fields of a message that may change after it was created. */
+/** Fields of a message that may change after it was created (`parentId` only to re-link around a deleted message). */
 export type MessagePatch = Partial<Omit<ChatMessage, 'id' | 'role' | 'createdAt'>>;
 
 export const FINAL_STATUSES: ReadonlySet<MessageStatus> = new Set(['complete', 'stopped', 'failed', 'interrupted']);

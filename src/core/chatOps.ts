@@ -1,10 +1,12 @@
 /** Pure operations on chats: the request sent for a chat, forks, Markdown export. */
 import type { Chat, ChatMessage } from './chat';
+import { activePath } from './chatTree';
 import type { ChatRequest, ChatRequestMessage } from './client';
 import type { SessionSettings } from './sessionApi';
 
 /**
- * The messages sent to the server for a chat: the system prompt (if set), then every message with text, except
+ * The messages sent to the server for a path of the chat (root to the question): the system prompt (if set), then
+ * every message with text, except
  * assistant answers that failed or are still streaming (a retried or stuck answer must not feed the next one).
  */
 export function buildRequestMessages(
@@ -37,20 +39,19 @@ export function buildChatRequest(
 }
 
 /**
- * Copies of the messages up to and including `messageId`, each with a new id; undefined when the id is not there.
- * A message still streaming is copied as `interrupted`: no stream feeds the fork.
+ * Copies of a path (root first) for a new chat: each with a new id and the previous copy as its parent. A message
+ * still streaming is copied as `interrupted`: no stream feeds the fork.
  */
-export function forkMessages(
-  messages: readonly ChatMessage[],
-  messageId: string,
-  newId: () => string,
-): ChatMessage[] | undefined {
-  const index = messages.findIndex((m) => m.id === messageId);
-  if (index < 0) return undefined;
-  return messages.slice(0, index + 1).map((m) => {
+export function forkMessages(path: readonly ChatMessage[], newId: () => string): ChatMessage[] {
+  let parent: string | undefined;
+  return path.map((m) => {
     const copy: ChatMessage = structuredClone(m);
     copy.id = newId();
+    if (parent === undefined) delete copy.parentId;
+    else copy.parentId = parent;
+    parent = copy.id;
     if (copy.status === 'streaming') copy.status = 'interrupted';
+    if (copy.reasoning === undefined) delete copy.reasoning;
     return copy;
   });
 }
@@ -94,10 +95,10 @@ function footer(m: ChatMessage): string | undefined {
   return parts.length ? `<sub>${parts.join(' · ')}</sub>` : undefined;
 }
 
-/** The chat as a Markdown document: role headings, reasoning folded away, status notes and token figures. */
+/** The chat's active path as a Markdown document: role headings, reasoning folded away, status notes and figures. */
 export function exportMarkdown(chat: Chat): string {
   const blocks: string[] = [`# ${chat.title.replace(/\r?\n/g, ' ')}`];
-  for (const m of chat.messages) {
+  for (const m of activePath(chat)) {
     blocks.push(`## ${roleHeading(m)}`);
     if (m.reasoning) {
       // A literal closing tag inside the reasoning would end the fold early.

@@ -8,6 +8,7 @@ import type { Chat, ChatMessage, MessagePatch, MessageStatus } from './chat';
 import { deriveTitle } from './chat';
 import type { ChatRepository } from './chatRepository';
 import { buildChatRequest, forkMessages } from './chatOps';
+import { activeLeafId, activePath, indexTree, leafForVersion, pathTo } from './chatTree';
 import type { ChatRequest, ChatStreamer, ServerProps } from './client';
 import type { Clock } from './clock';
 import { systemClock } from './clock';
@@ -19,8 +20,9 @@ import { newId } from './ids';
 import type { Logger } from './logger';
 import { nullLogger } from './logger';
 import { ThroughputMeter } from './meter';
-import type { ActionOutcome, ActiveStream, ChatSessionApi, SessionSettings } from './sessionApi';
+import type { ActionOutcome, ActiveStream, ChatSessionApi, DeletedMessages, DeleteOutcome, SessionSettings } from './sessionApi';
 import type { SessionEvent } from './sessionEvents';
+import { isRetryable, lastAnswer, planDelete, planEdit, planNewAnswer, planRestore, planSelectVersion } from './treeActions';
 import { StaleWatchdog } from './watchdog';
 
 export interface ChatSessionOptions {
@@ -61,6 +63,14 @@ interface StreamState {
   storageFailed: boolean;
   /** Set by the first finaliser: the stream's single ending. */
   finalizing: Promise<void> | undefined;
+  /** Settles when the final status is saved and announced, however the stream ended. */
+  ended: { promise: Promise<void>; resolve: () => void };
+}
+
+function deferred(): { promise: Promise<void>; resolve: () => void } {
+  let resolve!: () => void;
+  const promise = new Promise<void>((r) => (resolve = r));
+  return { promise, resolve };
 }
 
 function errorText(err: unknown): string {
@@ -75,8 +85,11 @@ export class ChatSession extends Disposable implements ChatSessionApi {
   private readonly settings: () => SessionSettings;
   private readonly emitter = this._register(new Emitter<SessionEvent>());
   private readonly streams = new Map<string, StreamState>();
-  /** Chats with an action under way that will start a stream (closes the gap before it is in `streams`). */
-  private readonly reserved = new Set<string>();
+  /**
+   * Chats with an action under way that will start a stream (closes the gap before it is in `streams`); the
+   * promise settles when the action is done, so a delete can wait for it.
+   */
+  private readonly reserved = new Map<string, Promise<void>>();
   /** How each chat's last stream ended, to tell 'already-finished' from 'not-streaming'. */
   private readonly lastEnded = new Map<string, MessageStatus>();
   private lastProps: ServerProps | undefined;
@@ -95,7 +108,15 @@ export class ChatSession extends Disposable implements ChatSessionApi {
       this.logger.warn(`Storage problem with ${p.file}: ${p.error.message}`);
       this.fire({ type: 'storageError', error: p.error });
     });
-    this._register(toDisposable(() => sub.dispose()));
+    // Another window changed chats on disk: the store reloaded them; the views need the new state.
+    const external = this.repository.onDidChangeExternally((chatIds) => {
+      for (const chatId of chatIds) this.fire({ type: 'chatChanged', chatId });
+      this.fire({ type: 'chatsChanged' });
+    });
+    this._register(toDisposable(() => {
+      sub.dispose();
+      external.dispose();
+    }));
   }
 
   // ------------------------------------------------------------------------------------------------------------
@@ -118,97 +139,110 @@ export class ChatSession extends Disposable implements ChatSessionApi {
   // ------------------------------------------------------------------------------------------------------------
   // Streaming actions
 
+  async retryTarget(chatId: string): Promise<string | undefined> {
+    const live = this.streams.get(chatId);
+    if (live) return live.stale ? live.message.id : undefined;
+    const chat = this.repository.listChats().some((c) => c.id === chatId) ? await this.loadChat(chatId) : undefined;
+    const last = chat ? lastAnswer(chat) : undefined;
+    return last && isRetryable(last) ? last.id : undefined;
+  }
+
   send(chatId: string, text: string): Promise<ActionOutcome> {
     return this.withIdleChat(chatId, async (chat) => {
-      const user: ChatMessage = {
-        id: newId(this.clock.now()),
-        role: 'user',
-        content: text,
-        status: 'complete',
-        createdAt: this.clock.now(),
-      };
+      const path = activePath(chat);
+      const user = this.newQuestion(text, path[path.length - 1]?.id);
       const firstUserMessage = !chat.messages.some((m) => m.role === 'user');
-      // The repository may hand out its live chat (ChatStore does): copy the history before adding to it.
-      const history = [...chat.messages];
-      await this.persist(() => this.repository.addMessage(chatId, { ...user }));
+      const gone = await this.addOrBail(chatId, user);
+      if (gone) return gone;
       this.fire({ type: 'messageAdded', chatId, message: { ...user } });
       if (firstUserMessage && (!chat.title || chat.title === DEFAULT_TITLE)) {
         await this.persist(() => this.repository.renameChat(chatId, deriveTitle(text)));
       }
       this.fire({ type: 'chatsChanged' });
-      return await this.startAnswer(chatId, [...history, user]);
+      return await this.startAnswer(chatId, [...path, user]);
     });
   }
 
-  stop(chatId: string): Promise<ActionOutcome> {
-    return this.endByUser(chatId, { kind: 'stop' });
+  stop(chatId: string, messageId?: string): Promise<ActionOutcome> {
+    return this.endByUser(chatId, messageId, { kind: 'stop' });
   }
 
-  discard(chatId: string): Promise<ActionOutcome> {
-    return this.endByUser(chatId, { kind: 'discard' });
+  discard(chatId: string, messageId?: string): Promise<ActionOutcome> {
+    return this.endByUser(chatId, messageId, { kind: 'discard' });
   }
 
-  async retry(chatId: string): Promise<ActionOutcome> {
+  async retry(chatId: string, messageId?: string): Promise<ActionOutcome> {
     const state = this.streams.get(chatId);
-    const refused = this.refuseEnd(chatId, state);
-    if (refused || !state) return refused ?? this.notStreaming(chatId);
-    // Hold the chat from the moment the old stream ends until the new one is registered.
-    this.reserved.add(chatId);
-    try {
-      const silentMs = state.watchdog.silentMs();
-      state.controller.abort();
-      await this.finalize(state, { kind: 'retry', silentMs, stale: state.stale });
-      const chat = await this.loadChat(chatId);
-      if (!chat) return this.unknownChat(chatId);
-      if (!chat.messages.some((m) => m.role === 'user')) {
-        return { ok: false, reason: 'nothing-to-retry', detail: 'There is no question to ask again.' };
+    if (state && (messageId === undefined || messageId === state.message.id)) {
+      if (state.finalizing || state.terminal) {
+        // It ended on its own meanwhile: wait for its final status, then retry it like any finished answer.
+        await state.ended.promise;
+        return this.regenerateAnswer(chatId, state.message.id, 'retry');
       }
-      return await this.startAnswer(chatId, this.withLocal(chat.messages, state.message));
-    } finally {
-      this.reserved.delete(chatId);
+      return this.retryLive(chatId, state);
     }
+    if (state) {
+      return { ok: false, reason: 'busy', detail: 'Another answer is being generated in this chat; stop it first.' };
+    }
+    return this.regenerateAnswer(chatId, messageId, 'retry');
   }
 
-  regenerate(chatId: string): Promise<ActionOutcome> {
-    return this.withIdleChat(chatId, async (chat) => {
-      let messages = chat.messages;
-      let lastAssistant = -1;
-      for (let i = messages.length - 1; i >= 0; i--) {
-        if (messages[i].role === 'assistant') {
-          lastAssistant = i;
-          break;
-        }
-      }
-      // A trailing question without an answer (e.g. its answer was never saved) is simply answered.
-      if (messages[messages.length - 1]?.role === 'user') lastAssistant = -1;
-      const keep = lastAssistant >= 0 ? messages.slice(0, lastAssistant) : messages;
-      if (!keep.some((m) => m.role === 'user')) {
-        return { ok: false, reason: 'nothing-to-retry', detail: 'There is no question to answer again.' };
-      }
-      if (lastAssistant >= 0) {
-        await this.persist(() => this.repository.truncateMessages(chatId, lastAssistant));
-        messages = keep;
-        this.fire({ type: 'chatsChanged' });
-      }
-      return await this.startAnswer(chatId, messages);
-    });
+  regenerate(chatId: string, messageId?: string): Promise<ActionOutcome> {
+    return this.regenerateAnswer(chatId, messageId, 'regenerate');
   }
 
   editAndResend(chatId: string, messageId: string, text: string): Promise<ActionOutcome> {
     return this.withIdleChat(chatId, async (chat) => {
-      const index = chat.messages.findIndex((m) => m.id === messageId);
-      const target = chat.messages[index];
-      if (!target || target.role !== 'user') {
-        return { ok: false, reason: 'nothing-to-retry', detail: 'That message is not a question in this chat.' };
-      }
-      await this.persist(() => this.repository.updateMessage(chatId, messageId, { content: text }));
-      this.fire({ type: 'messageUpdated', chatId, messageId, patch: { content: text } });
-      if (index + 1 < chat.messages.length) {
-        await this.persist(() => this.repository.truncateMessages(chatId, index + 1));
-      }
+      const plan = planEdit(chat, messageId);
+      if (!plan.ok) return plan;
+      const user = this.newQuestion(text, plan.target.parentId);
+      const gone = await this.addOrBail(chatId, user);
+      if (gone) return gone;
+      this.fire({ type: 'messageAdded', chatId, message: { ...user } });
       this.fire({ type: 'chatsChanged' });
-      const messages = [...chat.messages.slice(0, index), { ...target, content: text }];
-      return await this.startAnswer(chatId, messages);
+      return await this.startAnswer(chatId, [...plan.history, user]);
+    });
+  }
+
+  selectVersion(chatId: string, messageId: string): Promise<ActionOutcome> {
+    return this.withIdleChat(chatId, async (chat) => {
+      const index = indexTree(chat.messages);
+      const leafId = leafForVersion(index, messageId);
+      if (leafId === undefined) return { ok: false, reason: 'unknown-message', detail: 'That version is no longer in this chat.' };
+      const edit = planSelectVersion(chat, index, leafId);
+      if (edit?.leafId !== undefined) {
+        if (!(await this.persisted(() => this.repository.editTree(chatId, edit)))) return this.unsaved();
+      }
+      this.fire({ type: 'leafChanged', chatId, leafId });
+      return { ok: true, chatId, messageId: leafId };
+    });
+  }
+
+  async deleteMessages(chatId: string, messageId: string, scope: 'message' | 'branch'): Promise<DeleteOutcome> {
+    let deleted: DeletedMessages | undefined;
+    const outcome = await this.withIdleChat(chatId, async (chat) => {
+      const plan = planDelete(chat, messageId, scope);
+      if (!plan.ok) return plan;
+      if (!(await this.persisted(() => this.repository.editTree(chatId, plan.edit)))) return this.unsaved();
+      deleted = { chatId, messages: plan.removed, relinked: plan.relinked, leafId: plan.previousLeaf };
+      this.logger.info(`Deleted ${plan.removed.length} message(s) from chat ${chatId} (${scope})`);
+      this.fire({ type: 'chatChanged', chatId });
+      this.fire({ type: 'chatsChanged' });
+      return { ok: true, chatId };
+    });
+    if (!outcome.ok) return outcome;
+    return { ok: true, deleted: deleted! };
+  }
+
+  undoDelete(deleted: DeletedMessages): Promise<ActionOutcome> {
+    const { chatId } = deleted;
+    return this.withIdleChat(chatId, async (chat) => {
+      const plan = planRestore(chat, deleted.messages, deleted.relinked, deleted.leafId ?? activeLeafId(chat));
+      if (!plan.ok) return plan;
+      if (!(await this.persisted(() => this.repository.editTree(chatId, plan.edit)))) return this.unsaved();
+      this.fire({ type: 'chatChanged', chatId });
+      this.fire({ type: 'chatsChanged' });
+      return { ok: true, chatId };
     });
   }
 
@@ -221,15 +255,25 @@ export class ChatSession extends Disposable implements ChatSessionApi {
     return chat;
   }
 
-  async deleteChat(chatId: string): Promise<void> {
+  async deleteChat(chatId: string): Promise<ActionOutcome> {
+    // An action under way (a send awaiting its first write) would otherwise start a ghost stream for a deleted chat.
+    for (let r = this.reserved.get(chatId); r; r = this.reserved.get(chatId)) await r;
+    const summary = this.repository.listChats().find((c) => c.id === chatId);
+    if (summary?.readOnly) return { ok: false, reason: 'read-only', detail: summary.readOnly };
     const state = this.streams.get(chatId);
     if (state) {
       state.controller.abort();
       await this.finalize(state, { kind: 'stop' });
     }
-    await this.repository.deleteChat(chatId);
+    try {
+      await this.repository.deleteChat(chatId);
+    } catch (err) {
+      this.storageError(err);
+      return this.unsaved();
+    }
     this.lastEnded.delete(chatId);
     this.fire({ type: 'chatsChanged' });
+    return { ok: true, chatId };
   }
 
   async renameChat(chatId: string, title: string): Promise<void> {
@@ -241,18 +285,13 @@ export class ChatSession extends Disposable implements ChatSessionApi {
   async forkChat(chatId: string, messageId: string): Promise<Chat> {
     const chat = await this.repository.getChat(chatId);
     if (!chat) throw new Error(`Unknown chat ${chatId}`);
-    const messages = forkMessages(chat.messages, messageId, () => newId(this.clock.now()));
-    if (!messages) throw new Error(`Message ${messageId} is not in chat ${chatId}`);
+    const index = indexTree(chat.messages);
+    const path = pathTo(index, messageId);
+    if (path.length === 0) throw new Error(`Message ${messageId} is not in chat ${chatId}`);
     // A streaming answer is forked with the text it has so far.
     const live = this.streams.get(chatId);
-    if (live) {
-      const i = chat.messages.findIndex((m) => m.id === live.message.id);
-      const copy = messages[i];
-      if (copy) {
-        copy.content = live.message.content;
-        if (live.message.reasoning !== undefined) copy.reasoning = live.message.reasoning;
-      }
-    }
+    const source = live ? path.map((m) => (m.id === live.message.id ? { ...m, content: live.message.content, reasoning: live.message.reasoning } : m)) : path;
+    const messages = forkMessages(source, () => newId(this.clock.now()));
     const forked = await this.repository.createChat({ title: `${chat.title} (fork)`, messages });
     this.fire({ type: 'chatsChanged' });
     return forked;
@@ -277,19 +316,60 @@ export class ChatSession extends Disposable implements ChatSessionApi {
     super.dispose();
   }
 
+  /** Aborts a live answer and asks again under the same question: the aborted one stays as an earlier version. */
+  private async retryLive(chatId: string, state: StreamState): Promise<ActionOutcome> {
+    // Hold the chat from the moment the old stream ends until the new one is registered.
+    const release = this.reserve(chatId);
+    try {
+      const silentMs = state.watchdog.silentMs();
+      state.controller.abort();
+      await this.finalize(state, { kind: 'retry', silentMs, stale: state.stale });
+      const chat = await this.loadChat(chatId);
+      if (!chat) return this.unknownChat(chatId);
+      const plan = planNewAnswer(this.withLocal(chat, state.message), state.message.id, 'retry');
+      if (!plan.ok) return plan;
+      return await this.startAnswer(chatId, plan.history);
+    } finally {
+      release();
+    }
+  }
+
+  private regenerateAnswer(chatId: string, messageId: string | undefined, mode: 'retry' | 'regenerate'): Promise<ActionOutcome> {
+    return this.withIdleChat(chatId, async (chat) => {
+      const plan = planNewAnswer(chat, messageId, mode);
+      if (!plan.ok) return plan;
+      return await this.startAnswer(chatId, plan.history);
+    });
+  }
+
+  private newQuestion(text: string, parentId: string | undefined): ChatMessage {
+    const now = this.clock.now();
+    const user: ChatMessage = { id: newId(now), role: 'user', content: text, status: 'complete', createdAt: now };
+    if (parentId !== undefined) user.parentId = parentId;
+    return user;
+  }
+
   // ------------------------------------------------------------------------------------------------------------
   // The stream
 
-  /** Adds the assistant placeholder for `history` and starts streaming it in the background. */
+  /**
+   * Adds the assistant placeholder as the child of the last message of `history` (the active path up to the
+   * question) and starts streaming it in the background.
+   */
   private async startAnswer(chatId: string, history: ChatMessage[]): Promise<ActionOutcome> {
+    if (!this.repository.listChats().some((c) => c.id === chatId)) return this.unknownChat(chatId);
     const settings = this.settings();
     const model = settings.model || this.lastProps?.modelAlias;
     const now = this.clock.now();
     const message: ChatMessage = { id: newId(now), role: 'assistant', content: '', status: 'streaming', createdAt: now };
+    const parentId = history[history.length - 1]?.id;
+    if (parentId !== undefined) message.parentId = parentId;
     if (model) message.model = model;
     const request = buildChatRequest(history, settings, settings.model || undefined);
 
-    await this.persist(() => this.repository.addMessage(chatId, { ...message }));
+    // A chat that went away meanwhile gets no stream: it would hold a server slot and end in a storage error.
+    const gone = await this.addOrBail(chatId, message);
+    if (gone) return gone;
     const meter = new ThroughputMeter(this.clock, { startedAt: now, ctxMax: this.lastProps?.nCtx, model });
     const watchdog = new StaleWatchdog(this.clock, (silentMs) => this.onStale(state, silentMs));
     const state: StreamState = {
@@ -306,6 +386,7 @@ export class ChatSession extends Disposable implements ChatSessionApi {
       lastPhase: 'waiting',
       storageFailed: false,
       finalizing: undefined,
+      ended: deferred(),
     };
     this.streams.set(chatId, state);
     this.fire({ type: 'messageAdded', chatId, message: { ...message } });
@@ -348,17 +429,9 @@ export class ChatSession extends Disposable implements ChatSessionApi {
   private async run(state: StreamState, request: ChatRequest): Promise<void> {
     try {
       const signal = state.controller.signal;
-      if (this.streamer.streamChatBatches) {
-        for await (const batch of this.streamer.streamChatBatches(request, signal)) {
-          this.onStreamBatch(state, batch);
-          if (state.finalizing || state.terminal) break;
-        }
-      } else {
-        for await (const event of this.streamer.streamChat(request, signal)) {
-          if (state.finalizing) break;
-          this.onStreamEvent(state, event, this.clock.now());
-          if (state.terminal) break;
-        }
+      for await (const batch of this.batches(request, signal)) {
+        this.onStreamBatch(state, batch);
+        if (state.finalizing || state.terminal) break;
       }
     } catch (err) {
       // The contract says streamers never throw; if one does, the answer still gets a final status.
@@ -367,11 +440,22 @@ export class ChatSession extends Disposable implements ChatSessionApi {
     await this.finalize(state, { kind: 'natural' });
   }
 
+  /** The streamer's batches; one that streams single events is read as batches of one (one code path here). */
+  private async *batches(request: ChatRequest, signal: AbortSignal): AsyncGenerator<StreamEvent[], void, undefined> {
+    if (this.streamer.streamChatBatches) {
+      yield* this.streamer.streamChatBatches(request, signal);
+      return;
+    }
+    for await (const event of this.streamer.streamChat(request, signal)) yield [event];
+  }
+
   /**
    * One network chunk's events (often hundreds of tokens at speed): one clock read, and each run of text of one
    * kind goes to the repository and the listeners as one delta instead of one per token.
    */
   private onStreamBatch(state: StreamState, batch: StreamEvent[]): void {
+    // A user action may have ended the stream while this batch was in flight: nothing more is applied.
+    if (state.finalizing) return;
     const now = this.clock.now();
     let kind: 'content' | 'reasoning' | undefined;
     let text = '';
@@ -487,7 +571,7 @@ export class ChatSession extends Disposable implements ChatSessionApi {
 
   /** The stream's single ending; later callers get the same promise. */
   private finalize(state: StreamState, cause: EndCause): Promise<void> {
-    state.finalizing ??= this.doFinalize(state, cause);
+    state.finalizing ??= this.doFinalize(state, cause).finally(() => state.ended.resolve());
     return state.finalizing;
   }
 
@@ -559,10 +643,13 @@ export class ChatSession extends Disposable implements ChatSessionApi {
   // ------------------------------------------------------------------------------------------------------------
   // Helpers
 
-  private async endByUser(chatId: string, cause: EndCause): Promise<ActionOutcome> {
+  private async endByUser(chatId: string, messageId: string | undefined, cause: EndCause): Promise<ActionOutcome> {
     const state = this.streams.get(chatId);
     const refused = this.refuseEnd(chatId, state);
     if (refused || !state) return refused ?? this.notStreaming(chatId);
+    if (messageId !== undefined && messageId !== state.message.id) {
+      return { ok: false, reason: 'target-changed', detail: 'That answer is no longer being generated; another one is.' };
+    }
     state.controller.abort();
     await this.finalize(state, cause);
     return { ok: true, chatId, messageId: state.message.id };
@@ -587,15 +674,28 @@ export class ChatSession extends Disposable implements ChatSessionApi {
   private async withIdleChat(chatId: string, fn: (chat: Chat) => Promise<ActionOutcome>): Promise<ActionOutcome> {
     const busy = this.checkBusy(chatId);
     if (busy) return busy;
-    this.reserved.add(chatId);
+    const release = this.reserve(chatId);
     try {
       const chat = await this.loadChat(chatId);
       if (!chat) return this.unknownChat(chatId);
+      if (chat.readOnly) return { ok: false, reason: 'read-only', detail: chat.readOnly };
       return await fn(chat);
     } finally {
-      this.reserved.delete(chatId);
+      release();
     }
   }
+
+  private reserve(chatId: string): () => void {
+    let done!: () => void;
+    const p = new Promise<void>((resolve) => (done = resolve));
+    this.reserved.set(chatId, p);
+    return () => {
+      if (this.reserved.get(chatId) === p) this.reserved.delete(chatId);
+      done();
+    };
+  }
+
+
 
   private checkBusy(chatId: string): ActionOutcome | undefined {
     if (this.closed) return { ok: false, reason: 'busy', detail: 'The session is shutting down.' };
@@ -618,13 +718,37 @@ export class ChatSession extends Disposable implements ChatSessionApi {
     }
   }
 
-  /** The stored messages with our final copy of `message` (the store may not have it if writes failed). */
-  private withLocal(messages: ChatMessage[], message: ChatMessage): ChatMessage[] {
-    const i = messages.findIndex((m) => m.id === message.id);
-    if (i < 0) return [...messages, message];
-    const out = [...messages];
-    out[i] = message;
-    return out;
+  /** The stored chat with our final copy of `message` (the store may not have it if writes failed). */
+  private withLocal(chat: Chat, message: ChatMessage): Pick<Chat, 'messages' | 'leafId'> {
+    const i = chat.messages.findIndex((m) => m.id === message.id);
+    const messages = [...chat.messages];
+    if (i < 0) messages.push(message);
+    else messages[i] = message;
+    return { messages, leafId: chat.leafId };
+  }
+
+  /**
+   * Adds a message; a failed write is reported and the action goes on in memory (the store keeps retrying),
+   * unless the chat itself is gone: then the action is refused.
+   */
+  private async addOrBail(chatId: string, message: ChatMessage): Promise<ActionOutcome | undefined> {
+    if (await this.persisted(() => this.repository.addMessage(chatId, { ...message }))) return undefined;
+    return this.repository.listChats().some((c) => c.id === chatId) ? undefined : this.unknownChat(chatId);
+  }
+
+  /** Like persist(), and says whether the write was taken. */
+  private async persisted(write: () => Promise<void>): Promise<boolean> {
+    try {
+      await write();
+      return true;
+    } catch (err) {
+      this.storageError(err);
+      return false;
+    }
+  }
+
+  private unsaved(): ActionOutcome {
+    return { ok: false, reason: 'invalid', detail: 'The chat could not be saved, so nothing was sent. See the log for the storage error.' };
   }
 
   /** Runs a repository write; a failure is logged and reported, never thrown into a stream. */

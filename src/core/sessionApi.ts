@@ -1,5 +1,5 @@
 /** The chat session controller's public face, as the VS Code adapters use it (implemented by ChatSession). */
-import type { Chat } from './chat';
+import type { Chat, ChatMessage } from './chat';
 import type { IDisposable } from './disposable';
 import type { LiveStats, SessionEvent } from './sessionEvents';
 
@@ -20,35 +20,69 @@ export interface ActiveStream {
   stats: LiveStats;
 }
 
-/** Result of a user action that can race with the stream ending on its own. */
-export type ActionOutcome =
-  | { ok: true; chatId: string; messageId?: string }
-  | { ok: false; reason: 'not-streaming' | 'already-finished' | 'unknown-chat' | 'nothing-to-retry' | 'busy'; detail: string };
+/** Why the session refused an action (shown to the user with the outcome's `detail`). */
+export type RefusalReason =
+  | 'not-streaming'
+  | 'already-finished'
+  | 'unknown-chat'
+  | 'unknown-message'
+  | 'target-changed'
+  | 'nothing-to-retry'
+  | 'busy'
+  | 'read-only'
+  | 'invalid';
+
+/** Result of a user action: done (with the message it made or acted on), or refused with a reason. */
+export type ActionOutcome = { ok: true; chatId: string; messageId?: string } | { ok: false; reason: RefusalReason; detail: string };
+
+/** What a delete removed, enough to put it back exactly. */
+export interface DeletedMessages {
+  chatId: string;
+  /** Removed messages, parents first. */
+  messages: ChatMessage[];
+  /** Replies that moved up to the deleted message's parent, with the parent they had. */
+  relinked: { id: string; parentId: string | undefined }[];
+  /** The leaf before the delete. */
+  leafId: string | undefined;
+}
 
 export interface ChatSessionApi extends IDisposable {
   readonly onEvent: (listener: (e: SessionEvent) => void) => IDisposable;
   activeStreams(): ActiveStream[];
   isStreaming(chatId: string): boolean;
+  /** The answer Retry would act on in this chat (a stalled stream, else a failed, stopped or interrupted last answer). */
+  retryTarget(chatId: string): Promise<string | undefined>;
 
-  /** Adds the user message and streams an answer. Rejects with 'busy' while that chat already streams. */
+  /** Adds the question at the end of the active path and streams an answer. Refused ('busy') while the chat streams. */
   send(chatId: string, text: string): Promise<ActionOutcome>;
   /** Aborts the HTTP request (the server frees the slot) and keeps the partial answer as `stopped`. */
-  stop(chatId: string): Promise<ActionOutcome>;
-  /** Aborts a stuck stream if any (marking it `failed`), then resends the last user message as a new answer. */
-  retry(chatId: string): Promise<ActionOutcome>;
+  stop(chatId: string, messageId?: string): Promise<ActionOutcome>;
+  /**
+   * A new version of the answer `messageId` (default: the chat's stalled stream, else its last answer): a live one
+   * is aborted first (marked `failed`); a finished one must have failed, stopped or been interrupted.
+   */
+  retry(chatId: string, messageId?: string): Promise<ActionOutcome>;
   /** Aborts the stream, marks the message `failed`, keeps its partial text. */
-  discard(chatId: string): Promise<ActionOutcome>;
-  /** Replaces the last assistant answer with a new one. */
-  regenerate(chatId: string): Promise<ActionOutcome>;
-  /** Replaces a user message's text, drops everything after it, and streams a new answer. */
+  discard(chatId: string, messageId?: string): Promise<ActionOutcome>;
+  /** A new version of the answer `messageId` (default: the last answer on the active path), made active. */
+  regenerate(chatId: string, messageId?: string): Promise<ActionOutcome>;
+  /** A new version of the question `messageId` with `text`, answered anew; the old version stays. */
   editAndResend(chatId: string, messageId: string, text: string): Promise<ActionOutcome>;
+  /** Shows `messageId` among its versions: the active path then runs through it to the newest end of its branch. */
+  selectVersion(chatId: string, messageId: string): Promise<ActionOutcome>;
+  /** Deletes one message (its replies move up) or its whole branch; the result can be undone. */
+  deleteMessages(chatId: string, messageId: string, scope: 'message' | 'branch'): Promise<DeleteOutcome>;
+  /** Puts deleted messages back exactly as they were. */
+  undoDelete(deleted: DeletedMessages): Promise<ActionOutcome>;
 
   newChat(): Promise<Chat>;
-  /** Stops the chat's stream first. */
-  deleteChat(chatId: string): Promise<void>;
+  /** Waits for an action under way in the chat, stops its stream, then deletes it. */
+  deleteChat(chatId: string): Promise<ActionOutcome>;
   renameChat(chatId: string, title: string): Promise<void>;
-  /** A new chat with the messages up to and including messageId. */
+  /** A new chat with the active path up to and including messageId. */
   forkChat(chatId: string, messageId: string): Promise<Chat>;
   /** Stops every stream and flushes storage. */
   shutdown(): Promise<void>;
 }
+
+export type DeleteOutcome = { ok: true; deleted: DeletedMessages } | { ok: false; reason: RefusalReason; detail: string };

@@ -24,6 +24,10 @@ export interface LiveStats {
 
 export type SessionEvent =
   | { type: 'chatsChanged' }
+  /** The chat's tree changed in a way deltas cannot say (delete, undo, a reload from another window). */
+  | { type: 'chatChanged'; chatId: string }
+  /** The active path of the chat now ends at `leafId`. */
+  | { type: 'leafChanged'; chatId: string; leafId: string }
   | { type: 'messageAdded'; chatId: string; message: ChatMessage }
   | { type: 'messageUpdated'; chatId: string; messageId: string; patch: MessagePatch }
   | { type: 'delta'; chatId: string; messageId: string; content?: string; reasoning?: string }

@@ -1,6 +1,7 @@
 /**
- * A scripted ChatStreamer for tests. Each streamChat() call creates a FakeStream whose events the test pushes one
- * at a time. Faithful to the contract: it never throws, an abort ends the stream with
+ * A scripted ChatStreamer for tests. Each streamChat() or streamChatBatches() call creates a FakeStream whose events
+ * the test pushes. Through streamChatBatches (what the session uses, as production does with LlamaClient) everything
+ * queued when the consumer asks comes as one batch, like the events of one network chunk. Faithful to the contract: it never throws, an abort ends the stream with
  * `{type: 'error', error: {kind: 'aborted'}}`, and nothing follows a `done` or `error` event.
  */
 import type { ChatRequest, ChatStreamer, ServerProps } from '../../src/core/client';
@@ -12,6 +13,7 @@ export const ABORTED: ErrorInfo = { kind: 'aborted', message: 'The request was c
 export class FakeStream {
   private readonly queue: StreamEvent[] = [];
   private waiting: ((r: IteratorResult<StreamEvent>) => void) | undefined;
+  private waitingBatch: ((r: IteratorResult<StreamEvent[]>) => void) | undefined;
   private drainWaiters: (() => void)[] = [];
   private closed = false;
   private finishedIterating = false;
@@ -84,10 +86,23 @@ export class FakeStream {
   }
 
   private isDrained(): boolean {
-    return this.queue.length === 0 && (this.waiting !== undefined || this.finishedIterating);
+    return this.queue.length === 0 && (this.waiting !== undefined || this.waitingBatch !== undefined || this.finishedIterating);
   }
 
   private pump(): void {
+    if (this.waitingBatch) {
+      const resolve = this.waitingBatch;
+      if (this.queue.length > 0) {
+        this.waitingBatch = undefined;
+        const batch = this.queue.splice(0, this.queue.length);
+        this.delivered.push(...batch);
+        resolve({ value: batch, done: false });
+      } else if (this.closed) {
+        this.waitingBatch = undefined;
+        this.finishedIterating = true;
+        resolve({ value: undefined, done: true });
+      }
+    }
     if (this.waiting) {
       const resolve = this.waiting;
       const e = this.queue.shift();
@@ -108,6 +123,26 @@ export class FakeStream {
     }
   }
 
+  batchIterator(): AsyncIterator<StreamEvent[]> {
+    return {
+      next: () =>
+        new Promise<IteratorResult<StreamEvent[]>>((resolve) => {
+          this.waitingBatch = resolve;
+          this.pump();
+        }),
+      return: () => this.stopIterating(),
+    };
+  }
+
+  private stopIterating(): Promise<IteratorResult<never>> {
+    this.returned = true;
+    this.closed = true;
+    this.finishedIterating = true;
+    this.queue.length = 0;
+    this.pump();
+    return Promise.resolve({ value: undefined, done: true });
+  }
+
   iterator(): AsyncIterator<StreamEvent> {
     return {
       next: () =>
@@ -115,14 +150,7 @@ export class FakeStream {
           this.waiting = resolve;
           this.pump();
         }),
-      return: () => {
-        this.returned = true;
-        this.closed = true;
-        this.finishedIterating = true;
-        this.queue.length = 0;
-        this.pump();
-        return Promise.resolve({ value: undefined, done: true });
-      },
+      return: () => this.stopIterating(),
     };
   }
 }
@@ -135,12 +163,22 @@ export class FakeStreamer implements ChatStreamer {
   private streamWaiters: ((s: FakeStream) => void)[] = [];
 
   streamChat(request: ChatRequest, signal?: AbortSignal): AsyncIterable<StreamEvent> {
+    const stream = this.start(request, signal);
+    return { [Symbol.asyncIterator]: () => stream.iterator() };
+  }
+
+  streamChatBatches(request: ChatRequest, signal?: AbortSignal): AsyncIterable<StreamEvent[]> {
+    const stream = this.start(request, signal);
+    return { [Symbol.asyncIterator]: () => stream.batchIterator() };
+  }
+
+  private start(request: ChatRequest, signal: AbortSignal | undefined): FakeStream {
     const stream = new FakeStream(structuredClone(request), signal);
     this.streams.push(stream);
     const ws = this.streamWaiters;
     this.streamWaiters = [];
     for (const w of ws) w(stream);
-    return { [Symbol.asyncIterator]: () => stream.iterator() };
+    return stream;
   }
 
   getProps(signal?: AbortSignal): Promise<ServerProps> {

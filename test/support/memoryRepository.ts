@@ -3,7 +3,7 @@
  * can never alias stored state), unknown chats/messages are errors, and failures can be injected per method.
  */
 import type { Chat, ChatMessage, ChatSummary, MessagePatch } from '../../src/core/chat';
-import type { ChatRepository, StoreProblem } from '../../src/core/chatRepository';
+import type { ChatRepository, StoreProblem, TreeEdit } from '../../src/core/chatRepository';
 import type { Clock } from '../../src/core/clock';
 import { systemClock } from '../../src/core/clock';
 import { Emitter } from '../../src/core/disposable';
@@ -18,12 +18,13 @@ export type RepositoryMethod =
   | 'addMessage'
   | 'appendToMessage'
   | 'updateMessage'
-  | 'truncateMessages'
+  | 'editTree'
   | 'flush';
 
 export class MemoryRepository implements ChatRepository {
   private readonly chats = new Map<string, Chat>();
   private readonly problems = new Emitter<StoreProblem>();
+  private readonly external = new Emitter<string[]>();
   /** Methods that throw (sync) or reject (async) with an Error until removed from the set. */
   readonly failing = new Set<RepositoryMethod>();
   /** Calls per method, for assertions. */
@@ -36,7 +37,7 @@ export class MemoryRepository implements ChatRepository {
     addMessage: 0,
     appendToMessage: 0,
     updateMessage: 0,
-    truncateMessages: 0,
+    editTree: 0,
     flush: 0,
   };
   disposed = false;
@@ -83,8 +84,32 @@ export class MemoryRepository implements ChatRepository {
 
   listChats(): ChatSummary[] {
     return [...this.chats.values()]
-      .map(({ id, title, createdAt, updatedAt, messageCount }) => ({ id, title, createdAt, updatedAt, messageCount }))
+      .map(({ id, title, createdAt, updatedAt, messageCount, readOnly }) => ({
+        id,
+        title,
+        createdAt,
+        updatedAt,
+        messageCount,
+        ...(readOnly !== undefined ? { readOnly } : {}),
+      }))
       .sort((a, b) => b.updatedAt - a.updatedAt);
+  }
+
+  /** Makes a chat read-only, as the file store does for a file from a newer version. */
+  markReadOnly(chatId: string, reason: string): void {
+    this.chat(chatId).readOnly = reason;
+  }
+
+  /** Changes a chat as another window would, then says so like the file store's watcher. */
+  changeExternally(chatId: string, fn: (chat: Chat) => void): void {
+    fn(this.chat(chatId));
+    this.external.fire([chatId]);
+  }
+
+  private writable(chatId: string): Chat {
+    const chat = this.chat(chatId);
+    if (chat.readOnly) throw new Error(`chat ${chatId} is read-only`);
+    return chat;
   }
 
   async getChat(chatId: string): Promise<Chat | undefined> {
@@ -107,6 +132,8 @@ export class MemoryRepository implements ChatRepository {
       messageCount: messages.length,
       messages,
     };
+    const last = messages[messages.length - 1];
+    if (last) chat.leafId = last.id;
     this.chats.set(chat.id, chat);
     return structuredClone(chat);
   }
@@ -128,9 +155,13 @@ export class MemoryRepository implements ChatRepository {
   async addMessage(chatId: string, message: ChatMessage): Promise<void> {
     await Promise.resolve();
     this.enter('addMessage');
-    const chat = this.chat(chatId);
+    const chat = this.writable(chatId);
     if (chat.messages.some((m) => m.id === message.id)) throw new Error(`duplicate message ${message.id}`);
+    if (message.parentId !== undefined && !chat.messages.some((m) => m.id === message.parentId)) {
+      throw new Error(`unknown parent ${message.parentId}`);
+    }
     chat.messages.push(structuredClone(message));
+    chat.leafId = message.id;
     this.touch(chat);
   }
 
@@ -144,16 +175,39 @@ export class MemoryRepository implements ChatRepository {
   async updateMessage(chatId: string, messageId: string, patch: MessagePatch): Promise<void> {
     await Promise.resolve();
     this.enter('updateMessage');
+    this.writable(chatId);
     const m = this.message(chatId, messageId);
     Object.assign(m, structuredClone(patch));
     this.touch(this.chat(chatId));
   }
 
-  async truncateMessages(chatId: string, fromIndex: number): Promise<void> {
+  async editTree(chatId: string, edit: TreeEdit): Promise<void> {
     await Promise.resolve();
-    this.enter('truncateMessages');
-    const chat = this.chat(chatId);
-    chat.messages.splice(Math.max(0, fromIndex));
+    this.enter('editTree');
+    const chat = this.writable(chatId);
+    const next = structuredClone(chat.messages);
+    for (const m of edit.add ?? []) {
+      if (next.some((x) => x.id === m.id)) throw new Error(`duplicate message ${m.id}`);
+      next.push(structuredClone(m));
+    }
+    for (const r of edit.relink ?? []) {
+      const m = next.find((x) => x.id === r.id);
+      if (!m) throw new Error(`relink of unknown message ${r.id}`);
+      if (r.parentId === undefined) delete m.parentId;
+      else m.parentId = r.parentId;
+    }
+    const gone = new Set(edit.remove ?? []);
+    const kept = next.filter((m) => !gone.has(m.id));
+    let leafId = chat.leafId;
+    if (edit.add && edit.add.length > 0) leafId = edit.add[edit.add.length - 1].id;
+    if (leafId !== undefined && gone.has(leafId)) leafId = kept[kept.length - 1]?.id;
+    if (edit.leafId !== undefined) {
+      if (!kept.some((m) => m.id === edit.leafId)) throw new Error(`leaf at unknown message ${edit.leafId}`);
+      leafId = edit.leafId;
+    }
+    chat.messages = kept;
+    if (leafId === undefined) delete chat.leafId;
+    else chat.leafId = leafId;
     this.touch(chat);
   }
 
@@ -166,9 +220,14 @@ export class MemoryRepository implements ChatRepository {
     return this.problems.event(listener);
   }
 
+  onDidChangeExternally(listener: (chatIds: string[]) => void): { dispose(): void } {
+    return this.external.event(listener);
+  }
+
   dispose(): Promise<void> {
     this.disposed = true;
     this.problems.dispose();
+    this.external.dispose();
     return Promise.resolve();
   }
 }

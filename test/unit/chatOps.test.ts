@@ -46,9 +46,9 @@ describe('chatOps', () => {
   });
 
   describe('forkMessages', () => {
-    it('copies messages up to and including the id, with new ids', () => {
+    it('copies a path with new ids, each the child of the one before', () => {
       let n = 0;
-      const out = forkMessages(history, 'u2', () => `new${++n}`)!;
+      const out = forkMessages(history.slice(0, 3), () => `new${++n}`);
       assert.deepEqual(
         out.map((m) => [m.id, m.content]),
         [
@@ -57,15 +57,19 @@ describe('chatOps', () => {
           ['new3', 'second question'],
         ],
       );
+      assert.deepEqual(
+        out.map((m) => m.parentId),
+        [undefined, 'new1', 'new2'],
+      );
       out[0].content = 'changed';
       assert.equal(history[0].content, 'first question', 'a deep copy');
     });
 
-    it('marks a streaming message as interrupted and returns undefined for an unknown id', () => {
-      const out = forkMessages(history, 'a5', () => 'x')!;
+    it('marks a streaming message as interrupted', () => {
+      let n = 0;
+      const out = forkMessages(history, () => `x${++n}`);
       assert.equal(out.length, history.length);
       assert.equal(out[out.length - 1].status, 'interrupted');
-      assert.equal(forkMessages(history, 'nope', () => 'x'), undefined);
     });
   });
 
@@ -92,8 +96,18 @@ describe('chatOps', () => {
           status: 'failed',
           error: { kind: 'unreachable', message: 'Cannot reach llama-server', hint: 'Start it.' },
         }),
-      ],
+      ].map((m, i, all) => (i > 0 ? { ...m, parentId: all[i - 1].id } : m)),
     };
+
+    it('exports the active path only: another version of an answer stays out', () => {
+      const other = msg('a1b', 'assistant', 'Another version of the first answer', { parentId: 'u1', createdAt: 2 });
+      const md = exportMarkdown({ ...chat, messages: [...chat.messages, other], leafId: 'a3' });
+      assert.doesNotMatch(md, /Another version/);
+      assert.match(md, /Use `sort\(\)`\./);
+      const switched = exportMarkdown({ ...chat, messages: [...chat.messages, other], leafId: 'a1b' });
+      assert.match(switched, /Another version/);
+      assert.doesNotMatch(switched, /And reverse\?/);
+    });
 
     it('writes a title, role headings, folded reasoning, status notes and token footers', () => {
       const md = exportMarkdown(chat);

@@ -1,5 +1,6 @@
 import * as assert from 'node:assert/strict';
 import type { ChatMessage } from '../../src/core/chat';
+import { activePath } from '../../src/core/chatTree';
 import { ChatSession } from '../../src/core/session';
 import type { ActionOutcome, SessionSettings } from '../../src/core/sessionApi';
 import type { SessionEvent } from '../../src/core/sessionEvents';
@@ -31,6 +32,11 @@ function okId(out: ActionOutcome): string {
 
 function messages(repo: MemoryRepository, chatId: string): ChatMessage[] {
   return repo.peek(chatId)!.messages;
+}
+
+/** The contents along the chat's active path. */
+function path(repo: MemoryRepository, chatId: string): string[] {
+  return activePath(repo.peek(chatId)!).map((m) => m.content);
 }
 
 describe('ChatSession', () => {
@@ -174,6 +180,9 @@ describe('ChatSession', () => {
     );
     assert.equal(msgs[1].error?.kind, 'aborted');
     assert.match(msgs[1].error.message, /Retried after no activity for 10 s/);
+    assert.equal(msgs[2].parentId, msgs[0].id, 'the retry is a version of the same reply');
+    assert.equal(msgs[1].parentId, msgs[0].id);
+    assert.deepEqual(path(repo, chat.id), ['question', 'good answer']);
     assert.deepEqual(
       of('streamEnded').map((e) => [e.messageId, e.message.status]),
       [
@@ -205,7 +214,7 @@ describe('ChatSession', () => {
     const { streamer, repo, session } = setup();
     const chat = await session.newChat();
     const idle = await session.retry(chat.id);
-    assert.equal(!idle.ok && idle.reason, 'not-streaming');
+    assert.equal(!idle.ok && idle.reason, 'nothing-to-retry');
 
     okId(await session.send(chat.id, 'q'));
     streamer.last.content('done answer').finish();
@@ -322,9 +331,12 @@ describe('ChatSession', () => {
     await tick();
     assert.deepEqual(
       messages(repo, chat.id).map((m) => m.content),
-      ['q1', 'a1', 'q2', 'second try'],
+      ['q1', 'a1', 'q2', 'first try', 'second try'],
+      'the first try is kept',
     );
-    assert.equal(messages(repo, chat.id)[3].id, id);
+    assert.deepEqual(path(repo, chat.id), ['q1', 'a1', 'q2', 'second try']);
+    assert.equal(messages(repo, chat.id)[4].id, id);
+    assert.equal(messages(repo, chat.id)[4].parentId, messages(repo, chat.id)[3].parentId, 'siblings');
     assert.ok(of('chatsChanged').length > 0);
 
     const empty = await session.newChat();
@@ -332,7 +344,7 @@ describe('ChatSession', () => {
     assert.equal(!nothing.ok && nothing.reason, 'nothing-to-retry');
   });
 
-  it('editAndResend() replaces the question, drops what followed and streams a new answer', async () => {
+  it('editAndResend() adds a new version of the question, keeps the old branch and streams a new answer', async () => {
     const { streamer, repo, session } = setup();
     const chat = await session.newChat();
     okId(await session.send(chat.id, 'q1'));
@@ -350,12 +362,15 @@ describe('ChatSession', () => {
     const msgs = messages(repo, chat.id);
     assert.deepEqual(
       msgs.map((m) => m.content),
-      ['q1 edited', 'new a1'],
+      ['q1', 'a1', 'q2', 'a2', 'q1 edited', 'new a1'],
+      'nothing is dropped',
     );
+    assert.deepEqual(path(repo, chat.id), ['q1 edited', 'new a1']);
     assert.equal(msgs[0].id, q1.id);
+    assert.equal(msgs[4].parentId, undefined, 'a root, like q1');
 
     const bad = await session.editAndResend(chat.id, msgs[1].id, 'not a question');
-    assert.equal(bad.ok, false);
+    assert.equal(!bad.ok && bad.reason, 'invalid');
     assert.equal(streamer.streams.length, 3);
   });
 
@@ -394,7 +409,8 @@ describe('ChatSession', () => {
     const ended = of('streamEnded');
     assert.equal(ended.length, 1);
     assert.equal(ended[0].message.status, 'complete');
-    assert.equal(of('delta').length, 50);
+    // Tokens queued together arrive as one batch and leave as one delta: the text is what counts.
+    assert.equal(of('delta').map((d) => d.content).join(''), Array.from({ length: 50 }, (_, i) => `t${i} `).join(''));
     const errors = of('storageError');
     assert.equal(errors.length, 1);
     assert.equal(errors[0].error.kind, 'storage');
