@@ -45,6 +45,16 @@ function errorText(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
 
+/** A parse refusal in words a user can act on. */
+function refusalText(reason: string): string {
+  const long = /\.text is too long \((\d+) > (\d+)\)/.exec(reason);
+  if (long) {
+    const [, got, max] = long;
+    return `The message is too long to send (${Number(got).toLocaleString('en-US')} characters; the limit is ${Number(max).toLocaleString('en-US')}). Attach the text as a file or shorten it.`;
+  }
+  return `The chat view sent a request the extension cannot read (${reason}).`;
+}
+
 export class ChatViewProvider extends Disposable implements vscode.WebviewViewProvider {
   private readonly o: ChatViewProviderOptions;
   private readonly clock: Clock;
@@ -56,8 +66,6 @@ export class ChatViewProvider extends Disposable implements vscode.WebviewViewPr
   private live = false;
   private activeId: string | undefined;
   private snapshotGeneration = 0;
-  /** Messages of the active chat the webview has, to notice truncation (regenerate, edit and resend). */
-  private shownCount = 0;
   private readonly lastPhase = new Map<string, StreamingInfo['phase']>();
   private readonly lastProgressPct = new Map<string, number>();
   /** When each stale stream went silent, for the banner's "no tokens for N s". */
@@ -159,15 +167,18 @@ export class ChatViewProvider extends Disposable implements vscode.WebviewViewPr
     if (this.live) this.flushPending();
   }
 
-  /** Sends a user message to the open chat, creating a chat when there is none or the open one is busy. */
-  async send(text: string, chatId?: string): Promise<ActionOutcome> {
+  /**
+   * Sends a user message to the open chat, creating a chat when there is none or the open one is busy. A refusal
+   * is returned (the view keeps the draft and shows why); without a request to answer, it is shown as a notice.
+   */
+  async send(text: string, chatId?: string, requestId?: string): Promise<ActionOutcome> {
     let id = chatId ?? this.activeId;
     if (id === undefined || (chatId === undefined && this.o.session.isStreaming(id))) {
       id = (await this.o.session.newChat()).id;
     }
     if (id !== this.activeId) await this.showChat(id);
     const outcome = await this.o.session.send(id, text);
-    if (!outcome.ok) this.post({ type: 'error', chatId: id, error: { kind: 'unknown', message: outcome.detail } });
+    if (!outcome.ok && requestId === undefined) this.post({ type: 'error', chatId: id, error: { kind: 'unknown', message: outcome.detail } });
     return outcome;
   }
 
@@ -178,6 +189,10 @@ export class ChatViewProvider extends Disposable implements vscode.WebviewViewPr
     const parsed = parseFromWebview(raw);
     if (!parsed.ok) {
       this.o.logger.warn(`Ignored an invalid message from the chat view: ${parsed.reason}`);
+      // A refused request is still answered, so the view keeps the draft and says why.
+      if (parsed.requestId !== undefined) {
+        this.post({ type: 'result', requestId: parsed.requestId, ok: false, reason: 'invalid', detail: refusalText(parsed.reason) });
+      }
       return;
     }
     this.handle(parsed.message).catch((err: unknown) => {
@@ -194,25 +209,37 @@ export class ChatViewProvider extends Disposable implements vscode.WebviewViewPr
         await this.postSnapshot();
         return;
       case 'send':
-        await this.send(msg.text, msg.chatId);
+        this.answer(msg.requestId, await this.send(msg.text, msg.chatId, msg.requestId), 'send');
         return;
       case 'stop': {
-        const outcome = await session.stop(msg.chatId);
+        const outcome = await session.stop(msg.chatId, msg.messageId);
         // Stopping an answer that just finished is no news: the `done` is already on its way.
         if (!outcome.ok) this.o.logger.debug(`Stop: ${outcome.detail}`);
         return;
       }
       case 'retry':
-        this.report(await (session.isStreaming(msg.chatId) ? session.retry(msg.chatId) : session.regenerate(msg.chatId)), 'retry');
+        this.answer(msg.requestId, await session.retry(msg.chatId, msg.messageId), 'retry');
         return;
       case 'discardStale':
-        this.report(await session.discard(msg.chatId), 'discard');
+        this.report(await session.discard(msg.chatId, msg.messageId), 'discard');
         return;
       case 'regenerate':
-        this.report(await session.regenerate(msg.chatId), 'regenerate');
+        this.answer(msg.requestId, await session.regenerate(msg.chatId, msg.messageId), 'regenerate');
         return;
       case 'editResend':
-        this.report(await session.editAndResend(msg.chatId, msg.messageId, msg.text), 'resend');
+        this.answer(msg.requestId, await session.editAndResend(msg.chatId, msg.messageId, msg.text), 'resend');
+        return;
+      case 'selectVersion': {
+        const outcome = await session.selectVersion(msg.chatId, msg.messageId);
+        if (!outcome.ok) {
+          // The view switched already: put it back in step with the host.
+          if (msg.chatId === this.activeId) void this.postSnapshot();
+          this.report(outcome, 'switch versions');
+        }
+        return;
+      }
+      case 'deleteMessage':
+        await vscode.commands.executeCommand('llamaChat.deleteMessage', msg.chatId, msg.messageId, msg.scope);
         return;
       case 'newChat':
         await vscode.commands.executeCommand('llamaChat.newChat');
@@ -262,6 +289,20 @@ export class ChatViewProvider extends Disposable implements vscode.WebviewViewPr
     }
   }
 
+  /** Answers a request from the view; an action without a request id is reported as before. */
+  private answer(requestId: string | undefined, outcome: ActionOutcome, action: string): void {
+    if (requestId === undefined) {
+      this.report(outcome, action);
+      return;
+    }
+    if (!outcome.ok) this.o.logger.info(`Could not ${action}: ${outcome.detail}`);
+    this.post(
+      outcome.ok
+        ? { type: 'result', requestId, ok: true, chatId: outcome.chatId, ...(outcome.messageId !== undefined ? { messageId: outcome.messageId } : {}) }
+        : { type: 'result', requestId, ok: false, reason: outcome.reason, detail: outcome.detail },
+    );
+  }
+
   /** A refused action (it raced with the stream's end, or the chat is busy) is said, not hidden. */
   private report(outcome: ActionOutcome, action: string): void {
     if (outcome.ok) return;
@@ -291,8 +332,13 @@ export class ChatViewProvider extends Disposable implements vscode.WebviewViewPr
       case 'messageAdded':
         if (e.message.role === 'assistant' && e.message.status === 'streaming') this.lastPhase.set(e.message.id, 'waiting');
         if (e.chatId !== this.activeId) return;
-        this.shownCount++;
         this.post({ type: 'messageAdded', chatId: e.chatId, message: e.message });
+        return;
+      case 'chatChanged':
+        if (e.chatId === this.activeId) void this.postSnapshot();
+        return;
+      case 'leafChanged':
+        if (e.chatId === this.activeId) this.post({ type: 'leaf', chatId: e.chatId, leafId: e.leafId });
         return;
       case 'messageUpdated':
         if (e.patch.content !== undefined) {
@@ -366,7 +412,6 @@ export class ChatViewProvider extends Disposable implements vscode.WebviewViewPr
       return;
     }
     this.post({ type: 'chats', chats, activeChatId: this.activeId });
-    if (active.messageCount < this.shownCount) void this.postSnapshot();
   }
 
   private setActive(chatId: string | undefined): void {
@@ -407,7 +452,6 @@ export class ChatViewProvider extends Disposable implements vscode.WebviewViewPr
       connection: this.o.connection.state,
       model: this.o.currentModel(),
     };
-    this.shownCount = activeChat?.messages.length ?? 0;
     this.live = true;
     this.rawPost({ type: 'snapshot', state });
     this.flushPending();

@@ -8,7 +8,8 @@ import type { ErrorInfo } from '../core/errors';
 import { LlamaError } from '../core/errors';
 import { fenceCode, formatInt } from '../core/format';
 import type { ModelInfo } from '../core/client';
-import type { ChatSessionApi } from '../core/sessionApi';
+import type { ChatSessionApi, DeletedMessages } from '../core/sessionApi';
+import { activeLeafId } from '../core/chatTree';
 import type { ConnectionState } from '../protocol';
 import { LIMITS } from '../protocol';
 import type { ChatViewProvider } from './chatViewProvider';
@@ -72,6 +73,10 @@ function languageOf(uri: vscode.Uri): string {
   return path.extname(uri.path).slice(1).toLowerCase();
 }
 
+/** The Undo button of a message delete, and how long it undoes. */
+export const UNDO = 'Undo';
+export const UNDO_MS = 10_000;
+
 export class ChatCommands {
   constructor(private readonly d: CommandDeps) {}
 
@@ -92,7 +97,10 @@ export class ChatCommands {
       reg('llamaChat.newChat', () => this.newChat()),
       reg('llamaChat.focus', () => this.d.view.reveal(true)),
       reg('llamaChat.stop', (chatId) => this.stop(idArg(chatId))),
-      reg('llamaChat.retry', (chatId) => this.retry(idArg(chatId))),
+      reg('llamaChat.retry', (chatId, messageId) => this.retry(idArg(chatId), idArg(messageId))),
+      reg('llamaChat.deleteMessage', (chatId, messageId, scope) =>
+        this.deleteMessage(idArg(chatId), idArg(messageId), scope === 'branch' ? 'branch' : 'message'),
+      ),
       reg('llamaChat.discardStale', (chatId) => this.discardStale(idArg(chatId))),
       reg('llamaChat.askAboutSelection', () => this.askAboutSelection()),
       reg('llamaChat.addFileToChat', (uri) => this.addFileToChat(uri instanceof vscode.Uri ? uri : undefined)),
@@ -136,11 +144,40 @@ export class ChatCommands {
     if (!outcome.ok) void this.d.notifier.info(outcome.reason === 'already-finished' ? 'The answer already finished; nothing to stop.' : outcome.detail);
   }
 
-  async retry(chatId: string | undefined): Promise<void> {
+  /** A new version of the answer that failed, stopped, was interrupted or stalled (default: the open chat's last). */
+  async retry(chatId: string | undefined, messageId: string | undefined): Promise<void> {
     const id = this.streamingChat(chatId, true);
     if (id === undefined) return;
-    const outcome = this.d.session.isStreaming(id) ? await this.d.session.retry(id) : await this.d.session.regenerate(id);
+    const target = messageId ?? (await this.d.session.retryTarget(id));
+    if (target === undefined) {
+      void this.d.notifier.info('Llama Chat: the last answer did not fail; nothing to retry (Regenerate makes another version).');
+      return;
+    }
+    const outcome = await this.d.session.retry(id, target);
     if (!outcome.ok) void this.d.notifier.info(outcome.reason === 'already-finished' ? 'The answer already finished; nothing to retry.' : outcome.detail);
+  }
+
+  /** Deletes a message or its branch, then offers Undo for UNDO_MS. */
+  async deleteMessage(chatId: string | undefined, messageId: string | undefined, scope: 'message' | 'branch'): Promise<DeletedMessages | undefined> {
+    if (chatId === undefined || messageId === undefined) return undefined;
+    const outcome = await this.d.session.deleteMessages(chatId, messageId, scope);
+    if (!outcome.ok) {
+      void this.d.notifier.info(`Llama Chat: ${outcome.detail}`);
+      return undefined;
+    }
+    const { deleted } = outcome;
+    const n = deleted.messages.length;
+    const offeredAt = Date.now();
+    void this.d.notifier.info(`Llama Chat: deleted ${n} message${n === 1 ? '' : 's'}.`, UNDO).then(async (choice) => {
+      if (choice !== UNDO) return;
+      if (Date.now() - offeredAt > UNDO_MS) {
+        void this.d.notifier.info('Llama Chat: too late to undo that delete.');
+        return;
+      }
+      const undone = await this.d.session.undoDelete(deleted);
+      if (!undone.ok) void this.d.notifier.info(`Llama Chat: could not undo: ${undone.detail}`);
+    });
+    return deleted;
   }
 
   async discardStale(chatId: string | undefined): Promise<void> {
@@ -236,14 +273,15 @@ export class ChatCommands {
       'Delete',
     );
     if (answer !== 'Delete') return;
-    await this.d.session.deleteChat(id);
+    const outcome = await this.d.session.deleteChat(id);
+    if (!outcome.ok) void this.d.notifier.info(`Llama Chat: ${outcome.detail}`);
   }
 
   async forkChat(chatId: string | undefined, messageId: string | undefined): Promise<string | undefined> {
     const id = this.target(chatId);
     if (id === undefined) return undefined;
     const chat = await this.d.repository.getChat(id);
-    const at = messageId ?? chat?.messages.at(-1)?.id;
+    const at = messageId ?? (chat ? activeLeafId(chat) : undefined);
     if (!chat || at === undefined) {
       void this.d.notifier.info('Llama Chat: the chat has no messages to fork.');
       return undefined;

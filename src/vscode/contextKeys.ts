@@ -1,4 +1,4 @@
-/** Context keys for `when` and `enablement` clauses: llamaChat.streaming, .stale, .hasActiveChat, .connected. */
+/** Context keys for `when` and `enablement` clauses: llamaChat.streaming, .stale, .hasActiveChat, .connected, .canRetry. */
 import * as vscode from 'vscode';
 import { Disposable } from '../core/disposable';
 import type { ConnectionMonitor } from '../core/connection';
@@ -9,6 +9,8 @@ export interface ContextKeyValues {
   'llamaChat.stale': boolean;
   'llamaChat.hasActiveChat': boolean;
   'llamaChat.connected': boolean;
+  /** The open chat's last answer failed, stopped or was interrupted, or its stream is stalled. */
+  'llamaChat.canRetry': boolean;
 }
 
 export class ContextKeys extends Disposable {
@@ -17,7 +19,9 @@ export class ContextKeys extends Disposable {
     'llamaChat.stale': false,
     'llamaChat.hasActiveChat': false,
     'llamaChat.connected': false,
+    'llamaChat.canRetry': false,
   };
+  private retryCheck = 0;
 
   constructor(
     private readonly session: ChatSessionApi,
@@ -42,6 +46,15 @@ export class ContextKeys extends Disposable {
     this.set('llamaChat.stale', streams.some((s) => s.stale));
     this.set('llamaChat.hasActiveChat', this.activeChatId() !== undefined);
     this.set('llamaChat.connected', this.connection.state.state === 'connected');
+    void this.updateCanRetry();
+  }
+
+  /** Resolves once llamaChat.canRetry reflects the open chat as it is now (the newest check wins). */
+  async updateCanRetry(): Promise<void> {
+    const check = ++this.retryCheck;
+    const chatId = this.activeChatId();
+    const target = chatId === undefined ? undefined : await this.session.retryTarget(chatId).catch(() => undefined);
+    if (check === this.retryCheck) this.set('llamaChat.canRetry', target !== undefined);
   }
 
   private set(key: keyof ContextKeyValues, value: boolean): void {

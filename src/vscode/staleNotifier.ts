@@ -46,15 +46,17 @@ export class StaleNotifier extends Disposable {
       if (choice === undefined || this.isDisposed) return;
       const verb = choice === STALE_RETRY ? 'retry' : 'discard';
       const live = this.o.session.activeStreams().find((s) => s.chatId === chatId);
-      if (!live || live.messageId !== messageId) {
-        void this.o.notifier.info(`The answer already finished; nothing to ${verb}.`);
-        return;
-      }
-      if (!live.stale) {
+      const same = live !== undefined && live.messageId === messageId;
+      if (same && !live.stale) {
         void this.o.notifier.info(`“${title}” is receiving tokens again; nothing to ${verb}.`);
         return;
       }
-      const outcome = choice === STALE_RETRY ? await this.o.session.retry(chatId) : await this.o.session.discard(chatId);
+      if (choice === STALE_DISCARD && !same) {
+        void this.o.notifier.info('The answer already ended; nothing to discard.');
+        return;
+      }
+      // Retry asks for a new answer even when the stalled one has failed since; only a completed one is left alone.
+      const outcome = choice === STALE_RETRY ? await this.o.session.retry(chatId, messageId) : await this.o.session.discard(chatId, messageId);
       this.o.logger.info(`Stalled answer ${messageId}: ${verb} → ${outcome.ok ? 'done' : outcome.detail}`);
       if (!outcome.ok) {
         void this.o.notifier.info(outcome.reason === 'already-finished' ? `The answer already finished; nothing to ${verb}.` : outcome.detail);

@@ -67,6 +67,11 @@ class ClientSwitch implements ChatStreamer {
     return this.client.streamChat({ ...request, extra: { ...request.extra, ignore_eos: true } }, signal);
   }
 
+  /** The path the session takes with the real client (one batch per network chunk). */
+  streamChatBatches(request: ChatRequest, signal?: AbortSignal): AsyncIterable<StreamEvent[]> {
+    return this.client.streamChatBatches({ ...request, extra: { ...request.extra, ignore_eos: true } }, signal);
+  }
+
   getProps(signal?: AbortSignal): Promise<ServerProps> {
     return this.client.getProps(signal);
   }

@@ -1,6 +1,13 @@
-/** ChatSession end to end against the real llama-server: send, and stop mid-stream. */
+/** ChatSession end to end against the real llama-server: send, stop mid-stream, versions of an answer. */
 import * as assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
 import type { ChatMessage } from '../../src/core/chat';
+import { ChatStore } from '../../src/core/chatStore';
+import { activePath } from '../../src/core/chatTree';
+import type { ChatRequest, ChatStreamer, ServerProps } from '../../src/core/client';
+import type { StreamEvent } from '../../src/core/events';
 import { LlamaClient } from '../../src/core/llamaClient';
 import { ChatSession } from '../../src/core/session';
 import type { SessionSettings } from '../../src/core/sessionApi';
@@ -102,4 +109,67 @@ describe('ChatSession against a real llama-server', () => {
     assert.equal(saved?.status, 'stopped');
     assert.equal(saved?.content, end.message.content);
   });
+
+  it('versions: regenerate twice, switch to version 1, follow up: the request carries version 1 only', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'llama-chat-tree-'));
+    const store = new ChatStore({ dir });
+    await store.open();
+    // The real client, with each answer forced by a grammar so the versions are told apart by their text.
+    const answers = ['Version one.', 'Version two.', 'Version three.', 'Follow-up answer.'];
+    const requests: ChatRequest[] = [];
+    const forced: ChatStreamer = {
+      streamChat: (req, signal) => client.streamChat(req, signal),
+      streamChatBatches: (req: ChatRequest, signal?: AbortSignal): AsyncIterable<StreamEvent[]> => {
+        requests.push(structuredClone(req));
+        const text = answers[requests.length - 1] ?? 'Extra.';
+        return client.streamChatBatches({ ...req, maxTokens: 64, extra: { grammar: `root ::= ${JSON.stringify(text)}` } }, signal);
+      },
+      getProps: (signal?: AbortSignal): Promise<ServerProps> => client.getProps(signal),
+    };
+    const tree = new ChatSession({ streamer: forced, repository: store, settings: () => settings });
+    const ends: Ended[] = [];
+    tree.onEvent((e) => e.type === 'streamEnded' && ends.push(e));
+    const until = async (n: number): Promise<void> => {
+      for (let i = 0; i < 500 && ends.length < n; i++) await new Promise((r) => setTimeout(r, 20));
+      assert.equal(ends.length, n, 'the answer ended');
+    };
+    try {
+      const chat = await tree.newChat();
+      const first = await tree.send(chat.id, 'Say something');
+      assert.ok(first.ok && first.messageId);
+      await until(1);
+      assert.ok((await tree.regenerate(chat.id)).ok);
+      await until(2);
+      assert.ok((await tree.regenerate(chat.id, first.messageId)).ok);
+      await until(3);
+      assert.deepEqual(
+        ends.map((e) => [e.message.status, e.message.content]),
+        answers.slice(0, 3).map((a) => ['complete', a]),
+        'the real server wrote each forced version',
+      );
+      assert.ok((await tree.selectVersion(chat.id, first.messageId)).ok);
+      assert.ok((await tree.send(chat.id, 'And then?')).ok);
+      await until(4);
+      const sent = requests[3].messages.map((m) => m.content).join('\n');
+      assert.match(sent, /Version one\./);
+      assert.doesNotMatch(sent, /Version two|Version three/);
+      // The store on disk holds every version and the path through version 1; a reopen sees the same.
+      await store.flush();
+      const reopened = new ChatStore({ dir });
+      await reopened.open();
+      const saved = await reopened.getChat(chat.id);
+      assert.equal(saved?.messages.length, 6);
+      assert.deepEqual(
+        activePath(saved!).map((m) => m.content),
+        ['Say something', 'Version one.', 'And then?', 'Follow-up answer.'],
+      );
+      await reopened.dispose();
+    } finally {
+      await tree.shutdown();
+      tree.dispose();
+      await store.dispose();
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });
+
