@@ -18,8 +18,9 @@ import { RecordingLogger } from '../../support/recordingLogger';
 const KNOWN: FromWebviewType[] = [
   'ready', 'send', 'stop', 'retry', 'discardStale', 'regenerate', 'editResend', 'newChat', 'switchChat', 'renameChat',
   'deleteChat', 'forkChat', 'exportChat', 'copy', 'insert', 'openLink', 'retryConnection', 'openSettings', 'selectModel',
+  'selectVersion', 'deleteMessage',
 ];
-const FIELDS = ['chatId', 'messageId', 'text', 'title', 'href', 'language'];
+const FIELDS = ['chatId', 'messageId', 'text', 'title', 'href', 'language', 'requestId', 'scope'];
 
 function setup() {
   const sessionCalls: string[] = [];
@@ -152,6 +153,24 @@ describe('security: the chat view provider', () => {
     assert.equal(logger.lines.filter((l) => l.startsWith('warn Ignored an invalid message')).length, hostile.length);
     // Log lines quote at most a short excerpt of what the webview sent.
     for (const l of logger.lines) assert.ok(l.length < 400, `log line too long (${l.length})`);
+    provider.dispose();
+  });
+
+  it('a refused request is still answered: an oversized send gets a result with the reason, the session is not called', async () => {
+    const { provider, send, sessionCalls, posted } = setup();
+    send({ type: 'ready' });
+    await settle();
+    send({ type: 'send', requestId: 'r1-abc', text: 'x'.repeat(LIMITS.maxText + 1) });
+    send({ type: 'deleteMessage', chatId: 'c', messageId: 'm', scope: 'everything' });
+    await settle();
+    assert.deepEqual(sessionCalls, []);
+    const results = posted.filter((m) => m.type === 'result');
+    assert.equal(results.length, 1);
+    const [r] = results;
+    assert.ok(r.type === 'result' && !r.ok);
+    assert.equal(r.requestId, 'r1-abc');
+    assert.equal(r.reason, 'invalid');
+    assert.match(r.detail, /too long to send \(2,000,001 characters; the limit is 2,000,000\)/);
     provider.dispose();
   });
 
