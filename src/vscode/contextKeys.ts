@@ -29,7 +29,13 @@ export class ContextKeys extends Disposable {
     private readonly activeChatId: () => string | undefined,
   ) {
     super();
-    this._register(session.onEvent(() => this.update()));
+    this._register(
+      session.onEvent((e) => {
+        // Streamed text and figures change no key: only the rest is worth a look (they come many times a second).
+        if (e.type === 'delta' || e.type === 'stats' || e.type === 'progress') return;
+        this.update();
+      }),
+    );
     this._register(connection.onDidChange(() => this.update()));
     // Every key is written once at start, so `when` clauses never see an undefined key.
     for (const key of Object.keys(this.values) as (keyof ContextKeyValues)[]) this.write(key, false);
