@@ -86,7 +86,7 @@ class ListCase {
 
   private reset(): void {
     const user: ChatMessage = { id: 'u1', role: 'user', content: 'How do I load the config?', status: 'complete', createdAt: 1 };
-    const bot: ChatMessage = { id: 'a1', role: 'assistant', content: this.text.slice(0, this.base), status: 'streaming', createdAt: 2 };
+    const bot: ChatMessage = { id: 'a1', parentId: 'u1', role: 'assistant', content: this.text.slice(0, this.base), status: 'streaming', createdAt: 2 };
     const chat: Chat = { id: 'c1', title: 'Config', createdAt: 1, updatedAt: 2, messageCount: 2, messages: [user, bot] };
     this.seq += 1;
     const state: ViewState = {
