@@ -114,6 +114,7 @@ describe('ChatStore', () => {
       clock: opts.clock ?? clock,
       fs: opts.fs,
       compactMinBytes: opts.compactMinBytes,
+      watch: false,
     });
     stores.push(store);
     const problems = await store.open();
@@ -367,21 +368,19 @@ describe('ChatStore', () => {
       assert.equal((await store.getChat(b))?.messages[0]?.content, 'second chat');
     });
 
-    it('quarantines a file from a newer format version', async () => {
+    it('lists a file from a newer format version read-only, never moving it', async () => {
       const dir = tmpDir();
       const { a, b } = await twoChats(dir);
       const file = chatFile(dir, a);
-      const text = fs.readFileSync(file, 'utf8').replace('"v":1', '"v":99');
+      const text = fs.readFileSync(file, 'utf8').replace('"v":2', '"v":99');
       fs.writeFileSync(file, text);
 
       const { store, problems } = await openStore(dir);
-      assert.equal(problems.length, 1);
-      assert.match(problems[0].error.message, /newer version/);
-      assert.equal(fs.readFileSync(problems[0].quarantinedTo!, 'utf8'), text, 'moved, not rewritten');
-      assert.deepEqual(
-        store.listChats().map((c) => c.id),
-        [b],
-      );
+      assert.deepEqual(problems, []);
+      assert.deepEqual(store.listChats().map((c) => [c.id, c.readOnly !== undefined]).sort(), [[a, true], [b, false]].sort());
+      await assert.rejects(store.addMessage(a, msg('user', 'no')), /read-only/);
+      await store.dispose();
+      assert.equal(fs.readFileSync(file, 'utf8'), text, 'not rewritten');
     });
 
     it('reports a corrupt body found lazily (index rebuilt from headers) through onProblem', async () => {
@@ -432,7 +431,7 @@ describe('ChatStore', () => {
     it('ignores and removes a tmp file left by a crashed compaction', async () => {
       const dir = tmpDir();
       const { a } = await twoChats(dir);
-      const tmp = `${chatFile(dir, a)}.tmp`;
+      const tmp = `${chatFile(dir, a)}.999999999.abcd.tmp`; // a writer pid that is not alive
       fs.writeFileSync(tmp, '{"t":"header","v":1,"id":"x","tit');
       const { store, problems } = await openStore(dir);
       assert.deepEqual(problems, []);
@@ -614,12 +613,12 @@ describe('ChatStore', () => {
       const chat = await store.createChat();
       const answer = msg('assistant', 'done?', 'streaming');
       await store.addMessage(chat.id, answer);
-      tfs.fault = (op, f) => (op === 'rename' && f.endsWith('.jsonl.tmp') ? { err: osError('EACCES', 'permission denied', 'rename', f) } : undefined);
+      tfs.fault = (op, f) => (op === 'rename' && f.includes('.jsonl.') && f.endsWith('.tmp') ? { err: osError('EACCES', 'permission denied', 'rename', f) } : undefined);
       await store.updateMessage(chat.id, answer.id, { status: 'complete' });
       const { store: other, problems } = await openStore(dir, { clock: new FakeClock() });
       assert.deepEqual(problems, []);
       assert.equal((await other.getChat(chat.id))?.messages[0]?.content, 'done?');
-      assert.ok(!fs.existsSync(`${chatFile(dir, chat.id)}.tmp`));
+      assert.deepEqual(fs.readdirSync(path.join(dir, 'chats')).filter((n) => n.endsWith('.tmp')), []);
       tfs.fault = undefined;
       await store.flush();
     });
@@ -662,23 +661,20 @@ describe('ChatStore', () => {
         store.appendToMessage(chat.id, answer.id, { content: 'y'.repeat(100) });
         await tick(store);
       }
-      const rewrites = tfs.ops('writeDurable', '.jsonl.tmp').length;
+      const rewrites = tfs.calls.filter((c) => c.op === 'writeDurable' && c.file.includes('.jsonl.') && c.file.endsWith('.tmp')).length;
       assert.ok(rewrites >= 2, `rewrites: ${rewrites}`);
       const { store: fresh } = await openStore(dir, { clock: new FakeClock() });
       assert.equal((await fresh.getChat(chat.id))?.messages[0]?.content, 'y'.repeat(4000));
     });
   });
 
-  it('persists rename, truncate and delete', async () => {
+  it('persists rename and delete', async () => {
     const dir = tmpDir();
     const { store } = await openStore(dir);
     const a = await store.createChat();
     await store.renameChat(a.id, 'My name');
     await store.addMessage(a.id, msg('user', 'does not rename'));
     await store.addMessage(a.id, msg('assistant', 'one'));
-    await store.addMessage(a.id, msg('user', 'two'));
-    await store.addMessage(a.id, msg('assistant', 'three'));
-    await store.truncateMessages(a.id, 2);
     const b = await store.createChat();
     await store.addMessage(b.id, msg('user', 'doomed'));
     await store.deleteChat(b.id);
@@ -694,6 +690,82 @@ describe('ChatStore', () => {
       (await again.getChat(a.id))?.messages.map((m) => m.content),
       ['does not rename', 'one'],
     );
+  });
+
+  describe('editTree', () => {
+    /** q1 - a1 - q2 - a2, each the child of the one before. */
+    async function linear(store: ChatStore): Promise<{ id: string; m: ChatMessage[] }> {
+      const chat = await store.createChat();
+      const m: ChatMessage[] = [];
+      for (const [role, text] of [['user', 'q1'], ['assistant', 'a1'], ['user', 'q2'], ['assistant', 'a2']] as const) {
+        const x = msg(role, text, 'complete', m.length ? { parentId: m[m.length - 1].id } : {});
+        await store.addMessage(chat.id, x);
+        m.push(x);
+      }
+      return { id: chat.id, m };
+    }
+
+    it('relinks, removes and moves the leaf in one write, and undoes by re-adding', async () => {
+      const dir = tmpDir();
+      const tfs = new TestFs();
+      const { store } = await openStore(dir, { fs: tfs });
+      const { id, m } = await linear(store);
+      const before = tfs.calls.filter((c) => c.op === 'append' || c.op === 'writeDurable').length;
+      // Delete q2 alone: a2 moves up under a1.
+      await store.editTree(id, { relink: [{ id: m[3].id, parentId: m[1].id }], remove: [m[2].id], leafId: m[3].id });
+      assert.equal(tfs.calls.filter((c) => c.op === 'append' || c.op === 'writeDurable').length, before + 1, 'one write');
+      let chat = await store.getChat(id);
+      assert.deepEqual(chat?.messages.map((x) => [x.content, x.parentId]), [['q1', undefined], ['a1', m[0].id], ['a2', m[1].id]]);
+      assert.equal(chat?.leafId, m[3].id);
+      assert.equal(chat?.messageCount, 3);
+
+      // Undo: re-add q2 and hang a2 under it again.
+      await store.editTree(id, { add: [m[2]], relink: [{ id: m[3].id, parentId: m[2].id }], leafId: m[3].id });
+      const { store: again } = await openStore(dir, { clock: new FakeClock() });
+      chat = await again.getChat(id);
+      assert.deepEqual(chat?.messages.map((x) => [x.content, x.parentId]), [['q1', undefined], ['a1', m[0].id], ['a2', m[2].id], ['q2', m[1].id]]);
+      assert.equal(chat?.leafId, m[3].id);
+      assert.equal(again.listChats()[0]?.messageCount, 4);
+
+      // A root relink (parentId undefined) deletes the field.
+      await again.editTree(id, { relink: [{ id: m[1].id, parentId: undefined }], remove: [m[0].id] });
+      const { store: third } = await openStore(dir, { clock: new FakeClock() });
+      const root = (await third.getChat(id))?.messages.find((x) => x.id === m[1].id);
+      assert.ok(root && !('parentId' in root));
+    });
+
+    it('rejects an edit that does not fit, changing nothing', async () => {
+      const dir = tmpDir();
+      const { store } = await openStore(dir);
+      const { id, m } = await linear(store);
+      const file = chatFile(dir, id);
+      const bytes = fs.readFileSync(file);
+      await assert.rejects(store.editTree(id, { remove: [m[3].id], leafId: m[3].id }), /leaf at unknown message/);
+      await assert.rejects(store.editTree(id, { relink: [{ id: 'nope', parentId: m[0].id }] }), /unknown message/);
+      await store.flush();
+      assert.deepEqual(fs.readFileSync(file), bytes);
+      assert.equal((await store.getChat(id))?.messages.length, 4);
+    });
+
+    it('keeps the leaf across reopen and compaction', async () => {
+      const dir = tmpDir();
+      const { store } = await openStore(dir);
+      const { id, m } = await linear(store);
+      const alt = msg('assistant', '', 'streaming', { parentId: m[0].id });
+      await store.addMessage(id, alt); // a second version of a1, now the leaf
+      store.appendToMessage(id, alt.id, { content: 'a1 again' });
+      await store.updateMessage(id, alt.id, { status: 'complete' }); // compacts
+      await store.editTree(id, { leafId: m[3].id }); // back to the first version's branch
+      const { store: again } = await openStore(dir, { clock: new FakeClock() });
+      assert.equal((await again.getChat(id))?.leafId, m[3].id);
+      await again.renameChat(id, 'compacted'); // rewrites the file whole
+      const lines = fs.readFileSync(chatFile(dir, id), 'utf8').trim().split('\n');
+      assert.equal(JSON.parse(lines[lines.length - 1]).t, 'leaf');
+      const { store: third } = await openStore(dir, { clock: new FakeClock() });
+      const chat = await third.getChat(id);
+      assert.equal(chat?.leafId, m[3].id);
+      assert.equal(chat?.messages.find((x) => x.id === alt.id)?.content, 'a1 again');
+    });
   });
 
   it('forks: createChat with messages copies them and derives the title', async () => {
