@@ -23,7 +23,7 @@ import type { StoreFs } from './storeFs';
 import { HOST, errorCode, nodeStoreFs, pidAlive } from './storeFs';
 
 export const STALE_MS = 10_000;
-const BREAK_STALE_MS = 2_000;
+const BREAK_STALE_MS = 1_000;
 /** Longer than STALE_MS: whoever holds the lock has either finished or become stale by then. */
 const MAX_WAIT_MS = 15_000;
 

@@ -760,7 +760,7 @@ describe('ChatStore', () => {
       assert.equal((await again.getChat(id))?.leafId, m[3].id);
       await again.renameChat(id, 'compacted'); // rewrites the file whole
       const lines = fs.readFileSync(chatFile(dir, id), 'utf8').trim().split('\n');
-      assert.equal(JSON.parse(lines[lines.length - 1]).t, 'leaf');
+      assert.equal((JSON.parse(lines[lines.length - 1]) as { t: string }).t, 'leaf');
       const { store: third } = await openStore(dir, { clock: new FakeClock() });
       const chat = await third.getChat(id);
       assert.equal(chat?.leafId, m[3].id);
