@@ -6,8 +6,12 @@
  */
 import type { Chat, ChatMessage, ChatSummary, MessagePatch } from './chat';
 
-/** Highest format version this build reads and the version it writes. */
-export const STORE_VERSION = 1;
+/**
+ * Highest format version this build reads and the version it writes.
+ * v1: a linear list of messages (regenerate and edit truncated it). v2: a message tree (`parentId` on messages,
+ * `leaf` and `remove` records); a v1 log is read as the linear tree it describes and rewritten as v2 on its next save.
+ */
+export const STORE_VERSION = 2;
 export const INDEX_VERSION = 1;
 
 export interface HeaderRecord {
@@ -34,8 +38,13 @@ export type BodyRecord =
   | { t: 'append'; id: string; c?: string; r?: string }
   /** Null values in `p` delete the field (JSON cannot carry undefined). */
   | { t: 'patch'; at?: number; id: string; p: Record<string, unknown> }
+  /** v1 only (regenerate and edit used to cut the list); never written by v2. */
   | { t: 'truncate'; at?: number; from: number }
-  | { t: 'title'; at?: number; title: string; titled: boolean };
+  | { t: 'title'; at?: number; title: string; titled: boolean }
+  /** v2: the active path now ends at `id` (a `message` record moves it to the new message by itself). */
+  | { t: 'leaf'; at?: number; id: string }
+  /** v2: messages deleted by the user (children re-linked by `patch` records written before it). */
+  | { t: 'remove'; at?: number; ids: string[] };
 
 export type StoreRecord = HeaderRecord | BodyRecord;
 
@@ -70,9 +79,11 @@ export function headerOf(state: ChatState): HeaderRecord {
   };
 }
 
-/** The compacted form of a chat: header plus one record per message. */
+/** The compacted form of a chat: header plus one record per message (and the leaf, when it is not the last). */
 export function encodeSnapshot(state: ChatState): string {
-  const body = state.chat.messages.map((m) => encodeRecord({ t: 'message', m })).join('');
+  const { messages, leafId } = state.chat;
+  let body = messages.map((m) => encodeRecord({ t: 'message', m })).join('');
+  if (leafId !== undefined && leafId !== messages[messages.length - 1]?.id) body += encodeRecord({ t: 'leaf', id: leafId });
   return encodeRecord({ ...headerOf(state), bodyBytes: Buffer.byteLength(body) }) + body;
 }
 
@@ -85,6 +96,24 @@ function findMessage(chat: Chat, id: string): ChatMessage | undefined {
   return undefined;
 }
 
+/** The fields a `patch` record may set: anything else in a stored patch is ignored, never copied onto a message. */
+const PATCHABLE: ReadonlySet<string> = new Set<keyof ChatMessage>([
+  'parentId',
+  'content',
+  'reasoning',
+  'status',
+  'model',
+  'finishedAt',
+  'finishReason',
+  'promptTokens',
+  'completionTokens',
+  'cachedTokens',
+  'ctxUsed',
+  'ctxMax',
+  'timings',
+  'error',
+]);
+
 /** Applies one record to a chat. Returns why it does not fit (the log is then corrupt), or undefined. */
 export function applyRecord(state: ChatState, rec: BodyRecord): string | undefined {
   const { chat } = state;
@@ -92,6 +121,7 @@ export function applyRecord(state: ChatState, rec: BodyRecord): string | undefin
     case 'message': {
       if (findMessage(chat, rec.m.id)) return `duplicate message id ${rec.m.id}`;
       chat.messages.push(rec.m);
+      chat.leafId = rec.m.id;
       break;
     }
     case 'append': {
@@ -106,7 +136,7 @@ export function applyRecord(state: ChatState, rec: BodyRecord): string | undefin
       if (!m) return `patch of unknown message ${rec.id}`;
       const target = m as unknown as Record<string, unknown>;
       for (const [k, v] of Object.entries(rec.p)) {
-        if (k === 'id' || k === 'role' || k === 'createdAt') continue;
+        if (!PATCHABLE.has(k)) continue;
         if (v === null || v === undefined) delete target[k];
         else target[k] = v;
       }
@@ -115,6 +145,18 @@ export function applyRecord(state: ChatState, rec: BodyRecord): string | undefin
     case 'truncate': {
       if (rec.from < 0 || rec.from > chat.messages.length) return `truncate at ${rec.from} of ${chat.messages.length}`;
       chat.messages.length = rec.from;
+      chat.leafId = chat.messages[chat.messages.length - 1]?.id;
+      break;
+    }
+    case 'leaf': {
+      if (!findMessage(chat, rec.id)) return `leaf at unknown message ${rec.id}`;
+      chat.leafId = rec.id;
+      break;
+    }
+    case 'remove': {
+      const gone = new Set(rec.ids);
+      chat.messages = chat.messages.filter((m) => !gone.has(m.id));
+      if (chat.leafId !== undefined && gone.has(chat.leafId)) chat.leafId = chat.messages[chat.messages.length - 1]?.id;
       break;
     }
     case 'title': {
@@ -145,6 +187,7 @@ export function isChatMessage(x: unknown): x is ChatMessage {
     isStr(x.status) &&
     STATUSES.has(x.status) &&
     isNum(x.createdAt) &&
+    (x.parentId === undefined || isStr(x.parentId)) &&
     (x.reasoning === undefined || isStr(x.reasoning)) &&
     optNum(x.finishedAt)
   );
@@ -163,12 +206,27 @@ function isBodyRecord(x: unknown): x is BodyRecord {
       return isNum(x.from) && Number.isInteger(x.from);
     case 'title':
       return isStr(x.title) && typeof x.titled === 'boolean';
+    case 'leaf':
+      return isStr(x.id);
+    case 'remove':
+      return Array.isArray(x.ids) && x.ids.every(isStr);
     default:
       return false;
   }
 }
 
-export type HeaderResult = { ok: true; header: HeaderRecord } | { ok: false; reason: string; future?: boolean };
+/** What a header from a newer version still tells (to list the chat read-only), where its fields look as they do today. */
+export interface FuturePeek {
+  version: number;
+  title?: string;
+  createdAt?: number;
+  updatedAt?: number;
+  messageCount?: number;
+}
+
+export type HeaderResult =
+  | { ok: true; header: HeaderRecord }
+  | { ok: false; reason: string; future?: FuturePeek };
 
 export function parseHeader(line: string, expectedId: string): HeaderResult {
   let x: unknown;
@@ -179,10 +237,15 @@ export function parseHeader(line: string, expectedId: string): HeaderResult {
   }
   if (!isObj(x) || x.t !== 'header' || !isNum(x.v)) return { ok: false, reason: 'the first line is not a chat header' };
   if (x.v > STORE_VERSION) {
+    const peek: FuturePeek = { version: x.v };
+    if (isStr(x.title)) peek.title = x.title;
+    if (isNum(x.createdAt)) peek.createdAt = x.createdAt;
+    if (isNum(x.updatedAt)) peek.updatedAt = x.updatedAt;
+    if (isNum(x.messageCount)) peek.messageCount = x.messageCount;
     return {
       ok: false,
-      future: true,
-      reason: `it was written by a newer version of the extension (format v${x.v}; this version reads up to v${STORE_VERSION})`,
+      future: peek,
+      reason: `it was made by a newer version of Llama Server Chat (format v${x.v}; this version reads up to v${STORE_VERSION})`,
     };
   }
   if (x.id !== expectedId) return { ok: false, reason: `the header names chat ${String(x.id)}, not ${expectedId}` };
@@ -200,8 +263,10 @@ export type LogResult =
       state: ChatState;
       /** The final line was incomplete (a crash mid-append) and was dropped: rewrite before appending again. */
       tornTail: boolean;
+      /** The file is in an older format (read as this version's tree): rewrite it before appending. */
+      migratedFrom?: number;
     }
-  | { ok: false; reason: string; future?: boolean };
+  | { ok: false; reason: string; future?: FuturePeek };
 
 /**
  * Replays a chat log. A torn or unparsable final line is dropped (a crash can only tear the last write); anything
@@ -243,7 +308,23 @@ export function parseChatLog(text: string, expectedId: string): LogResult {
       return { ok: false, reason: `line ${i + 1} ${problem}` };
     }
   }
+  if (h.v < STORE_VERSION) {
+    migrateV1(state.chat);
+    return { ok: true, state, tornTail, migratedFrom: h.v };
+  }
   return { ok: true, state, tornTail };
+}
+
+/** A v1 chat is a list: as a tree it is one path, each message the child of the one before, the last one active. */
+export function migrateV1(chat: Chat): void {
+  let parent: string | undefined;
+  for (const m of chat.messages) {
+    if (parent === undefined) delete m.parentId;
+    else m.parentId = parent;
+    parent = m.id;
+  }
+  chat.leafId = parent;
+  chat.messageCount = chat.messages.length;
 }
 
 export interface IndexRow extends ChatSummary {
