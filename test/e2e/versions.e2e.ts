@@ -35,12 +35,12 @@ function chatFilesUnder(dir: string): string[] {
 /** The saved chat whose messages include `text` (read the way the extension reads it). */
 async function savedChatWith(text: string): Promise<{ messages: ChatMessage[]; leafId?: string }> {
   return pollUntil(
-    async () => {
+    () => {
       for (const file of chatFilesUnder(e2e().root)) {
         const parsed = parseChatLog(fs.readFileSync(file, 'utf8'), path.basename(file, '.jsonl'));
-        if (parsed.ok && parsed.state.chat.messages.some((m) => m.content === text)) return parsed.state.chat;
+        if (parsed.ok && parsed.state.chat.messages.some((m) => m.content === text)) return Promise.resolve(parsed.state.chat);
       }
-      return undefined;
+      return Promise.resolve(undefined);
     },
     (c) => c !== undefined,
     15_000,

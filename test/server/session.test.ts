@@ -160,7 +160,7 @@ describe('ChatSession against a real llama-server', () => {
       const saved = await reopened.getChat(chat.id);
       assert.equal(saved?.messages.length, 6);
       assert.deepEqual(
-        activePath(saved!).map((m) => m.content),
+        activePath(saved).map((m) => m.content),
         ['Say something', 'Version one.', 'And then?', 'Follow-up answer.'],
       );
       await reopened.dispose();
