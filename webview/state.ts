@@ -2,9 +2,10 @@
  * The webview's view model and the pure reducer that applies every host message to it. No DOM, no Preact:
  * tested directly. The host owns chats; this is only a mirror plus the bookkeeping that keeps it consistent.
  */
-import type { ChatMessage } from '../src/core/chat';
 import type { ErrorInfo } from '../src/core/errors';
-import type { StreamingInfo, ToWebviewMessage, UsageFigures, ViewState } from '../src/protocol';
+import type { Chat, ChatMessage } from '../src/core/chat';
+import type { RequestResult, StreamingInfo, ToWebviewMessage, UsageFigures, ViewState } from '../src/protocol';
+import { activePath, indexTree, leafForVersion } from './tree';
 
 /** The host's snapshot (ViewState) plus the webview's own bookkeeping. */
 export interface ViewModel extends ViewState {
@@ -23,6 +24,16 @@ export interface ViewModel extends ViewState {
   focusRequest: number;
   /** Bumped when our text disagrees with the host's (a `done` with other lengths): the app asks for a snapshot. */
   resyncRequest: number;
+  /**
+   * The host's answers to our requests (send, edit and resend) by request id; the composer and the edit box
+   * watch the id they sent. Only the latest few are kept.
+   */
+  results: Readonly<Record<string, RequestResult>>;
+  /**
+   * Leaves we chose locally (a version switch applied at once) that the host has not confirmed with `leaf` yet,
+   * oldest first. A `leaf` confirming an older choice must not undo a newer one.
+   */
+  chosenLeaves: readonly string[];
 }
 
 export const initialModel: ViewModel = {
@@ -38,10 +49,18 @@ export const initialModel: ViewModel = {
   prefill: undefined,
   focusRequest: 0,
   resyncRequest: 0,
+  results: {},
+  chosenLeaves: [],
 };
 
+/** How many request results the model keeps (a request is answered within moments). */
+export const KEPT_RESULTS = 32;
+
 /** Pseudo-action for UI-only changes that do not come from the host. */
-export type LocalAction = { type: 'dismissNotice' };
+export type LocalAction =
+  | { type: 'dismissNotice' }
+  /** The user picked another version of `messageId`'s turn: show it at once (the host confirms with `leaf`). */
+  | { type: 'chooseVersion'; chatId: string; messageId: string };
 
 export function fromSnapshot(state: ViewState, prev: ViewModel): ViewModel {
   const lastSeq: Record<string, number> = {};
@@ -56,6 +75,7 @@ export function fromSnapshot(state: ViewState, prev: ViewModel): ViewModel {
     connection: state.connection,
     model: state.model,
     lastSeq,
+    chosenLeaves: [],
   };
 }
 
@@ -115,7 +135,8 @@ export function reduce(model: ViewModel, msg: ToWebviewMessage | LocalAction): V
       if (chat.messages.some((m) => m.id === msg.message.id)) return model;
       const next: ViewModel = {
         ...model,
-        activeChat: { ...chat, messages: [...chat.messages, msg.message], messageCount: chat.messageCount + 1 },
+        // A new message extends the active path: it becomes the leaf.
+        activeChat: { ...chat, messages: [...chat.messages, msg.message], messageCount: chat.messageCount + 1, leafId: msg.message.id },
       };
       if (msg.message.status !== 'streaming') return next;
       const info: StreamingInfo = { chatId: msg.chatId, messageId: msg.message.id, seq: -1, stale: false, phase: 'waiting' };
@@ -208,6 +229,33 @@ export function reduce(model: ViewModel, msg: ToWebviewMessage | LocalAction): V
       return { ...model, notice: msg.error };
     }
 
+    case 'result':
+      return { ...model, results: withResult(model.results, msg) };
+
+    case 'leaf': {
+      const chat = model.activeChat;
+      if (!chat || chat.id !== msg.chatId) return model;
+      // A leaf we do not have: our copy of the tree is behind; ask for a snapshot.
+      if (!chat.messages.some((m) => m.id === msg.leafId)) return { ...model, resyncRequest: model.resyncRequest + 1 };
+      const confirmed = model.chosenLeaves.lastIndexOf(msg.leafId);
+      if (confirmed >= 0) {
+        // The host confirms one of our own choices; a newer choice still in flight stays on screen.
+        const chosenLeaves = model.chosenLeaves.slice(confirmed + 1);
+        if (chosenLeaves.length > 0) return { ...model, chosenLeaves };
+        return { ...model, chosenLeaves, activeChat: withLeaf(chat, msg.leafId) };
+      }
+      // Another cause (another window, the host's own choice): the host wins.
+      return { ...model, chosenLeaves: [], activeChat: withLeaf(chat, msg.leafId) };
+    }
+
+    case 'chooseVersion': {
+      const chat = model.activeChat;
+      if (!chat || chat.id !== msg.chatId) return model;
+      const leafId = leafForVersion(indexTree(chat.messages), msg.messageId);
+      if (leafId === undefined) return model;
+      return { ...model, activeChat: withLeaf(chat, leafId), chosenLeaves: [...model.chosenLeaves, leafId] };
+    }
+
     case 'connection':
       return { ...model, connection: msg.connection, model: msg.model ?? model.model };
 
@@ -227,6 +275,30 @@ export function reduce(model: ViewModel, msg: ToWebviewMessage | LocalAction): V
       return model;
     }
   }
+}
+
+function withLeaf(chat: Chat, leafId: string): Chat {
+  return chat.leafId === leafId ? chat : { ...chat, leafId };
+}
+
+function withResult(results: Readonly<Record<string, RequestResult>>, msg: RequestResult & { type: 'result' }): Record<string, RequestResult> {
+  const { type: _type, ...result } = msg;
+  const ids = Object.keys(results).filter((id) => id !== result.requestId);
+  const next: Record<string, RequestResult> = {};
+  for (const id of ids.slice(Math.max(0, ids.length - (KEPT_RESULTS - 1)))) next[id] = results[id];
+  next[result.requestId] = result;
+  return next;
+}
+
+/** The messages shown for a chat: root to its active leaf. */
+export function pathOf(chat: Chat | undefined): ChatMessage[] {
+  return chat ? activePath(chat) : [];
+}
+
+/** Why the active chat cannot be changed (from the chat or its summary), if it cannot. */
+export function readOnlyReason(model: Pick<ViewModel, 'activeChat' | 'activeChatId' | 'chats'>): string | undefined {
+  const id = model.activeChat?.id ?? model.activeChatId;
+  return model.activeChat?.readOnly ?? model.chats.find((c) => c.id === id)?.readOnly;
 }
 
 /** The streaming record of the active chat, if it is streaming. */

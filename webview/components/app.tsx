@@ -1,11 +1,12 @@
 /** The chat view: wires host messages into the reducer and lays out header, banners, log and composer. */
 import type { JSX } from 'preact';
-import { useEffect, useReducer } from 'preact/hooks';
+import { useEffect, useMemo, useReducer } from 'preact/hooks';
+import type { ChatMessage } from '../../src/core/chat';
 import type { ToWebviewMessage } from '../../src/protocol';
 import { useHost } from '../hostApi';
-import { activeStream, initialModel, reduce } from '../state';
+import { activeStream, initialModel, pathOf, readOnlyReason, reduce } from '../state';
 import type { ViewModel } from '../state';
-import { ConnectionBanner, EmptyState, NoticeBanner, StaleBanner } from './banners';
+import { ConnectionBanner, EmptyState, NoticeBanner, ReadOnlyBanner, StaleBanner } from './banners';
 import { Composer } from './composer';
 import { Header } from './header';
 import { MessageList } from './messageList';
@@ -14,9 +15,8 @@ function isToWebview(data: unknown): data is ToWebviewMessage {
   return typeof data === 'object' && data !== null && typeof (data as { type?: unknown }).type === 'string';
 }
 
-/** The context meter shows the latest figures we have: the last answer's, else the server's n_ctx. */
-function contextFigures(model: ViewModel): { used: number | undefined; max: number | undefined } {
-  const messages = model.activeChat?.messages ?? [];
+/** The context meter shows the latest figures we have: the last answer's on the active path, else the server's n_ctx. */
+function contextFigures(model: ViewModel, messages: readonly ChatMessage[]): { used: number | undefined; max: number | undefined } {
   for (let i = messages.length - 1; i >= 0; i--) {
     const m = messages[i];
     if (m && m.ctxMax !== undefined) return { used: m.ctxUsed, max: m.ctxMax };
@@ -28,6 +28,7 @@ function contextFigures(model: ViewModel): { used: number | undefined; max: numb
 export function App(): JSX.Element {
   const host = useHost();
   const [model, dispatch] = useReducer(reduce, initialModel);
+  const path = useMemo(() => pathOf(model.activeChat), [model.activeChat?.messages, model.activeChat?.leafId]);
 
   useEffect(() => {
     const onMessage = (event: MessageEvent): void => {
@@ -54,8 +55,9 @@ export function App(): JSX.Element {
 
   const chat = model.activeChat;
   const stream = activeStream(model);
-  const last = chat?.messages[chat.messages.length - 1];
-  const ctx = contextFigures(model);
+  const last = path[path.length - 1];
+  const ctx = contextFigures(model, path);
+  const readOnly = readOnlyReason(model);
   const connectedModel = model.connection.state === 'connected' ? model.connection.model : undefined;
 
   return (
@@ -64,13 +66,20 @@ export function App(): JSX.Element {
       <ConnectionBanner connection={model.connection} />
       <NoticeBanner notice={model.notice} onDismiss={() => dispatch({ type: 'dismissNotice' })} />
       {chat && chat.messages.length > 0 ? (
-        <MessageList chat={chat} streaming={model.streaming} />
+        <MessageList
+          chat={chat}
+          streaming={model.streaming}
+          results={model.results}
+          readOnly={readOnly}
+          onSelectVersion={(messageId) => dispatch({ type: 'chooseVersion', chatId: chat.id, messageId })}
+        />
       ) : (
         <div class="messages messages-empty">
           <EmptyState connection={model.connection} />
         </div>
       )}
       <StaleBanner stream={stream} />
+      <ReadOnlyBanner reason={readOnly} />
       <Composer
         chatId={model.activeChatId}
         stream={stream}
@@ -78,8 +87,11 @@ export function App(): JSX.Element {
         ctxUsed={ctx.used}
         ctxMax={ctx.max}
         canRegenerate={last?.role === 'assistant' && last.status !== 'streaming'}
+        regenerateId={last?.role === 'assistant' ? last.id : undefined}
         prefill={model.prefill}
         focusRequest={model.focusRequest}
+        results={model.results}
+        readOnly={readOnly}
       />
     </div>
   );

@@ -1,4 +1,4 @@
-/** Banners: connection state, a stale stream, errors not tied to a message; and the empty state. */
+/** Banners: connection state, a stale stream, a read-only chat, errors not tied to a message; and the empty state. */
 import type { JSX } from 'preact';
 import type { ErrorInfo } from '../../src/core/errors';
 import type { ConnectionState, StreamingInfo } from '../../src/protocol';
@@ -36,10 +36,21 @@ export function StaleBanner({ stream }: { stream: StreamingInfo | undefined }): 
       <div class="banner-text">{text}. The server may be stuck or the connection lost.</div>
       <div class="banner-actions">
         <vscode-button onClick={() => host.post({ type: 'retry', chatId: stream.chatId, messageId: stream.messageId })}>Retry</vscode-button>
-        <vscode-button secondary onClick={() => host.post({ type: 'discardStale', chatId: stream.chatId })}>
+        <vscode-button secondary onClick={() => host.post({ type: 'discardStale', chatId: stream.chatId, messageId: stream.messageId })}>
           Discard
         </vscode-button>
       </div>
+    </div>
+  );
+}
+
+/** A chat this build cannot change: why, and that it is read-only (the composer and edit actions are off). */
+export function ReadOnlyBanner({ reason }: { reason: string | undefined }): JSX.Element | null {
+  if (reason === undefined) return null;
+  return (
+    <div class="banner banner-warning read-only-banner" role="status">
+      <span class="codicon codicon-lock" aria-hidden="true" />
+      <div class="banner-text">{reason ? `${reason} — read-only` : 'This chat is read-only'}</div>
     </div>
   );
 }

@@ -1,12 +1,15 @@
 /**
  * The composer: Enter sends, Shift+Enter is a newline, Escape stops the stream. Keeps a draft per chat in the
- * persisted view state, and shows the current model and a context meter.
+ * persisted view state, and shows the current model and a context meter. A sent draft stays until the host's
+ * `result` says the message was taken; a refusal keeps it and shows why.
  */
 import type { JSX } from 'preact';
 import { useEffect, useRef, useState } from 'preact/hooks';
 import type { StreamingInfo } from '../../src/protocol';
 import { formatCount } from '../format';
 import { updatePersisted, useHost } from '../hostApi';
+import { tooLongReason, usePendingRequest } from '../requests';
+import type { Results } from '../requests';
 
 export interface ComposerProps {
   chatId: string | undefined;
@@ -14,20 +17,53 @@ export interface ComposerProps {
   model: string | undefined;
   ctxUsed: number | undefined;
   ctxMax: number | undefined;
-  /** The last message is an assistant answer that can be regenerated. */
+  /** The last message of the active path is an assistant answer that can be regenerated. */
   canRegenerate: boolean;
+  /** That answer's id (what the Regenerate button targets). */
+  regenerateId?: string;
   prefill: { id: number; text: string } | undefined;
   focusRequest: number;
+  /** The host's request results (ViewModel.results). */
+  results?: Results;
+  /** Set when the chat cannot be changed: the composer is disabled, the draft kept. */
+  readOnly?: string;
+}
+
+const NO_RESULTS: Results = {};
+
+interface SentDraft {
+  key: string;
+  text: string;
 }
 
 const draftKey = (chatId: string | undefined): string => chatId ?? '';
 
 export function Composer(props: ComposerProps): JSX.Element {
-  const { chatId, stream, model, ctxUsed, ctxMax, canRegenerate, prefill, focusRequest } = props;
+  const { chatId, stream, model, ctxUsed, ctxMax, canRegenerate, regenerateId, prefill, focusRequest, readOnly } = props;
   const host = useHost();
   const area = useRef<HTMLTextAreaElement>(null);
   const [text, setText] = useState(() => host.getState()?.drafts[draftKey(chatId)] ?? '');
+  /** Why the last send was refused (by us or the host); cleared on the next edit. */
+  const [refusal, setRefusal] = useState<string | undefined>(undefined);
   const busy = stream !== undefined;
+  const textRef = useRef(text);
+  textRef.current = text;
+  const keyRef = useRef(draftKey(chatId));
+  keyRef.current = draftKey(chatId);
+
+  const request = usePendingRequest<SentDraft>(props.results ?? NO_RESULTS, (result, sent) => {
+    if (!result.ok) {
+      setRefusal(result.detail);
+      return;
+    }
+    // Taken: the draft goes, unless it was edited since (then it is a new draft).
+    const shownKey = keyRef.current;
+    if (textRef.current === sent.text && (shownKey === sent.key || shownKey === draftKey(result.chatId))) setDraft('');
+    updatePersisted(host, (s) => {
+      if (s.drafts[sent.key] === sent.text) delete s.drafts[sent.key];
+    });
+  });
+  const sending = request.pending !== undefined;
 
   // Switching chats swaps in that chat's draft.
   const shownChat = useRef(chatId);
@@ -35,6 +71,7 @@ export function Composer(props: ComposerProps): JSX.Element {
     if (shownChat.current === chatId) return;
     shownChat.current = chatId;
     setText(host.getState()?.drafts[draftKey(chatId)] ?? '');
+    setRefusal(undefined);
   }, [chatId]);
 
   useEffect(() => {
@@ -56,9 +93,15 @@ export function Composer(props: ComposerProps): JSX.Element {
   }
 
   const send = (): void => {
-    if (busy || !text.trim()) return;
-    host.post(chatId !== undefined ? { type: 'send', chatId, text } : { type: 'send', text });
-    setDraft('');
+    if (busy || sending || readOnly !== undefined || !text.trim()) return;
+    const tooLong = tooLongReason(text);
+    if (tooLong) {
+      setRefusal(tooLong);
+      return;
+    }
+    setRefusal(undefined);
+    const requestId = request.start({ key: draftKey(chatId), text });
+    host.post(chatId !== undefined ? { type: 'send', requestId, chatId, text } : { type: 'send', requestId, text });
   };
 
   const stop = (): void => {
@@ -86,9 +129,19 @@ export function Composer(props: ComposerProps): JSX.Element {
         placeholder="Ask llama-server… (Enter to send, Shift+Enter for a new line)"
         rows={3}
         value={text}
-        onInput={(e) => setDraft(e.currentTarget.value)}
+        disabled={readOnly !== undefined}
+        aria-describedby={refusal !== undefined ? 'composer-refusal' : undefined}
+        onInput={(e) => {
+          setRefusal(undefined);
+          setDraft(e.currentTarget.value);
+        }}
         onKeyDown={onKeyDown}
       />
+      {refusal !== undefined ? (
+        <div id="composer-refusal" class="composer-refusal" role="alert">
+          <span class="codicon codicon-error" aria-hidden="true" /> {refusal}
+        </div>
+      ) : null}
       <div class="composer-bar">
         <button type="button" class="model-name" title={model ? `${model}: select model` : 'Select model'} onClick={() => host.post({ type: 'selectModel' })}>
           <span class="codicon codicon-hubot" aria-hidden="true" />
@@ -103,8 +156,13 @@ export function Composer(props: ComposerProps): JSX.Element {
           </span>
         ) : null}
         <span class="composer-actions">
-          {canRegenerate && !busy && chatId !== undefined ? (
-            <vscode-button secondary icon="refresh" title="Regenerate the last answer" onClick={() => host.post({ type: 'regenerate', chatId })}>
+          {canRegenerate && !busy && readOnly === undefined && chatId !== undefined ? (
+            <vscode-button
+              secondary
+              icon="refresh"
+              title="Regenerate the last answer"
+              onClick={() => host.post(regenerateId !== undefined ? { type: 'regenerate', chatId, messageId: regenerateId } : { type: 'regenerate', chatId })}
+            >
               Regenerate
             </vscode-button>
           ) : null}
@@ -113,7 +171,14 @@ export function Composer(props: ComposerProps): JSX.Element {
               Stop
             </vscode-button>
           ) : (
-            <vscode-button class="send-button" icon="send" aria-label="Send (Enter)" disabled={!text.trim()} onClick={send}>
+            <vscode-button
+              class="send-button"
+              icon="send"
+              aria-label="Send (Enter)"
+              aria-busy={sending}
+              disabled={!text.trim() || sending || readOnly !== undefined}
+              onClick={send}
+            >
               Send
             </vscode-button>
           )}

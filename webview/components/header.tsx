@@ -129,6 +129,12 @@ export function Header({ chats, activeChatId }: HeaderProps): JSX.Element {
                 }}
               >
                 <span class="chat-item-title">{c.title}</span>
+                {c.readOnly !== undefined ? (
+                  <span class="chat-item-read-only" title={c.readOnly || 'Read-only'}>
+                    <span class="codicon codicon-lock" aria-hidden="true" />
+                    read-only
+                  </span>
+                ) : null}
                 <span class="chat-item-meta">{c.messageCount} msgs</span>
               </button>
             </li>

@@ -1,11 +1,17 @@
-/** The message log: user and assistant messages with reasoning, status, footer figures and actions. */
+/**
+ * The message log: the active path of the chat's message tree (root to leaf), each message with its version
+ * switcher, reasoning, status, footer figures and actions.
+ */
 import type { JSX } from 'preact';
-import { useEffect, useLayoutEffect, useRef, useState } from 'preact/hooks';
+import { useEffect, useLayoutEffect, useMemo, useRef, useState } from 'preact/hooks';
 import type { Chat, ChatMessage } from '../../src/core/chat';
 import type { StreamingInfo } from '../../src/protocol';
 import { formatCount, formatMs, formatTps } from '../format';
 import { updatePersisted, useHost } from '../hostApi';
 import { Markdown } from '../markdown/markdown';
+import { tooLongReason, usePendingRequest } from '../requests';
+import type { Results } from '../requests';
+import { activePath, childrenOf, indexTree, siblingsOf } from '../tree';
 import { IconButton } from './iconButton';
 
 function Footer({ message }: { message: ChatMessage }): JSX.Element | null {
@@ -36,19 +42,27 @@ function StreamStatus({ stream }: { stream: StreamingInfo | undefined }): JSX.El
   );
 }
 
-function FinalStatus({ chatId, message }: { chatId: string; message: ChatMessage }): JSX.Element | null {
+interface ActionContext {
+  chatId: string;
+  /** Why the chat cannot be changed; then no edit, delete, regenerate or retry. */
+  readOnly: string | undefined;
+}
+
+function FinalStatus({ ctx, message }: { ctx: ActionContext; message: ChatMessage }): JSX.Element | null {
   const host = useHost();
-  const retry = (
-    <vscode-button secondary onClick={() => host.post({ type: 'retry', chatId, messageId: message.id })}>
-      Retry
-    </vscode-button>
-  );
+  const retry =
+    ctx.readOnly === undefined ? (
+      <vscode-button secondary onClick={() => host.post({ type: 'retry', chatId: ctx.chatId, messageId: message.id })}>
+        Retry
+      </vscode-button>
+    ) : null;
   switch (message.status) {
     case 'stopped':
       return (
         <div class="message-status status-stopped">
           <span class="codicon codicon-debug-stop" aria-hidden="true" />
           <span>Stopped</span>
+          {retry}
         </div>
       );
     case 'interrupted':
@@ -74,6 +88,52 @@ function FinalStatus({ chatId, message }: { chatId: string; message: ChatMessage
   }
 }
 
+/** "2/3" between Previous and Next version buttons, for a message whose turn has several versions. */
+/** Which turn's switcher had focus when a version was chosen (the row is replaced, so focus must be put back). */
+interface Refocus {
+  turn: string;
+  direction: 'prev' | 'next';
+}
+
+function VersionSwitcher(props: {
+  versions: readonly ChatMessage[];
+  message: ChatMessage;
+  disabled: boolean;
+  onSelect: (id: string, direction: Refocus['direction']) => void;
+}): JSX.Element | null {
+  const { versions, message, disabled, onSelect } = props;
+  if (versions.length < 2) return null;
+  const index = versions.findIndex((v) => v.id === message.id);
+  const prev = index > 0 ? versions[index - 1] : undefined;
+  const next = index >= 0 && index < versions.length - 1 ? versions[index + 1] : undefined;
+  return (
+    <span class="version-switcher" role="group" aria-label="Versions" data-turn={message.parentId ?? ''}>
+      <button type="button" class="version-button version-prev" aria-label="Previous version" title="Previous version" disabled={disabled || !prev} onClick={() => !disabled && prev && onSelect(prev.id, 'prev')}>
+        <span class="codicon codicon-chevron-left" aria-hidden="true" />
+      </button>
+      <span class="version-count">
+        {index + 1}/{versions.length}
+      </span>
+      <button type="button" class="version-button version-next" aria-label="Next version" title="Next version" disabled={disabled || !next} onClick={() => !disabled && next && onSelect(next.id, 'next')}>
+        <span class="codicon codicon-chevron-right" aria-hidden="true" />
+      </button>
+    </span>
+  );
+}
+
+/** Delete message / Delete branch (when it has replies); the host offers Undo. */
+function DeleteActions({ ctx, message, hasReplies }: { ctx: ActionContext; message: ChatMessage; hasReplies: boolean }): JSX.Element | null {
+  const host = useHost();
+  if (ctx.readOnly !== undefined || message.status === 'streaming') return null;
+  const del = (scope: 'message' | 'branch') => () => host.post({ type: 'deleteMessage', chatId: ctx.chatId, messageId: message.id, scope });
+  return (
+    <>
+      <IconButton icon="trash" label="Delete message" onClick={del('message')} />
+      {hasReplies ? <IconButton icon="clear-all" label="Delete branch" onClick={del('branch')} /> : null}
+    </>
+  );
+}
+
 function Reasoning({ text, streaming, answering }: { text: string; streaming: boolean; answering: boolean }): JSX.Element {
   // Open while the model is only thinking; collapse once the answer starts (the user may reopen it).
   const open = streaming && !answering;
@@ -91,41 +151,90 @@ function Reasoning({ text, streaming, answering }: { text: string; streaming: bo
   );
 }
 
-function UserMessage({ chatId, message, busy }: { chatId: string; message: ChatMessage; busy: boolean }): JSX.Element {
+/** What every message row needs besides itself. */
+interface RowProps {
+  ctx: ActionContext;
+  message: ChatMessage;
+  /** A message in this chat is streaming. */
+  busy: boolean;
+  versions: readonly ChatMessage[];
+  hasReplies: boolean;
+  onSelectVersion: (id: string, direction: Refocus['direction']) => void;
+  results: Results;
+}
+
+function Versions({ versions, message, busy, onSelectVersion }: RowProps): JSX.Element | null {
+  return <VersionSwitcher versions={versions} message={message} disabled={busy} onSelect={onSelectVersion} />;
+}
+
+function UserMessage(props: RowProps): JSX.Element {
+  const { ctx, message, busy, hasReplies, results } = props;
   const host = useHost();
   const [editing, setEditing] = useState(false);
+  /** Why the last resend was refused; cleared on the next edit. */
+  const [refusal, setRefusal] = useState<string | undefined>(undefined);
   const area = useRef<HTMLTextAreaElement>(null);
+  const request = usePendingRequest<string>(results, (result) => {
+    if (result.ok) {
+      setEditing(false);
+      setRefusal(undefined);
+    } else {
+      setRefusal(result.detail);
+    }
+  });
+  const sending = request.pending !== undefined;
   useEffect(() => {
     if (editing) area.current?.focus();
   }, [editing]);
+  const close = (): void => {
+    setEditing(false);
+    setRefusal(undefined);
+  };
   const resend = (): void => {
     const text = area.current?.value ?? '';
-    if (!text.trim()) return;
-    host.post({ type: 'editResend', chatId, messageId: message.id, text });
-    setEditing(false);
+    if (sending || !text.trim()) return;
+    const tooLong = tooLongReason(text);
+    if (tooLong) {
+      setRefusal(tooLong);
+      return;
+    }
+    setRefusal(undefined);
+    const requestId = request.start(text);
+    host.post({ type: 'editResend', requestId, chatId: ctx.chatId, messageId: message.id, text });
   };
-  if (editing) {
+  const canChange = ctx.readOnly === undefined;
+  if (editing && canChange) {
+    const refusalId = `edit-refusal-${message.id}`;
     return (
       <div class="message message-user editing">
         <textarea
           ref={area}
           class="edit-input"
           aria-label="Edit message"
+          aria-describedby={refusal !== undefined ? refusalId : undefined}
           defaultValue={message.content}
           rows={Math.min(12, message.content.split('\n').length + 1)}
+          onInput={() => setRefusal(undefined)}
           onKeyDown={(e) => {
             if (e.key === 'Enter' && !e.shiftKey && !e.isComposing) {
               e.preventDefault();
               resend();
             } else if (e.key === 'Escape') {
               e.preventDefault();
-              setEditing(false);
+              close();
             }
           }}
         />
+        {refusal !== undefined ? (
+          <div id={refusalId} class="edit-refusal" role="alert">
+            <span class="codicon codicon-error" aria-hidden="true" /> {refusal}
+          </div>
+        ) : null}
         <div class="edit-actions">
-          <vscode-button onClick={resend}>Send</vscode-button>
-          <vscode-button secondary onClick={() => setEditing(false)}>
+          <vscode-button aria-busy={sending} disabled={sending} onClick={resend}>
+            Send
+          </vscode-button>
+          <vscode-button secondary onClick={close}>
             Cancel
           </vscode-button>
         </div>
@@ -137,24 +246,19 @@ function UserMessage({ chatId, message, busy }: { chatId: string; message: ChatM
       <div class="user-bubble">
         <div class="user-text">{message.content}</div>
       </div>
+      <Versions {...props} />
       <div class="message-actions">
-        {busy ? null : <IconButton icon="edit" label="Edit and resend" onClick={() => setEditing(true)} />}
+        {busy || !canChange ? null : <IconButton icon="edit" label="Edit and resend" onClick={() => setEditing(true)} />}
         <IconButton icon="copy" label="Copy message" onClick={() => host.post({ type: 'copy', text: message.content })} />
-        <IconButton icon="repo-forked" label="Fork chat from here" onClick={() => host.post({ type: 'forkChat', chatId, messageId: message.id })} />
+        <IconButton icon="repo-forked" label="Fork chat from here" onClick={() => host.post({ type: 'forkChat', chatId: ctx.chatId, messageId: message.id })} />
+        <DeleteActions ctx={ctx} message={message} hasReplies={hasReplies} />
       </div>
     </div>
   );
 }
 
-interface AssistantProps {
-  chatId: string;
-  message: ChatMessage;
-  stream: StreamingInfo | undefined;
-  isLast: boolean;
-  busy: boolean;
-}
-
-function AssistantMessage({ chatId, message, stream, isLast, busy }: AssistantProps): JSX.Element {
+function AssistantMessage(props: RowProps & { stream: StreamingInfo | undefined }): JSX.Element {
+  const { ctx, message, stream, busy, hasReplies } = props;
   const host = useHost();
   const streaming = message.status === 'streaming';
   return (
@@ -162,16 +266,33 @@ function AssistantMessage({ chatId, message, stream, isLast, busy }: AssistantPr
       {message.reasoning ? <Reasoning text={message.reasoning} streaming={streaming} answering={message.content.length > 0} /> : null}
       {message.content ? <Markdown text={message.content} streaming={streaming} /> : null}
       {streaming ? (stream?.phase === 'generating' && (message.content || message.reasoning) ? null : <StreamStatus stream={stream} />) : null}
-      <FinalStatus chatId={chatId} message={message} />
+      <FinalStatus ctx={ctx} message={message} />
       <div class="message-meta">
+        <Versions {...props} />
         <Footer message={message} />
         {streaming ? null : (
           <div class="message-actions">
             <IconButton icon="copy" label="Copy answer" onClick={() => host.post({ type: 'copy', text: message.content })} />
-            <IconButton icon="repo-forked" label="Fork chat from here" onClick={() => host.post({ type: 'forkChat', chatId, messageId: message.id })} />
-            {isLast && !busy ? <IconButton icon="refresh" label="Regenerate answer" onClick={() => host.post({ type: 'regenerate', chatId })} /> : null}
+            <IconButton icon="repo-forked" label="Fork chat from here" onClick={() => host.post({ type: 'forkChat', chatId: ctx.chatId, messageId: message.id })} />
+            {!busy && ctx.readOnly === undefined ? (
+              <IconButton icon="refresh" label="Regenerate answer" onClick={() => host.post({ type: 'regenerate', chatId: ctx.chatId, messageId: message.id })} />
+            ) : null}
+            <DeleteActions ctx={ctx} message={message} hasReplies={hasReplies} />
           </div>
         )}
+      </div>
+    </div>
+  );
+}
+
+function SystemMessage(props: RowProps): JSX.Element {
+  const { ctx, message, hasReplies } = props;
+  return (
+    <div class="message message-system">
+      <span class="system-label">System</span> {message.content}
+      <Versions {...props} />
+      <div class="message-actions">
+        <DeleteActions ctx={ctx} message={message} hasReplies={hasReplies} />
       </div>
     </div>
   );
@@ -180,17 +301,53 @@ function AssistantMessage({ chatId, message, stream, isLast, busy }: AssistantPr
 export interface MessageListProps {
   chat: Chat;
   streaming: StreamingInfo[];
+  /** The host's request results (ViewModel.results), watched by the inline edit box. */
+  results?: Results;
+  /** Why the chat cannot be changed (the chat's own `readOnly` counts too). */
+  readOnly?: string;
+  /** Apply a version choice locally at once (the app's reducer); the list posts `selectVersion` itself. */
+  onSelectVersion?: (messageId: string) => void;
 }
+
+const NO_RESULTS: Results = {};
 
 const STICK_PX = 40;
 
-export function MessageList({ chat, streaming }: MessageListProps): JSX.Element {
+function switcherFor(root: HTMLElement | null, turn: string): HTMLElement | undefined {
+  return Array.from(root?.querySelectorAll<HTMLElement>('.version-switcher') ?? []).find((el) => el.dataset.turn === turn);
+}
+
+export function MessageList({ chat, streaming, results = NO_RESULTS, readOnly, onSelectVersion }: MessageListProps): JSX.Element {
   const host = useHost();
   const list = useRef<HTMLDivElement>(null);
   const stick = useRef(true);
   const pendingSave = useRef(false);
   const busy = streaming.some((s) => s.chatId === chat.id);
-  const lastId = chat.messages[chat.messages.length - 1]?.id;
+  // Only the active path (root to leaf) is shown; the index gives each message its versions and replies.
+  const index = useMemo(() => indexTree(chat.messages), [chat.messages]);
+  const path = useMemo(() => activePath(chat, index), [index, chat.leafId]);
+  const ctx: ActionContext = { chatId: chat.id, readOnly: readOnly ?? chat.readOnly };
+  const refocus = useRef<Refocus | undefined>(undefined);
+  const selectVersion = (messageId: string, direction: Refocus['direction']): void => {
+    const turn = index.byId.get(messageId)?.parentId ?? '';
+    if (switcherFor(list.current, turn)?.contains(document.activeElement)) {
+      refocus.current = { turn, direction };
+    }
+    host.post({ type: 'selectVersion', chatId: chat.id, messageId });
+    onSelectVersion?.(messageId);
+  };
+
+  // The chosen version's row replaces the old one: keyboard focus goes back to the same turn's switcher (the
+  // other button when this one is now disabled at the end).
+  useLayoutEffect(() => {
+    const want = refocus.current;
+    if (!want) return;
+    refocus.current = undefined;
+    const switcher = switcherFor(list.current, want.turn);
+    const same = switcher?.querySelector<HTMLButtonElement>(want.direction === 'prev' ? '.version-prev' : '.version-next');
+    const other = switcher?.querySelector<HTMLButtonElement>(want.direction === 'prev' ? '.version-next' : '.version-prev');
+    (same && !same.disabled ? same : other)?.focus();
+  });
 
   // Restore the saved scroll position when a chat is shown; new chats start at the bottom.
   useLayoutEffect(() => {
@@ -223,24 +380,20 @@ export function MessageList({ chat, streaming }: MessageListProps): JSX.Element 
 
   return (
     <div ref={list} class="messages" role="log" aria-live="polite" aria-label="Messages" aria-busy={busy} tabIndex={0} onScroll={onScroll}>
-      {chat.messages.map((m) =>
-        m.role === 'user' ? (
-          <UserMessage key={m.id} chatId={chat.id} message={m} busy={busy} />
-        ) : m.role === 'assistant' ? (
-          <AssistantMessage
-            key={m.id}
-            chatId={chat.id}
-            message={m}
-            stream={streaming.find((s) => s.messageId === m.id)}
-            isLast={m.id === lastId}
-            busy={busy}
-          />
-        ) : (
-          <div key={m.id} class="message message-system">
-            <span class="system-label">System</span> {m.content}
-          </div>
-        ),
-      )}
+      {path.map((m) => {
+        const row: RowProps = {
+          ctx,
+          message: m,
+          busy,
+          versions: siblingsOf(index, m.id),
+          hasReplies: childrenOf(index, m.id).length > 0,
+          onSelectVersion: selectVersion,
+          results,
+        };
+        if (m.role === 'user') return <UserMessage key={m.id} {...row} />;
+        if (m.role === 'assistant') return <AssistantMessage key={m.id} {...row} stream={streaming.find((s) => s.messageId === m.id)} />;
+        return <SystemMessage key={m.id} {...row} />;
+      })}
     </div>
   );
 }

@@ -1,8 +1,8 @@
 import * as assert from 'node:assert/strict';
 import type { Chat, ChatMessage } from '../../../src/core/chat';
 import type { ToWebviewMessage, ViewState } from '../../../src/protocol';
-import { activeStream, initialModel, reduce } from '../../../webview/state';
-import type { ViewModel } from '../../../webview/state';
+import { activeStream, initialModel, KEPT_RESULTS, pathOf, readOnlyReason, reduce } from '../../../webview/state';
+import type { LocalAction, ViewModel } from '../../../webview/state';
 
 function msg(id: string, role: ChatMessage['role'], content: string, status: ChatMessage['status'] = 'complete'): ChatMessage {
   return { id, role, content, status, createdAt: 1 };
@@ -28,7 +28,7 @@ function snapshot(over: Partial<ViewState> = {}): ToWebviewMessage {
   };
 }
 
-const apply = (model: ViewModel, ...msgs: ToWebviewMessage[]): ViewModel => msgs.reduce(reduce, model);
+const apply = (model: ViewModel, ...msgs: (ToWebviewMessage | LocalAction)[]): ViewModel => msgs.reduce(reduce, model);
 const content = (m: ViewModel, id: string): string | undefined => m.activeChat?.messages.find((x) => x.id === id)?.content;
 const delta = (seq: number, text: string, messageId = 'a1', chatId = 'c1'): ToWebviewMessage => ({ type: 'delta', chatId, messageId, seq, text });
 
@@ -169,5 +169,97 @@ describe('webview state reducer', () => {
     const m = apply(initialModel, { type: 'prefill', text: 'a' }, { type: 'prefill', text: 'a' }, { type: 'focusInput' });
     assert.equal(m.prefill?.id, 2);
     assert.equal(m.focusRequest, 1);
+  });
+
+  it('a new message becomes the leaf of the active path', () => {
+    const m = apply(initialModel, snapshot({ streaming: [] }), {
+      type: 'messageAdded', chatId: 'c1', message: { ...msg('u2', 'user', 'again'), parentId: 'u1', createdAt: 2 },
+    });
+    assert.equal(m.activeChat?.leafId, 'u2');
+    assert.deepEqual(pathOf(m.activeChat).map((x) => x.id), ['u1', 'u2'], 'a sibling of a1: a1 is no longer shown');
+    assert.equal(m.activeChat?.messageCount, 3);
+  });
+});
+
+describe('webview state reducer: message tree', () => {
+  /** u1 ─┬─ a1 ── u2 ── a2   and   └─ b1 ── v2 */
+  function tree(leafId?: string): ToWebviewMessage {
+    const messages: ChatMessage[] = [
+      { ...msg('u1', 'user', 'q'), createdAt: 1 },
+      { ...msg('a1', 'assistant', 'A'), parentId: 'u1', createdAt: 2 },
+      { ...msg('u2', 'user', 'q2'), parentId: 'a1', createdAt: 3 },
+      { ...msg('a2', 'assistant', 'A2'), parentId: 'u2', createdAt: 4 },
+      { ...msg('b1', 'assistant', 'B'), parentId: 'u1', createdAt: 5 },
+      { ...msg('v2', 'user', 'r2'), parentId: 'b1', createdAt: 6 },
+    ];
+    const c: Chat = { ...chat('c1', messages), ...(leafId !== undefined ? { leafId } : {}) };
+    return snapshot({ activeChat: c, chats: [c], streaming: [] });
+  }
+  const ids = (m: ViewModel): string[] => pathOf(m.activeChat).map((x) => x.id);
+  const choose = (messageId: string, chatId = 'c1'): LocalAction => ({ type: 'chooseVersion', chatId, messageId });
+
+  it('the path runs to leafId, else to the last message', () => {
+    assert.deepEqual(ids(apply(initialModel, tree('a2'))), ['u1', 'a1', 'u2', 'a2']);
+    assert.deepEqual(ids(apply(initialModel, tree())), ['u1', 'b1', 'v2']);
+  });
+
+  it('leaf sets the leaf; one for another chat is ignored; an unknown one asks for a snapshot', () => {
+    let m = apply(initialModel, tree('v2'), { type: 'leaf', chatId: 'c1', leafId: 'a2' });
+    assert.deepEqual(ids(m), ['u1', 'a1', 'u2', 'a2']);
+    assert.equal(reduce(m, { type: 'leaf', chatId: 'c1', leafId: 'a2' }).activeChat, m.activeChat, 'idempotent');
+    assert.equal(reduce(m, { type: 'leaf', chatId: 'other', leafId: 'v2' }), m);
+    m = reduce(m, { type: 'leaf', chatId: 'c1', leafId: 'zz' });
+    assert.equal(m.resyncRequest, 1);
+    assert.deepEqual(ids(m), ['u1', 'a1', 'u2', 'a2']);
+  });
+
+  it('chooseVersion shows the latest end of the chosen version at once', () => {
+    const m = apply(initialModel, tree('a2'), choose('b1'));
+    assert.equal(m.activeChat?.leafId, 'v2');
+    assert.deepEqual(ids(m), ['u1', 'b1', 'v2']);
+    assert.deepEqual(m.chosenLeaves, ['v2']);
+    const back = apply(m, { type: 'leaf', chatId: 'c1', leafId: 'v2' });
+    assert.deepEqual(ids(back), ['u1', 'b1', 'v2']);
+    assert.deepEqual(back.chosenLeaves, []);
+    assert.equal(apply(m, choose('nope')), m, 'an unknown version changes nothing');
+    assert.equal(apply(m, choose('a1', 'other')), m);
+  });
+
+  it('the confirmation of an older choice does not undo a newer one; a leaf from elsewhere wins', () => {
+    let m = apply(initialModel, tree('a2'), choose('b1'), choose('a1'));
+    assert.deepEqual(ids(m), ['u1', 'a1', 'u2', 'a2']);
+    m = reduce(m, { type: 'leaf', chatId: 'c1', leafId: 'v2' });
+    assert.deepEqual(ids(m), ['u1', 'a1', 'u2', 'a2'], 'still the newer choice');
+    m = reduce(m, { type: 'leaf', chatId: 'c1', leafId: 'a2' });
+    assert.deepEqual(m.chosenLeaves, []);
+    m = apply(m, choose('b1'), { type: 'leaf', chatId: 'c1', leafId: 'u2' });
+    assert.deepEqual(ids(m), ['u1', 'a1', 'u2'], "the host's own leaf wins over our guess");
+    assert.deepEqual(m.chosenLeaves, []);
+  });
+
+  it('a snapshot replaces the tree and forgets pending choices', () => {
+    const m = apply(initialModel, tree('a2'), choose('b1'), tree('a1'));
+    assert.deepEqual(ids(m), ['u1', 'a1']);
+    assert.deepEqual(m.chosenLeaves, []);
+  });
+
+  it('result records the answer per request id, keeping the latest few', () => {
+    let m = apply(initialModel, tree(), { type: 'result', requestId: 'r1-a', ok: true, chatId: 'c1', messageId: 'u9' });
+    assert.deepEqual(m.results['r1-a'], { requestId: 'r1-a', ok: true, chatId: 'c1', messageId: 'u9' });
+    m = reduce(m, { type: 'result', requestId: 'r2-b', ok: false, reason: 'busy', detail: 'Busy' });
+    assert.equal(m.results['r2-b']?.ok, false);
+    for (let i = 0; i < KEPT_RESULTS + 5; i++) m = reduce(m, { type: 'result', requestId: `x${i}`, ok: true, chatId: 'c1' });
+    assert.equal(Object.keys(m.results).length, KEPT_RESULTS);
+    assert.equal(m.results['r1-a'], undefined, 'the oldest went');
+    assert.ok(m.results[`x${KEPT_RESULTS + 4}`]);
+    assert.ok(apply(m, tree()).results[`x${KEPT_RESULTS + 4}`], 'a snapshot keeps them (requests may still be waiting)');
+  });
+
+  it('readOnlyReason reads the chat or its summary', () => {
+    const m = apply(initialModel, tree());
+    assert.equal(readOnlyReason(m), undefined);
+    assert.equal(readOnlyReason({ ...m, activeChat: { ...m.activeChat!, readOnly: 'newer' } }), 'newer');
+    assert.equal(readOnlyReason({ ...m, chats: [{ ...m.chats[0], readOnly: 'summary' }] }), 'summary');
+    assert.equal(readOnlyReason({ ...m, activeChat: undefined, chats: [{ ...m.chats[0], readOnly: 'summary' }] }), 'summary');
   });
 });
