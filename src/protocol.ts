@@ -3,7 +3,7 @@
  * Streamed payloads carry an increasing `seq` per message; a webview that was hidden or reloaded asks with
  * `ready` and gets a full `snapshot`, never a replay of deltas.
  */
-import type { Chat, ChatMessage, ChatSummary, MessageStatus } from './core/chat';
+import type { Attachment, Chat, ChatMessage, ChatSummary, MessageStatus } from './core/chat';
 import type { ErrorInfo } from './core/errors';
 import type { RefusalReason } from './core/sessionApi';
 
@@ -12,7 +12,7 @@ export type { RefusalReason };
 export type ConnectionState =
   | { state: 'unknown' }
   | { state: 'checking'; url: string }
-  | { state: 'connected'; url: string; model?: string; nCtx?: number; build?: string }
+  | { state: 'connected'; url: string; model?: string; nCtx?: number; build?: string; /** The model takes images. */ vision?: boolean }
   | { state: 'error'; url: string; error: ErrorInfo };
 
 export interface StreamingInfo {
@@ -50,6 +50,27 @@ export interface UsagePayload {
 
 /** The figures of a usage post without its addressing. */
 export type UsageFigures = Omit<UsagePayload, 'chatId' | 'messageId'>;
+
+/** What the next request would be, counted by the server before sending. */
+export interface PromptSize {
+  chatId: string | undefined;
+  /** Echoes the draft's `draftId`, so an answer to an older draft is ignored. */
+  draftId: string;
+  tokens: number;
+  /** False when the server could not count (shown with ≈). */
+  exact: boolean;
+  nCtx?: number;
+  /** Tokens kept free for the answer. */
+  reserve: number;
+  /** The request fits with room for the answer (after leaving out what the overflow policy leaves out). */
+  fits: boolean;
+  /** Earlier messages the policy would leave out (trimOldest) or summarize (summarize). */
+  omitted: number;
+  /** Why it cannot be sent, with the numbers, when even the question alone does not fit. */
+  tooLarge?: string;
+  /** Tokens of each attachment of the draft, in order. */
+  attachmentTokens?: (number | undefined)[];
+}
 
 /** The host's answer to a request (send, edit and resend, retry, regenerate): the view never guesses. */
 export type RequestResult =
@@ -98,6 +119,10 @@ export type ToWebviewMessage =
     }
   | { type: 'error'; chatId?: string; messageId?: string; error: ErrorInfo }
   | ({ type: 'result' } & RequestResult)
+  /** The size of the request the draft would send now (answer to `draft`). */
+  | ({ type: 'promptSize' } & PromptSize)
+  /** Add a chip to the composer (Ask About Selection, Add File to Chat, the `@` picker, a long paste). */
+  | { type: 'attach'; attachment: Attachment }
   /** The chat's active path now ends at `leafId` (a version was chosen). */
   | { type: 'leaf'; chatId: string; leafId: string }
   | { type: 'connection'; connection: ConnectionState; model?: string }
@@ -110,7 +135,18 @@ export type ToWebviewMessage =
 export type FromWebviewMessage =
   | { type: 'ready' }
   /** Requests (`requestId`) are answered by a `result` with the same id. */
-  | { type: 'send'; requestId: string; chatId?: string; text: string }
+  | { type: 'send'; requestId: string; chatId?: string; text: string; attachments?: Attachment[] }
+  /** The composer changed: count the request it would send (debounced and cancelled by the host). */
+  | { type: 'draft'; draftId: string; chatId?: string; text: string; attachments?: Attachment[] }
+  /** `@` in the composer: pick a workspace file to attach. */
+  | { type: 'pickFile'; chatId?: string }
+  /** Continue an answer cut by llamaChat.maxTokens (the server continues the same message). */
+  | { type: 'continueAnswer'; requestId?: string; chatId: string; messageId: string }
+  /** A new chat with the cut answer's question and text, continued there. */
+  | { type: 'continueInNewChat'; chatId: string; messageId: string }
+  /** Summarize the earlier messages of the active path into a summary sent in their place. */
+  | { type: 'compactChat'; chatId: string }
+  | { type: 'editSummary'; chatId: string; messageId: string; text: string }
   | { type: 'stop'; chatId: string; messageId?: string }
   /** A new version of `messageId` (any failed, stopped or interrupted answer; a live one is aborted first). */
   | { type: 'retry'; requestId?: string; chatId: string; messageId?: string }
@@ -118,7 +154,7 @@ export type FromWebviewMessage =
   /** A new version of the answer `messageId` (default: the last answer on the active path). */
   | { type: 'regenerate'; requestId?: string; chatId: string; messageId?: string }
   /** A new version of the question `messageId` with `text`, answered anew. */
-  | { type: 'editResend'; requestId: string; chatId: string; messageId: string; text: string }
+  | { type: 'editResend'; requestId: string; chatId: string; messageId: string; text: string; attachments?: Attachment[] }
   /** Show `messageId` among its versions (the active path then runs through it). */
   | { type: 'selectVersion'; chatId: string; messageId: string }
   /** Delete one message (its replies move up to its parent) or the whole branch under it; undoable. */
@@ -145,18 +181,58 @@ export const LIMITS = {
   maxId: 200,
   maxHref: 8_192,
   maxTitle: 500,
+  /** Attachments on one message. */
+  maxAttachments: 32,
+  /** Characters of one image's data: URI (about 15 MB of image). */
+  maxImage: 20_000_000,
 } as const;
 
-type FieldSpec = 'id' | 'id?' | 'text' | 'text?' | 'title?' | 'href' | 'lang?' | 'scope';
+const ATTACHMENT_KINDS = new Set(['file', 'selection', 'paste', 'image']);
+
+/** An attachment from the webview, rebuilt from known fields only; a string saying what is wrong otherwise. */
+function checkAttachment(x: unknown): Attachment | string {
+  if (typeof x !== 'object' || x === null || Array.isArray(x)) return 'is not an object';
+  const a = x as Record<string, unknown>;
+  if (typeof a.kind !== 'string' || !ATTACHMENT_KINDS.has(a.kind)) return 'has an unknown kind';
+  if (typeof a.name !== 'string' || a.name.length === 0 || a.name.length > LIMITS.maxTitle) return 'needs a name';
+  if (a.kind === 'image') {
+    if (typeof a.mime !== 'string' || !/^image\/[a-z0-9.+-]+$/.test(a.mime)) return 'has no image type';
+    if (typeof a.dataUri !== 'string' || a.dataUri.length > LIMITS.maxImage || !a.dataUri.startsWith(`data:${a.mime};base64,`)) {
+      return 'is not an image data URI of that type (or is too large)';
+    }
+    return { kind: 'image', name: a.name, mime: a.mime, dataUri: a.dataUri };
+  }
+  if (typeof a.text !== 'string' || a.text.length > LIMITS.maxText) return 'has no text or too much';
+  const out: Attachment = { kind: a.kind as 'file' | 'selection' | 'paste', name: a.name, text: a.text };
+  if (a.language !== undefined) {
+    if (typeof a.language !== 'string' || a.language.length > LIMITS.maxTitle) return 'has a bad language';
+    out.language = a.language;
+  }
+  for (const k of ['startLine', 'endLine', 'tokens'] as const) {
+    const v = a[k];
+    if (v === undefined) continue;
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < 0) return `has a bad ${k}`;
+    out[k] = v;
+  }
+  return out;
+}
+
+type FieldSpec = 'id' | 'id?' | 'text' | 'text?' | 'title?' | 'href' | 'lang?' | 'scope' | 'attachments?';
 
 const SCHEMAS: { [K in FromWebviewType]: Record<string, FieldSpec> } = {
   ready: {},
-  send: { requestId: 'id', chatId: 'id?', text: 'text' },
+  send: { requestId: 'id', chatId: 'id?', text: 'text', attachments: 'attachments?' },
+  draft: { draftId: 'id', chatId: 'id?', text: 'text', attachments: 'attachments?' },
+  pickFile: { chatId: 'id?' },
+  continueAnswer: { requestId: 'id?', chatId: 'id', messageId: 'id' },
+  continueInNewChat: { chatId: 'id', messageId: 'id' },
+  compactChat: { chatId: 'id' },
+  editSummary: { chatId: 'id', messageId: 'id', text: 'text' },
   stop: { chatId: 'id', messageId: 'id?' },
   retry: { requestId: 'id?', chatId: 'id', messageId: 'id?' },
   discardStale: { chatId: 'id', messageId: 'id?' },
   regenerate: { requestId: 'id?', chatId: 'id', messageId: 'id?' },
-  editResend: { requestId: 'id', chatId: 'id', messageId: 'id', text: 'text' },
+  editResend: { requestId: 'id', chatId: 'id', messageId: 'id', text: 'text', attachments: 'attachments?' },
   selectVersion: { chatId: 'id', messageId: 'id' },
   deleteMessage: { chatId: 'id', messageId: 'id', scope: 'scope' },
   newChat: {},
@@ -179,6 +255,15 @@ export type ParseResult = { ok: true; message: FromWebviewMessage } | { ok: fals
 function checkField(value: unknown, spec: FieldSpec): string | undefined {
   const optional = spec.endsWith('?');
   if (value === undefined) return optional ? undefined : 'is missing';
+  if (spec === 'attachments?') {
+    if (!Array.isArray(value)) return 'must be an array';
+    if (value.length > LIMITS.maxAttachments) return `has too many items (${value.length} > ${LIMITS.maxAttachments})`;
+    for (const [i, item] of value.entries()) {
+      const a = checkAttachment(item);
+      if (typeof a === 'string') return `[${i}] ${a}`;
+    }
+    return undefined;
+  }
   if (typeof value !== 'string') return `must be a string, got ${value === null ? 'null' : typeof value}`;
   if (spec === 'scope') return value === 'message' || value === 'branch' ? undefined : 'must be "message" or "branch"';
   const base = optional ? spec.slice(0, -1) : spec;
@@ -207,7 +292,7 @@ export function parseFromWebview(raw: unknown): ParseResult {
       if (typeof requestId === 'string' && checkField(requestId, 'id') === undefined) refused.requestId = requestId;
       return refused;
     }
-    if (value !== undefined) out[field] = value;
+    if (value !== undefined) out[field] = spec === 'attachments?' ? (value as unknown[]).map((a) => checkAttachment(a) as Attachment) : value;
   }
   return { ok: true, message: out as FromWebviewMessage };
 }

@@ -15,6 +15,43 @@ export interface MessageTimings {
   predictedPerSecond?: number;
 }
 
+/**
+ * Context the user attached to a question: stored with the message as structured parts (never pasted into its
+ * text) and sent as text parts formatted for the model (images as `image_url` parts).
+ */
+export type Attachment =
+  | {
+      kind: 'file' | 'selection' | 'paste';
+      /** What the chip shows: a workspace-relative path, never a full local path. */
+      name: string;
+      text: string;
+      language?: string;
+      /** 1-based, inclusive, for a selection. */
+      startLine?: number;
+      endLine?: number;
+      /** Exact tokens of the formatted part, when the server counted them. */
+      tokens?: number;
+    }
+  | { kind: 'image'; name: string; mime: string; /** A data: URI. */ dataUri: string };
+
+/** How the request that produced an answer fitted the context. */
+export interface ContextUse {
+  /** Messages of the path before the question that were left out to fit (oldest first). */
+  omitted: number;
+  /** Messages replaced by a summary. */
+  summarized?: number;
+  /** The context size the request was fitted to. */
+  nCtx: number;
+}
+
+/** A summary that stands in, in requests, for the path messages before the message carrying it. */
+export interface ContextSummary {
+  text: string;
+  /** Ids of the path messages it replaces (they stay in the chat). */
+  covers: string[];
+  createdAt: number;
+}
+
 export interface ChatMessage {
   id: string;
   /**
@@ -39,6 +76,14 @@ export interface ChatMessage {
   ctxMax?: number;
   timings?: MessageTimings;
   error?: ErrorInfo;
+  /** User messages: the attached context. */
+  attachments?: Attachment[];
+  /** Assistant messages cut with finish `length`: by the full context, or by llamaChat.maxTokens. */
+  limit?: 'context' | 'maxTokens';
+  /** Assistant messages: how the request fitted the context (shown as a divider when messages were left out). */
+  context?: ContextUse;
+  /** A summary of the earlier path, sent in place of the messages it covers. */
+  summary?: ContextSummary;
 }
 
 export interface ChatSummary {

@@ -4,6 +4,8 @@ import type { StreamEvent } from './events';
 export interface ChatRequestMessage {
   role: 'system' | 'user' | 'assistant';
   content: string;
+  /** Images (data: URIs) sent with this message as `image_url` parts after its text. */
+  images?: string[];
 }
 
 export interface ChatRequest {
@@ -14,8 +16,20 @@ export interface ChatRequest {
   maxTokens?: number;
   seed?: number;
   stop?: string[];
+  /**
+   * Continue the last (assistant) message instead of starting a new one: llama-server's
+   * `continue_final_message: true` with `add_generation_prompt: false`.
+   */
+  continueFinalMessage?: boolean;
   /** Extra fields merged into the request body (e.g. top_k). */
   extra?: Record<string, unknown>;
+}
+
+/** The exact prompt size of a request, or an estimate where the server cannot count. */
+export interface PromptCount {
+  tokens: number;
+  /** False: an estimate (shown with ≈). */
+  exact: boolean;
 }
 
 /** Facts from GET /props (and /v1/models), normalised. */

@@ -133,6 +133,7 @@ export class ConnectionMonitor extends Disposable {
       if (generation !== this.generation) return this.current;
       this.lastProps = props;
       const connected: ConnectionState = { state: 'connected', url, nCtx: props.nCtx };
+      if (props.modalities?.vision === true) connected.vision = true;
       const model = modelNameOf(props);
       if (model !== undefined) connected.model = model;
       if (props.buildInfo !== undefined) connected.build = props.buildInfo;

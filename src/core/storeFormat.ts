@@ -112,6 +112,9 @@ const PATCHABLE: ReadonlySet<string> = new Set<keyof ChatMessage>([
   'ctxMax',
   'timings',
   'error',
+  'context',
+  'summary',
+  'limit',
 ]);
 
 /** Applies one record to a chat. Returns why it does not fit (the log is then corrupt), or undefined. */
