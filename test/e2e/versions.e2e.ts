@@ -61,6 +61,7 @@ describe('versions of an answer', () => {
     await completeAnswers(wb, 1);
     const v1 = await wb.answerText();
     assert.ok(v1.length > 0);
+    const v1Id = (await savedChatWith('First question')).messages.find((m) => m.role === 'assistant' && m.status === 'complete')!.id;
 
     await button(wb.lastAssistant(), 'Regenerate answer').click();
     await pollUntil(() => wb.chat().getByText('2/2').count(), (c) => c > 0, 30_000, 'the 2/2 version switcher');
@@ -80,8 +81,12 @@ describe('versions of an answer', () => {
     assert.equal(await wb.answerText(wb.assistantMessages().first()), v1, 'the follow-up continues version 1');
 
     const saved = await savedChatWith('Follow-up on version one');
-    const shown = activePath(saved).map((m) => m.content);
-    assert.deepEqual(shown.slice(0, 3), ['First question', v1, 'Follow-up on version one']);
+    const shown = activePath(saved);
+    assert.deepEqual(
+      shown.slice(0, 3).map((m) => (m.role === 'user' ? m.content : m.id)),
+      ['First question', v1Id, 'Follow-up on version one'],
+      'the follow-up was asked under version 1',
+    );
     const index = indexTree(saved.messages);
     assert.equal(index.byId.size, 5, 'both versions are kept');
   });
@@ -110,7 +115,6 @@ describe('versions of an answer', () => {
     const after = await savedChatWith('Newer question');
     const kept = after.messages.find((m) => m.id === newerSaved.id);
     assert.deepEqual(kept, newerSaved, 'the newer answer is byte for byte what it was');
-    assert.equal(kept?.content, newer);
     // And it is one switch away: Previous version brings back the failed attempt and the newer branch under it.
     await button(wb.chat(), 'Previous version').first().click();
     await pollUntil(() => wb.userMessages().count(), (c) => c === 2, 5_000, 'the older branch with the newer question');
