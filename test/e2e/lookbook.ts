@@ -371,16 +371,6 @@ async function widenSidebar(wb: Workbench, width: number): Promise<void> {
   await wb.page.mouse.move(1000, 600);
 }
 
-async function openFile(wb: Workbench, name: string): Promise<void> {
-  await wb.page.keyboard.press('Control+P');
-  const input = wb.page.locator('.quick-input-widget input');
-  await input.waitFor({ state: 'visible', timeout: 10_000 });
-  await input.fill(name);
-  await wb.page.locator('.quick-input-widget .monaco-list-row').first().filter({ hasText: name }).waitFor({ timeout: 10_000 });
-  await input.press('Enter');
-  await wb.page.locator('.editor-group-container .monaco-editor').first().waitFor({ timeout: 10_000 });
-}
-
 const DEMO_FILE = `export interface RetryOptions {
   retries?: number;
   baseDelayMs?: number;
@@ -441,7 +431,7 @@ async function run(): Promise<void> {
     await wb.waitForWorkbench();
     const book: Book = { wb, out, themes, current: themes[0] };
 
-    await openFile(wb, 'api.ts');
+    await wb.openFile('api.ts');
     await wb.openChatView();
     await widenSidebar(wb, sidebar);
     await shoot(book, '01-empty-connected');

@@ -112,6 +112,17 @@ export class Workbench {
     return (await item.innerText({ timeout: 1000 }).catch(() => '')).trim();
   }
 
+  /** Opens a workspace file with Quick Open (Ctrl+P) and waits for its editor. */
+  async openFile(name: string): Promise<void> {
+    await this.page.keyboard.press('Control+P');
+    const input = this.page.locator('.quick-input-widget input');
+    await input.waitFor({ state: 'visible', timeout: 10_000 });
+    await input.fill(name);
+    await this.page.locator('.quick-input-widget .monaco-list-row').first().filter({ hasText: name }).waitFor({ timeout: 10_000 });
+    await input.press('Enter');
+    await this.page.locator('.editor-group-container .monaco-editor').first().waitFor({ timeout: 10_000 });
+  }
+
   notification(text: string | RegExp): Locator {
     return this.page.locator('.notifications-toasts .notification-toast', { hasText: text });
   }

@@ -4,7 +4,7 @@
  * queued when the consumer asks comes as one batch, like the events of one network chunk. Faithful to the contract: it never throws, an abort ends the stream with
  * `{type: 'error', error: {kind: 'aborted'}}`, and nothing follows a `done` or `error` event.
  */
-import type { ChatRequest, ChatStreamer, ServerProps } from '../../src/core/client';
+import type { ChatRequest, ChatStreamer, PromptCount, ServerProps } from '../../src/core/client';
 import type { ErrorInfo } from '../../src/core/errors';
 import type { FinishReason, ServerTimings, StreamEvent, Usage } from '../../src/core/events';
 
@@ -160,6 +160,10 @@ export class FakeStreamer implements ChatStreamer {
   /** What getProps resolves to; an Error rejects; a function is called per request. */
   props: ServerProps | Error | ((signal?: AbortSignal) => Promise<ServerProps>) = { nCtx: 2048, modelAlias: 'tiny.gguf' };
   propsCalls = 0;
+  /** Requests counted with countPrompt (a fake tokenizer: 4 characters a token, 4 per message). */
+  readonly counted: ChatRequest[] = [];
+  /** Set to false to behave like a server that cannot count (the session then estimates). */
+  canCount = true;
   private streamWaiters: ((s: FakeStream) => void)[] = [];
 
   streamChat(request: ChatRequest, signal?: AbortSignal): AsyncIterable<StreamEvent> {
@@ -187,6 +191,22 @@ export class FakeStreamer implements ChatStreamer {
     if (p instanceof Error) return Promise.reject(p);
     if (typeof p === 'function') return p(signal);
     return Promise.resolve({ ...p });
+  }
+
+  /** The fake tokenizer's size of a request: what a test can compute by hand. */
+  static tokensOf(req: Pick<ChatRequest, 'messages'>): number {
+    return req.messages.reduce((n, m) => n + 4 + Math.ceil(m.content.length / 4), 0);
+  }
+
+  countPrompt(request: ChatRequest): Promise<PromptCount> {
+    if (!this.canCount) return Promise.reject(new Error('cannot count'));
+    this.counted.push(structuredClone(request));
+    return Promise.resolve({ tokens: FakeStreamer.tokensOf(request), exact: true });
+  }
+
+  tokenCount(text: string): Promise<PromptCount> {
+    if (!this.canCount) return Promise.reject(new Error('cannot count'));
+    return Promise.resolve({ tokens: Math.ceil(text.length / 4), exact: true });
   }
 
   /** The latest stream; throws when none was started. */
