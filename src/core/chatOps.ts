@@ -1,22 +1,125 @@
 /** Pure operations on chats: the request sent for a chat, forks, Markdown export. */
-import type { Chat, ChatMessage } from './chat';
+import type { Attachment, Chat, ChatMessage, ContextSummary } from './chat';
 import { activePath } from './chatTree';
 import type { ChatRequest, ChatRequestMessage } from './client';
+import { fenceCode } from './format';
 import type { SessionSettings } from './sessionApi';
 
+/** Inline code that backticks inside `text` cannot close early. */
+function inlineCode(text: string): string {
+  let longest = 0;
+  for (const m of text.matchAll(/`+/g)) longest = Math.max(longest, m[0].length);
+  const ticks = '`'.repeat(longest + 1);
+  const pad = text.startsWith('`') || text.endsWith('`') ? ' ' : '';
+  return `${ticks}${pad}${text.replace(/\r?\n/g, ' ')}${pad}${ticks}`;
+}
+
+function lineRange(a: { startLine?: number; endLine?: number }): string {
+  const { startLine: start, endLine: end } = a;
+  if (start === undefined) return '';
+  if (end === undefined || end === start) return ` (line ${start})`;
+  return ` (lines ${start}\u2013${end})`;
+}
+
 /**
- * The messages sent to the server for a path of the chat (root to the question): the system prompt (if set), then
- * every message with text, except
- * assistant answers that failed or are still streaming (a retried or stuck answer must not feed the next one).
+ * An attachment as the model reads it, after the question's text: a heading naming it, then its text in a code
+ * fence longer than any backtick run inside, e.g. ``File `src/a.ts` (lines 3–10):`` and a ```` ```ts ```` fence.
+ * Images are not text: they travel as `images` of the request message (this returns '' for them).
+ */
+export function formatAttachment(a: Attachment): string {
+  if (a.kind === 'image') return '';
+  const label = a.kind === 'paste' ? `Pasted text ${inlineCode(a.name)}:` : `File ${inlineCode(a.name)}${lineRange(a)}:`;
+  return `${label}\n${fenceCode(a.text, a.language)}`;
+}
+
+/** A user message's text with its text attachments after it. */
+export function formatUserContent(m: Pick<ChatMessage, 'content' | 'attachments'>): string {
+  const parts: string[] = [];
+  if (m.content) parts.push(m.content);
+  for (const a of m.attachments ?? []) if (a.kind !== 'image') parts.push(formatAttachment(a));
+  return parts.join('\n\n');
+}
+
+/** The heading the summary of left-out messages gets in the system message. */
+export const SUMMARY_HEADING = 'Summary of the earlier conversation:';
+
+export function formatSummary(summary: Pick<ContextSummary, 'text'>): string {
+  return `${SUMMARY_HEADING}\n${summary.text}`;
+}
+
+/** Where a path's summary applies: the index of the message carrying it and the ids it replaces. */
+export interface PathSummary {
+  index: number;
+  summary: ContextSummary;
+  covered: ReadonlySet<string>;
+}
+
+/**
+ * The summary that counts on a path: the last one whose `covers` ids all come earlier on the path (a summary
+ * whose messages are not all there, e.g. after an edit above it, stands for nothing on this path).
+ */
+export function pathSummary(path: readonly ChatMessage[]): PathSummary | undefined {
+  for (let i = path.length - 1; i >= 0; i--) {
+    const summary = path[i].summary;
+    if (!summary || !summary.text.trim()) continue;
+    const before = new Set(path.slice(0, i).map((m) => m.id));
+    if (summary.covers.length > 0 && summary.covers.every((id) => before.has(id))) {
+      return { index: i, summary, covered: new Set(summary.covers) };
+    }
+  }
+  return undefined;
+}
+
+export interface RequestMessageOptions {
+  /**
+   * Send the last path message (an assistant partial answer) as the final assistant message to be continued,
+   * whatever its status.
+   */
+  continueFinal?: boolean;
+  /** Leave out the path messages before this index (fitting the context); the summary still applies. */
+  startAt?: number;
+}
+
+function isContinued(path: readonly ChatMessage[], options: RequestMessageOptions): boolean {
+  return options.continueFinal === true && path.length > 0 && path[path.length - 1].role === 'assistant';
+}
+
+/**
+ * The messages sent to the server for a path of the chat (root to the question): the system prompt (if set, with
+ * the path's summary after it), then every message with text, except assistant answers that failed or are still
+ * streaming (a retried or stuck answer must not feed the next one) and messages a summary replaces. A user
+ * message's attachments follow its text (text kinds formatted by formatAttachment, images as `images`).
  */
 export function buildRequestMessages(
-  messages: readonly ChatMessage[],
+  path: readonly ChatMessage[],
   settings: Pick<SessionSettings, 'systemPrompt'>,
+  options: RequestMessageOptions = {},
 ): ChatRequestMessage[] {
   const out: ChatRequestMessage[] = [];
-  const system = settings.systemPrompt?.trim();
-  if (system) out.push({ role: 'system', content: settings.systemPrompt! });
-  for (const m of messages) {
+  const system = settings.systemPrompt?.trim() ? settings.systemPrompt : undefined;
+  const summary = pathSummary(path);
+  const systemParts: string[] = [];
+  if (system) systemParts.push(system);
+  if (summary) systemParts.push(formatSummary(summary.summary));
+  if (systemParts.length > 0) out.push({ role: 'system', content: systemParts.join('\n\n') });
+  const continued = isContinued(path, options);
+  const startAt = Math.max(0, options.startAt ?? 0);
+  for (let i = startAt; i < path.length; i++) {
+    const m = path[i];
+    if (summary?.covered.has(m.id)) continue;
+    if (continued && i === path.length - 1) {
+      out.push({ role: 'assistant', content: m.content });
+      continue;
+    }
+    if (m.role === 'user') {
+      const content = formatUserContent(m);
+      const images = (m.attachments ?? []).flatMap((a) => (a.kind === 'image' ? [a.dataUri] : []));
+      if (!content && images.length === 0) continue;
+      const message: ChatRequestMessage = { role: 'user', content };
+      if (images.length > 0) message.images = images;
+      out.push(message);
+      continue;
+    }
     if (!m.content) continue;
     if (m.role === 'assistant' && (m.status === 'failed' || m.status === 'streaming')) continue;
     out.push({ role: m.role, content: m.content });
@@ -24,17 +127,27 @@ export function buildRequestMessages(
   return out;
 }
 
+export interface ChatRequestOptions {
+  /** Continue the last path message (an assistant partial answer): see RequestMessageOptions.continueFinal. */
+  continueFinal?: boolean;
+  /** The messages to send (e.g. fitted to the context by fitRequest) instead of the whole path's. */
+  messages?: ChatRequestMessage[];
+}
+
 export function buildChatRequest(
-  messages: readonly ChatMessage[],
+  path: readonly ChatMessage[],
   settings: SessionSettings,
   model: string | undefined,
+  options: ChatRequestOptions = {},
 ): ChatRequest {
-  const request: ChatRequest = { messages: buildRequestMessages(messages, settings) };
+  const continueFinal = isContinued(path, options);
+  const request: ChatRequest = { messages: options.messages ?? buildRequestMessages(path, settings, { continueFinal }) };
   if (model) request.model = model;
   if (typeof settings.temperature === 'number' && Number.isFinite(settings.temperature)) {
     request.temperature = settings.temperature;
   }
   if (typeof settings.maxTokens === 'number' && settings.maxTokens > 0) request.maxTokens = settings.maxTokens;
+  if (continueFinal) request.continueFinalMessage = true;
   return request;
 }
 

@@ -6,7 +6,8 @@ import type * as UndiciTypes from 'undici';
 import type { Dispatcher } from 'undici';
 import { LlamaError } from './errors';
 import type { ErrorInfo } from './errors';
-import type { ChatRequest, ChatRequestMessage, ChatStreamer, ModelInfo, ServerProps, SlotInfo } from './client';
+import type { ChatRequest, ChatRequestMessage, ChatStreamer, ModelInfo, PromptCount, ServerProps, SlotInfo } from './client';
+import { IMAGE_TOKEN_ESTIMATE, estimatePromptTokens, estimateTextTokens } from './contextBudget';
 import type { StreamEvent } from './events';
 import { nullLogger } from './logger';
 import type { Logger } from './logger';
@@ -33,13 +34,26 @@ export interface LlamaClientOptions {
   logger?: Logger;
   /** Use this dispatcher instead of an own Agent (not closed by dispose()). */
   dispatcher?: Dispatcher;
+  /**
+   * How countPrompt starts (default 'input_tokens'): it falls back from there to 'template' (/apply-template +
+   * /tokenize) and then 'estimate' when the server lacks the endpoints. Tests force a fallback with this.
+   */
+  countMethod?: PromptCountMethod;
 }
+
+/**
+ * How a client counts prompts: llama-server's `POST /v1/chat/completions/input_tokens` (exact), its
+ * `/apply-template` + `/tokenize` (exact for text), or an estimate of about 3.5 characters a token.
+ */
+export type PromptCountMethod = 'input_tokens' | 'template' | 'estimate';
 
 export type HealthStatus = 'ok' | 'loading';
 
 export interface TokenizeOptions {
   /** Add BOS etc. like a real prompt (llama-server `add_special`). Default false. */
   addSpecial?: boolean;
+  /** Do not log an error status (the caller falls back and logs once). */
+  quiet?: boolean;
 }
 
 const DEFAULT_REQUEST_TIMEOUT_MS = 30_000;
@@ -168,6 +182,20 @@ export function parseSlots(json: unknown): SlotInfo[] {
   return slots;
 }
 
+type WirePart = { type: 'text'; text: string } | { type: 'image_url'; image_url: { url: string } };
+type WireMessage = { role: ChatRequestMessage['role']; content: string | WirePart[] };
+
+/** Request messages as the OpenAI-compatible API takes them: a message with images becomes text + image_url parts. */
+export function toWireMessages(messages: readonly ChatRequestMessage[]): WireMessage[] {
+  return messages.map((m) => {
+    if (m.images === undefined || m.images.length === 0) return { role: m.role, content: m.content };
+    const parts: WirePart[] = [];
+    if (m.content) parts.push({ type: 'text', text: m.content });
+    for (const url of m.images) parts.push({ type: 'image_url', image_url: { url } });
+    return { role: m.role, content: parts };
+  });
+}
+
 /** The JSON body of POST /v1/chat/completions for a streamed chat. */
 export function buildChatBody(req: ChatRequest): Record<string, unknown> {
   const body: Record<string, unknown> = {
@@ -181,11 +209,43 @@ export function buildChatBody(req: ChatRequest): Record<string, unknown> {
   if (req.maxTokens !== undefined && req.maxTokens > 0) body.max_tokens = Math.floor(req.maxTokens);
   if (req.seed !== undefined && Number.isFinite(req.seed)) body.seed = req.seed;
   if (req.stop !== undefined && req.stop.length > 0) body.stop = req.stop;
+  if (req.continueFinalMessage === true) {
+    body.continue_final_message = true;
+    body.add_generation_prompt = false;
+  }
   if (req.extra !== undefined) Object.assign(body, req.extra);
   // The stream decoder depends on these two; extra must not change them.
-  body.messages = req.messages;
+  body.messages = toWireMessages(req.messages);
   body.stream = true;
   return body;
+}
+
+/**
+ * The body that counts the prompt of `req`: the chat body itself (the same template flags, the same messages),
+ * not streamed. llama-server's input_tokens and apply-template read the same fields as a chat request.
+ */
+export function buildCountBody(req: ChatRequest): Record<string, unknown> {
+  const body = buildChatBody(req);
+  body.stream = false;
+  delete body.stream_options;
+  delete body.timings_per_token;
+  delete body.return_progress;
+  return body;
+}
+
+/** Statuses that say "this server has no such endpoint". */
+const MISSING_ENDPOINT = new Set([404, 405, 501]);
+
+function hasImages(req: ChatRequest): boolean {
+  return req.messages.some((m) => (m.images?.length ?? 0) > 0);
+}
+
+function withoutImages(req: ChatRequest): ChatRequest {
+  return { ...req, messages: req.messages.map((m) => ({ role: m.role, content: m.content })) };
+}
+
+function imageCount(req: ChatRequest): number {
+  return req.messages.reduce((n, m) => n + (m.images?.length ?? 0), 0);
 }
 
 /**
@@ -226,6 +286,12 @@ export class LlamaClient implements ChatStreamer {
   private readonly requestTimeoutMs: number;
   private readonly streamHeadersTimeoutMs: number;
   private readonly propsCache = new Map<string, ServerProps>();
+  private readonly initialCountMethod: PromptCountMethod;
+  /** What worked for countPrompt on this server (probed on first use, downgraded when an endpoint is missing). */
+  private countMethodInUse: PromptCountMethod;
+  private tokenizeMissing = false;
+  /** Count problems already logged (once each, at debug). */
+  private readonly countLogged = new Set<string>();
   private disposed = false;
   /** The last key read, so anything the server quotes back can be blanked out of logs and errors. */
   private knownKey: string | undefined;
@@ -236,6 +302,8 @@ export class LlamaClient implements ChatStreamer {
     this.logger = redactingLogger(options.logger ?? nullLogger, () => this.knownKey);
     this.requestTimeoutMs = options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
     this.streamHeadersTimeoutMs = options.streamHeadersTimeoutMs ?? Math.max(this.requestTimeoutMs, 300_000);
+    this.initialCountMethod = options.countMethod ?? 'input_tokens';
+    this.countMethodInUse = this.initialCountMethod;
     this.agent = options.dispatcher;
     this.ownsDispatcher = options.dispatcher === undefined;
     this.agentOptions = {
@@ -274,9 +342,103 @@ export class LlamaClient implements ChatStreamer {
     return props;
   }
 
-  /** Forgets cached /props (server restarted, model or URL changed). */
+  /** Forgets cached /props and how prompts are counted (server restarted, model or URL changed). */
   invalidate(): void {
     this.propsCache.clear();
+    this.countMethodInUse = this.initialCountMethod;
+    this.tokenizeMissing = false;
+  }
+
+  /** How countPrompt counts right now (after any fallback). */
+  get countMethod(): PromptCountMethod {
+    return this.countMethodInUse;
+  }
+
+  /**
+   * The prompt size of the chat request `req` would make, as the server counts it: `POST
+   * /v1/chat/completions/input_tokens` with the same body (exact); on a server without it `/apply-template` of that
+   * body then `/tokenize` with `add_special` (exact for text: the server tokenizes its prompt the same way); without
+   * those an estimate (`exact: false`). What works is remembered per client. Images make a template count an
+   * estimate (the prompt text holds only a marker for each). Rejects on network errors, aborts and refused keys;
+   * other HTTP errors for this request (e.g. images on a text-only model) give an estimate.
+   */
+  async countPrompt(req: ChatRequest, signal?: AbortSignal): Promise<PromptCount> {
+    for (;;) {
+      const method = this.countMethodInUse;
+      try {
+        if (method === 'input_tokens') return await this.countByInputTokens(req, signal);
+        if (method === 'template') return await this.countByTemplate(req, signal);
+        return estimatePromptTokens(req.messages);
+      } catch (err) {
+        if (!LlamaError.is(err) || err.status === undefined || err.status === 401 || err.status === 403) throw err;
+        if (MISSING_ENDPOINT.has(err.status) && this.countMethodInUse === method) {
+          const next: PromptCountMethod = method === 'input_tokens' ? 'template' : 'estimate';
+          this.logCountOnce(`missing:${method}`, `Prompt counting: ${method} is not offered (HTTP ${err.status}); using ${next}.`);
+          this.countMethodInUse = next;
+          continue;
+        }
+        if (MISSING_ENDPOINT.has(err.status)) continue; // another call switched already
+        this.logCountOnce(`status:${err.status}`, `Prompt counting: HTTP ${err.status} (${err.message}); estimating this request.`);
+        return this.estimateAround(req, signal);
+      }
+    }
+  }
+
+  /**
+   * Tokens of one text as part of a prompt (no BOS), e.g. an attachment's formatted part: `/tokenize`, or an
+   * estimate where the server has none.
+   */
+  async tokenCount(text: string, signal?: AbortSignal): Promise<PromptCount> {
+    if (this.tokenizeMissing) return estimateTextTokens(text);
+    try {
+      return { tokens: (await this.tokenize(text, signal, { quiet: true })).length, exact: true };
+    } catch (err) {
+      if (!LlamaError.is(err) || err.status === undefined || !MISSING_ENDPOINT.has(err.status)) throw err;
+      this.tokenizeMissing = true;
+      this.logCountOnce('missing:tokenize', `Token counting: /tokenize is not offered (HTTP ${err.status}); estimating.`);
+      return estimateTextTokens(text);
+    }
+  }
+
+  private async countByInputTokens(req: ChatRequest, signal: AbortSignal | undefined): Promise<PromptCount> {
+    const json = await this.postJson('/v1/chat/completions/input_tokens', buildCountBody(req), signal, true);
+    const tokens = isObject(json) ? optNumber(json.input_tokens) : undefined;
+    if (tokens === undefined) {
+      // Something answers there, but not with a count: treat it like a missing endpoint.
+      throw new LlamaError({ kind: 'unknown', status: 404, message: 'POST /v1/chat/completions/input_tokens returned no input_tokens.' });
+    }
+    return { tokens, exact: true };
+  }
+
+  private async countByTemplate(req: ChatRequest, signal: AbortSignal | undefined): Promise<PromptCount> {
+    const images = imageCount(req);
+    const body = buildCountBody(images > 0 ? withoutImages(req) : req);
+    const json = await this.postJson('/apply-template', body, signal, true);
+    if (!isObject(json) || typeof json.prompt !== 'string') {
+      throw new LlamaError({ kind: 'unknown', status: 404, message: 'POST /apply-template returned no prompt.' });
+    }
+    // add_special: the server tokenizes a chat prompt with BOS (and parses special tokens, as /tokenize does).
+    const tokens = await this.tokenize(json.prompt, signal, { addSpecial: true, quiet: true });
+    return images > 0 ? { tokens: tokens.length + images * IMAGE_TOKEN_ESTIMATE, exact: false } : { tokens: tokens.length, exact: true };
+  }
+
+  /** This request cannot be counted as it is (e.g. images on a text-only model): the text's count plus a guess. */
+  private async estimateAround(req: ChatRequest, signal: AbortSignal | undefined): Promise<PromptCount> {
+    if (hasImages(req)) {
+      try {
+        const text = await this.countPrompt(withoutImages(req), signal);
+        return { tokens: text.tokens + imageCount(req) * IMAGE_TOKEN_ESTIMATE, exact: false };
+      } catch (err) {
+        if (signal?.aborted) throw err;
+      }
+    }
+    return estimatePromptTokens(req.messages);
+  }
+
+  private logCountOnce(key: string, line: string): void {
+    if (this.countLogged.has(key)) return;
+    this.countLogged.add(key);
+    this.logger.debug(line);
   }
 
   async listModels(signal?: AbortSignal): Promise<ModelInfo[]> {
@@ -300,7 +462,7 @@ export class LlamaClient implements ChatStreamer {
 
   /** POST /tokenize → token ids. */
   async tokenize(text: string, signal?: AbortSignal, options: TokenizeOptions = {}): Promise<number[]> {
-    const json = await this.postJson('/tokenize', { content: text, add_special: options.addSpecial ?? false }, signal);
+    const json = await this.postJson('/tokenize', { content: text, add_special: options.addSpecial ?? false }, signal, options.quiet);
     const tokens = isObject(json) && Array.isArray(json.tokens) ? (json.tokens as unknown[]) : undefined;
     if (tokens === undefined) throw new LlamaError({ kind: 'unknown', message: 'POST /tokenize returned no tokens array.' });
     // Plain ids, or {id, piece} when pieces were requested.
@@ -445,7 +607,13 @@ export class LlamaClient implements ChatStreamer {
     return headers;
   }
 
-  private async send(method: 'GET' | 'POST', path: string, json: unknown, signal: AbortSignal | undefined): Promise<Dispatcher.ResponseData> {
+  private async send(
+    method: 'GET' | 'POST',
+    path: string,
+    json: unknown,
+    signal: AbortSignal | undefined,
+    quiet = false,
+  ): Promise<Dispatcher.ResponseData> {
     const url = this.baseUrl + path;
     const ctx: ErrorContext = { serverUrl: this.baseUrl, url };
     const started = Date.now();
@@ -467,7 +635,8 @@ export class LlamaClient implements ChatStreamer {
         if (res.statusCode === 503 && path === '/health') return res;
         const text = await readText(res.body, ERROR_BODY_LIMIT);
         const error = httpStatusError(res.statusCode, text, { ...ctx, contentType: String(res.headers['content-type'] ?? '') });
-        this.logFailure(method, displayUrl(url), error, started);
+        // Quiet: the caller falls back and logs once.
+        if (!quiet) this.logFailure(method, displayUrl(url), error, started);
         throw this.redactError(error);
       }
       return res;
@@ -497,8 +666,8 @@ export class LlamaClient implements ChatStreamer {
     return this.expectJson(await this.send('GET', path, undefined, signal), path);
   }
 
-  private async postJson(path: string, json: unknown, signal: AbortSignal | undefined): Promise<unknown> {
-    return this.expectJson(await this.send('POST', path, json, signal), path);
+  private async postJson(path: string, json: unknown, signal: AbortSignal | undefined, quiet = false): Promise<unknown> {
+    return this.expectJson(await this.send('POST', path, json, signal, quiet), path);
   }
 
   private redactText(text: string): string {

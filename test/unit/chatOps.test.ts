@@ -1,6 +1,6 @@
 import * as assert from 'node:assert/strict';
-import type { Chat, ChatMessage } from '../../src/core/chat';
-import { buildChatRequest, buildRequestMessages, exportMarkdown, forkMessages } from '../../src/core/chatOps';
+import type { Attachment, Chat, ChatMessage } from '../../src/core/chat';
+import { buildChatRequest, buildRequestMessages, exportMarkdown, forkMessages, formatAttachment } from '../../src/core/chatOps';
 
 function msg(id: string, role: ChatMessage['role'], content: string, extra: Partial<ChatMessage> = {}): ChatMessage {
   return { id, role, content, status: 'complete', createdAt: 1, ...extra };
@@ -42,6 +42,131 @@ describe('chatOps', () => {
       assert.deepEqual(r, { messages: [{ role: 'user', content: 'hi' }], model: 'm1', temperature: 0.2 });
       const r2 = buildChatRequest(msgs, { staleSeconds: 30, maxTokens: 64 }, undefined);
       assert.deepEqual(r2, { messages: [{ role: 'user', content: 'hi' }], maxTokens: 64 });
+    });
+  });
+
+  describe('attachments', () => {
+    it('formats files, selections and pastes in a fence longer than any backtick run inside', () => {
+      assert.equal(
+        formatAttachment({ kind: 'file', name: 'src/a.ts', text: 'const a = 1;\n', language: 'ts' }),
+        'File `src/a.ts`:\n```ts\nconst a = 1;\n```',
+      );
+      assert.equal(
+        formatAttachment({ kind: 'selection', name: 'src/a.ts', text: 'x()', language: 'typescript', startLine: 3, endLine: 10 }),
+        'File `src/a.ts` (lines 3\u201310):\n```typescript\nx()\n```',
+      );
+      assert.equal(
+        formatAttachment({ kind: 'selection', name: 'b.py', text: 'pass', startLine: 7, endLine: 7 }),
+        'File `b.py` (line 7):\n```\npass\n```',
+      );
+      const md = formatAttachment({ kind: 'paste', name: 'notes', text: 'a\n````js\nx\n````\nb', language: 'markdown' });
+      assert.ok(md.startsWith('Pasted text `notes`:\n`````markdown\n'), md);
+      assert.ok(md.endsWith('\nb\n`````'), md);
+      assert.equal(formatAttachment({ kind: 'file', name: 'odd`name', text: '' }).split('\n')[0], 'File ``odd`name``:');
+      assert.equal(formatAttachment({ kind: 'image', name: 'a.png', mime: 'image/png', dataUri: 'data:image/png;base64,AA' }), '');
+    });
+
+    it('sends a question\'s attachments after its text, images as images of that message', () => {
+      const attachments: Attachment[] = [
+        { kind: 'file', name: 'src/a.ts', text: 'let x;', language: 'ts' },
+        { kind: 'image', name: 'shot.png', mime: 'image/png', dataUri: 'data:image/png;base64,iVBOR' },
+        { kind: 'selection', name: 'src/b.ts', text: 'y()', startLine: 1, endLine: 2 },
+      ];
+      const out = buildRequestMessages(
+        [msg('u1', 'user', 'Why?', { attachments }), msg('a1', 'assistant', 'Because.'), msg('u2', 'user', '', { attachments: [attachments[1]] })],
+        {},
+      );
+      assert.deepEqual(out, [
+        {
+          role: 'user',
+          content: 'Why?\n\nFile `src/a.ts`:\n```ts\nlet x;\n```\n\nFile `src/b.ts` (lines 1\u20132):\n```\ny()\n```',
+          images: ['data:image/png;base64,iVBOR'],
+        },
+        { role: 'assistant', content: 'Because.' },
+        { role: 'user', content: '', images: ['data:image/png;base64,iVBOR'] },
+      ]);
+    });
+  });
+
+  describe('summaries', () => {
+    const path = [
+      msg('u1', 'user', 'one'),
+      msg('a1', 'assistant', 'uno'),
+      msg('u2', 'user', 'two', { summary: { text: 'They counted to one.', covers: ['u1', 'a1'], createdAt: 2 } }),
+      msg('a2', 'assistant', 'dos'),
+      msg('u3', 'user', 'three'),
+    ];
+
+    it('sends the summary after the system prompt in place of the messages it covers', () => {
+      assert.deepEqual(buildRequestMessages(path, { systemPrompt: 'Be brief.' }), [
+        { role: 'system', content: 'Be brief.\n\nSummary of the earlier conversation:\nThey counted to one.' },
+        { role: 'user', content: 'two' },
+        { role: 'assistant', content: 'dos' },
+        { role: 'user', content: 'three' },
+      ]);
+    });
+
+    it('gives the summary a system message of its own without a system prompt', () => {
+      assert.deepEqual(buildRequestMessages(path, {})[0], {
+        role: 'system',
+        content: 'Summary of the earlier conversation:\nThey counted to one.',
+      });
+    });
+
+    it('only the last summary on the path counts', () => {
+      const later = path.map((m) =>
+        m.id === 'u3' ? { ...m, summary: { text: 'Counted to two.', covers: ['u1', 'a1', 'u2', 'a2'], createdAt: 3 } } : m,
+      );
+      assert.deepEqual(buildRequestMessages(later, {}), [
+        { role: 'system', content: 'Summary of the earlier conversation:\nCounted to two.' },
+        { role: 'user', content: 'three' },
+      ]);
+    });
+
+    it('ignores a summary whose messages are not all earlier on this path', () => {
+      const stray = path.map((m) => (m.id === 'u2' ? { ...m, summary: { text: 'S', covers: ['u1', 'zz'], createdAt: 2 } } : m));
+      assert.deepEqual(
+        buildRequestMessages(stray, {}).map((m) => m.content),
+        ['one', 'uno', 'two', 'dos', 'three'],
+      );
+    });
+  });
+
+  describe('continueFinal', () => {
+    const path = [msg('u1', 'user', 'Tell a story'), msg('a1', 'assistant', 'Once upon', { status: 'stopped', finishReason: 'length' })];
+
+    it('sends the partial answer as the final assistant message and sets continueFinalMessage', () => {
+      const r = buildChatRequest(path, { staleSeconds: 30, maxTokens: 64 }, 'm', { continueFinal: true });
+      assert.deepEqual(r, {
+        messages: [
+          { role: 'user', content: 'Tell a story' },
+          { role: 'assistant', content: 'Once upon' },
+        ],
+        model: 'm',
+        maxTokens: 64,
+        continueFinalMessage: true,
+      });
+      const complete = buildChatRequest([path[0], { ...path[1], status: 'complete' }], { staleSeconds: 30 }, undefined, { continueFinal: true });
+      assert.equal(complete.continueFinalMessage, true);
+      assert.equal(complete.messages.length, 2);
+    });
+
+    it('sends a failed partial answer too when continuing it, and never without the option', () => {
+      const failed = [path[0], { ...path[1], status: 'failed' as const }];
+      assert.equal(buildChatRequest(failed, { staleSeconds: 30 }, undefined, { continueFinal: true }).messages.length, 2);
+      const plain = buildChatRequest(failed, { staleSeconds: 30 }, undefined);
+      assert.equal(plain.messages.length, 1);
+      assert.equal(plain.continueFinalMessage, undefined);
+    });
+
+    it('ignores continueFinal when the path ends with a question', () => {
+      const r = buildChatRequest([path[0]], { staleSeconds: 30 }, undefined, { continueFinal: true });
+      assert.equal(r.continueFinalMessage, undefined);
+    });
+
+    it('takes fitted messages in place of the whole path', () => {
+      const messages = [{ role: 'user' as const, content: 'fitted' }];
+      assert.deepEqual(buildChatRequest(path, { staleSeconds: 30 }, undefined, { messages }).messages, messages);
     });
   });
 

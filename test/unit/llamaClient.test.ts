@@ -1,6 +1,6 @@
 import * as assert from 'node:assert/strict';
 import * as net from 'node:net';
-import { LlamaClient, buildChatBody, normalizeBaseUrl } from '../../src/core/llamaClient';
+import { LlamaClient, buildChatBody, buildCountBody, normalizeBaseUrl } from '../../src/core/llamaClient';
 import type { LlamaClientOptions } from '../../src/core/llamaClient';
 import { LlamaError } from '../../src/core/errors';
 import type { ErrorInfo } from '../../src/core/errors';
@@ -340,6 +340,155 @@ describe('LlamaClient', () => {
       assert.equal(server.requests.length, 2);
       assert.equal(server.requests[1].headers.connection ?? 'keep-alive', 'keep-alive');
       assert.equal(server.openSockets, 1);
+    });
+  });
+
+  describe('request bodies', () => {
+    it('sends images as image_url parts after the text', () => {
+      const body = buildChatBody({
+        messages: [
+          { role: 'user', content: 'What is this?', images: ['data:image/png;base64,AAA', 'data:image/jpeg;base64,BBB'] },
+          { role: 'user', content: '', images: ['data:image/png;base64,CCC'] },
+          { role: 'assistant', content: 'plain', images: [] },
+        ],
+      });
+      assert.deepEqual(body.messages, [
+        {
+          role: 'user',
+          content: [
+            { type: 'text', text: 'What is this?' },
+            { type: 'image_url', image_url: { url: 'data:image/png;base64,AAA' } },
+            { type: 'image_url', image_url: { url: 'data:image/jpeg;base64,BBB' } },
+          ],
+        },
+        { role: 'user', content: [{ type: 'image_url', image_url: { url: 'data:image/png;base64,CCC' } }] },
+        { role: 'assistant', content: 'plain' },
+      ]);
+    });
+
+    it('continues the final message with continue_final_message and no generation prompt', () => {
+      const req: ChatRequest = {
+        messages: [
+          { role: 'user', content: 'Tell' },
+          { role: 'assistant', content: 'Once' },
+        ],
+        continueFinalMessage: true,
+      };
+      const body = buildChatBody(req);
+      assert.equal(body.continue_final_message, true);
+      assert.equal(body.add_generation_prompt, false);
+      assert.ok(!('continue_final_message' in buildChatBody(CHAT)));
+      const count = buildCountBody(req);
+      assert.equal(count.continue_final_message, true);
+      assert.equal(count.add_generation_prompt, false);
+      assert.equal(count.stream, false);
+      assert.deepEqual(count.messages, body.messages);
+      assert.equal(count.cache_prompt, true);
+    });
+  });
+
+  describe('countPrompt and tokenCount', () => {
+    const inputTokens = (n: number) => json(200, { input_tokens: n, object: 'response.input_tokens' });
+    const REQ: ChatRequest = { messages: [{ role: 'user', content: 'Hello there' }], model: 'tiny', maxTokens: 32, extra: { top_k: 3 } };
+
+    it('asks input_tokens with the chat body (not streamed)', async () => {
+      server.setHandler(routes({ 'POST /v1/chat/completions/input_tokens': inputTokens(17) }));
+      assert.deepEqual(await client.countPrompt(REQ), { tokens: 17, exact: true });
+      assert.equal(server.requests.length, 1);
+      const body = server.requests[0].json as Record<string, unknown>;
+      assert.deepEqual(body, { cache_prompt: true, model: 'tiny', max_tokens: 32, top_k: 3, messages: [{ role: 'user', content: 'Hello there' }], stream: false });
+      assert.equal(client.countMethod, 'input_tokens');
+    });
+
+    it('falls back once to apply-template + tokenize (with add_special), remembers it, logs once at debug', async () => {
+      server.setHandler(
+        routes({
+          'POST /apply-template': json(200, { prompt: '<|user|>\nHello there<|end|>\n<|assistant|>\n' }),
+          'POST /tokenize': json(200, { tokens: [1, 32010, 15043, 727, 32007, 32001] }),
+        }),
+      );
+      assert.deepEqual(await client.countPrompt(REQ), { tokens: 6, exact: true });
+      assert.deepEqual(
+        server.requests.map((r) => r.path),
+        ['/v1/chat/completions/input_tokens', '/apply-template', '/tokenize'],
+      );
+      const template = server.requests[1].json as Record<string, unknown>;
+      assert.deepEqual(template.messages, [{ role: 'user', content: 'Hello there' }]);
+      assert.deepEqual(server.requests[2].json, { content: '<|user|>\nHello there<|end|>\n<|assistant|>\n', add_special: true });
+      assert.equal(client.countMethod, 'template');
+
+      assert.deepEqual(await client.countPrompt(REQ), { tokens: 6, exact: true });
+      assert.equal(server.requests.filter((r) => r.path === '/v1/chat/completions/input_tokens').length, 1, 'probed once');
+      assert.equal(logger.lines.filter((l) => l.startsWith('warn') || l.startsWith('error')).length, 0, logger.lines.join('\n'));
+      assert.equal(logger.lines.filter((l) => /input_tokens is not offered/.test(l)).length, 1);
+      assert.ok(logger.lines.some((l) => l.startsWith('debug') && /not offered/.test(l)));
+    });
+
+    it('estimates (exact false) when neither way exists, and stops asking', async () => {
+      server.setHandler(routes({}));
+      const count = await client.countPrompt({ messages: [{ role: 'user', content: 'x'.repeat(350) }] });
+      assert.equal(count.exact, false);
+      assert.ok(count.tokens >= 100 && count.tokens < 120, String(count.tokens));
+      assert.equal(server.requests.length, 2);
+      await client.countPrompt(REQ);
+      assert.equal(server.requests.length, 2, 'no more requests once the server is known to lack both');
+      assert.equal(client.countMethod, 'estimate');
+      client.invalidate();
+      assert.equal(client.countMethod, 'input_tokens', 'a new server is probed again');
+    });
+
+    it('a forced template method never asks input_tokens', async () => {
+      makeClient({ countMethod: 'template' });
+      server.setHandler(
+        routes({
+          'POST /apply-template': json(200, { prompt: 'p' }),
+          'POST /tokenize': json(200, { tokens: [1, 2] }),
+        }),
+      );
+      assert.deepEqual(await client.countPrompt(REQ), { tokens: 2, exact: true });
+      assert.deepEqual(server.requests.map((r) => r.path), ['/apply-template', '/tokenize']);
+    });
+
+    it('counts images it cannot send as the text plus a guess (text-only model)', async () => {
+      server.setHandler((req) => {
+        const body = req.json as { messages: { content: unknown }[] };
+        if (body.messages.some((m) => Array.isArray(m.content))) {
+          return json(500, { error: { code: 500, message: 'image input is not supported', type: 'server_error' } });
+        }
+        return inputTokens(10);
+      });
+      const count = await client.countPrompt({ messages: [{ role: 'user', content: 'look', images: ['data:image/png;base64,AA'] }] });
+      assert.equal(count.exact, false);
+      assert.ok(count.tokens > 10 + 100, String(count.tokens));
+      assert.equal(client.countMethod, 'input_tokens', 'the method still works for text');
+      assert.equal(logger.lines.filter((l) => l.startsWith('warn')).length, 0);
+    });
+
+    it('rejects on network errors, refused keys and aborts', async () => {
+      server.setHandler(json(401, { error: { code: 401, message: 'Invalid API Key', type: 'authentication_error' } }));
+      assert.equal((await rejection(client.countPrompt(REQ))).kind, 'unauthorized');
+      server.setHandler(inputTokens(3));
+      const controller = new AbortController();
+      controller.abort();
+      assert.equal((await rejection(client.countPrompt(REQ, controller.signal))).kind, 'aborted');
+      const port = await freePortThatIsClosed();
+      const down = new LlamaClient({ baseUrl: `http://127.0.0.1:${port}`, logger });
+      try {
+        assert.equal((await rejection(down.countPrompt(REQ))).kind, 'unreachable');
+        assert.equal(down.countMethod, 'input_tokens', 'a dead server does not downgrade the method');
+      } finally {
+        down.dispose();
+      }
+    });
+
+    it('tokenCount() tokenizes one text without BOS; estimates without /tokenize', async () => {
+      server.setHandler(routes({ 'POST /tokenize': json(200, { tokens: [5, 6, 7] }) }));
+      assert.deepEqual(await client.tokenCount('a b c'), { tokens: 3, exact: true });
+      assert.deepEqual(server.requests[0].json, { content: 'a b c', add_special: false });
+      server.setHandler(routes({}));
+      assert.deepEqual(await client.tokenCount('x'.repeat(35)), { tokens: 10, exact: false });
+      await client.tokenCount('y');
+      assert.equal(server.requests.length, 2, 'a missing /tokenize is asked once');
     });
   });
 
