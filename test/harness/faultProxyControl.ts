@@ -5,7 +5,11 @@
  *
  *   GET  /mode           -> current FaultMode
  *   POST /mode  {mode}   -> sets it (body: a FaultMode as JSON), answers the new mode
- *   GET  /stats          -> FaultProxyStats
+ *   GET  /stats          -> FaultProxyStats (counters, the last cut's byte offset, every request's method + path)
+ *
+ * Every FaultMode kind is accepted, e.g. {"kind":"emptyFrames","every":1,"count":5,"intervalMs":200},
+ * {"kind":"pingSilence","afterEvents":3,"pingMs":250} or {"kind":"cutResume","afterEvents":8,"path":"/v1/chat/completions"}.
+ * POSTing a cutResume mode (again) arms it for the next matching request.
  */
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -17,7 +21,9 @@ export interface FaultProxyControl {
   stop(): Promise<void>;
 }
 
-const KINDS = new Set<FaultMode['kind']>(['pass', 'stall', 'slow', 'cut', 'status']);
+const KINDS = new Set<FaultMode['kind']>(['pass', 'stall', 'slow', 'cut', 'status', 'emptyFrames', 'pingSilence', 'cutResume']);
+
+const isCount = (v: unknown, min: number): boolean => typeof v === 'number' && Number.isInteger(v) && v >= min;
 
 /** Checks the shape of a mode that arrived as JSON; returns a message when it is not one. */
 export function invalidMode(value: unknown): string | undefined {
@@ -28,6 +34,13 @@ export function invalidMode(value: unknown): string | undefined {
   if (m.kind === 'slow' && !(typeof m.eventsPerSecond === 'number' && m.eventsPerSecond > 0)) return 'slow needs eventsPerSecond > 0';
   if (m.kind === 'status' && !(typeof m.status === 'number' && m.status >= 100 && m.status < 600)) return 'status needs an HTTP status';
   if (m.afterEvents !== undefined && !(typeof m.afterEvents === 'number' && m.afterEvents >= 0)) return 'afterEvents must be >= 0';
+  if (m.kind === 'emptyFrames') {
+    if (m.every !== undefined && !isCount(m.every, 1)) return 'every must be an integer >= 1';
+    if (m.count !== undefined && !isCount(m.count, 1)) return 'count must be an integer >= 1';
+    if (m.intervalMs !== undefined && !(typeof m.intervalMs === 'number' && m.intervalMs >= 0)) return 'intervalMs must be >= 0';
+  }
+  if (m.kind === 'pingSilence' && !(typeof m.pingMs === 'number' && m.pingMs > 0)) return 'pingSilence needs pingMs > 0';
+  if (m.kind === 'cutResume' && m.afterEvents === undefined) return 'cutResume needs afterEvents';
   return undefined;
 }
 
@@ -85,6 +98,12 @@ export async function setProxyMode(controlUrl: string, mode: FaultMode): Promise
   const body = (await res.json()) as unknown;
   if (!res.ok) throw new Error(`fault proxy control: HTTP ${res.status} ${JSON.stringify(body)}`);
   return body as FaultMode;
+}
+
+export async function getProxyMode(controlUrl: string): Promise<FaultMode> {
+  const res = await fetch(`${controlUrl}/mode`);
+  if (!res.ok) throw new Error(`fault proxy control: HTTP ${res.status}`);
+  return (await res.json()) as FaultMode;
 }
 
 export async function getProxyStats(controlUrl: string): Promise<FaultProxyStats> {

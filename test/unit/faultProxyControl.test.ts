@@ -3,7 +3,7 @@ import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { startFaultProxy } from '../harness/faultProxy';
 import type { FaultProxy } from '../harness/faultProxy';
-import { getProxyStats, invalidMode, setProxyMode, startFaultProxyControl } from '../harness/faultProxyControl';
+import { getProxyMode, getProxyStats, invalidMode, setProxyMode, startFaultProxyControl } from '../harness/faultProxyControl';
 import type { FaultProxyControl } from '../harness/faultProxyControl';
 
 describe('fault proxy control port', () => {
@@ -64,5 +64,34 @@ describe('fault proxy control port', () => {
     assert.match(invalidMode({ kind: 'status', status: 42 }) ?? '', /status/);
     assert.match(invalidMode(null) ?? '', /object/);
     assert.match(invalidMode({ kind: 'pass', path: 3 }) ?? '', /path/);
+    assert.equal(invalidMode({ kind: 'emptyFrames' }), undefined);
+    assert.equal(invalidMode({ kind: 'emptyFrames', every: 3, count: 2, intervalMs: 0, path: '/v1/chat/completions' }), undefined);
+    assert.match(invalidMode({ kind: 'emptyFrames', every: 0 }) ?? '', /every/);
+    assert.match(invalidMode({ kind: 'emptyFrames', count: 1.5 }) ?? '', /count/);
+    assert.match(invalidMode({ kind: 'emptyFrames', intervalMs: -1 }) ?? '', /intervalMs/);
+    assert.equal(invalidMode({ kind: 'pingSilence', pingMs: 100, afterEvents: 2 }), undefined);
+    assert.match(invalidMode({ kind: 'pingSilence' }) ?? '', /pingMs/);
+    assert.match(invalidMode({ kind: 'pingSilence', pingMs: 0 }) ?? '', /pingMs/);
+    assert.equal(invalidMode({ kind: 'cutResume', afterEvents: 0 }), undefined);
+    assert.match(invalidMode({ kind: 'cutResume' }) ?? '', /afterEvents/);
+    assert.match(invalidMode({ kind: 'cutResume', afterEvents: -1 }) ?? '', /afterEvents/);
+  });
+
+  it('sets the new modes from another process and reports their counters and the request log', async () => {
+    for (const mode of [
+      { kind: 'emptyFrames', every: 2, count: 3, intervalMs: 10, path: '/v1/chat/completions' },
+      { kind: 'pingSilence', afterEvents: 1, pingMs: 50 },
+      { kind: 'cutResume', afterEvents: 4, path: '/v1/chat/completions' },
+    ] as const) {
+      assert.deepEqual(await setProxyMode(control.url, mode), mode);
+      assert.deepEqual(await getProxyMode(control.url), mode);
+    }
+    // cutResume with a path: a request elsewhere passes and is logged.
+    assert.equal((await fetch(`${proxy.url}/v1/stream?conv_id=c1&from=0`)).status, 200);
+    await setProxyMode(control.url, { kind: 'pass' });
+    const stats = await getProxyStats(control.url);
+    for (const key of ['emptyFramesInserted', 'pingsWritten', 'cutResumes', 'bytesForwarded'] as const) assert.equal(typeof stats[key], 'number', key);
+    assert.equal(stats.lastCut, null);
+    assert.deepEqual(stats.requestLog.at(-1), { method: 'GET', path: '/v1/stream?conv_id=c1&from=0', status: 200 });
   });
 });
