@@ -38,6 +38,14 @@ export type StreamEvent =
   | { type: 'timings'; timings: ServerTimings }
   | { type: 'finish'; reason: FinishReason }
   | { type: 'usage'; usage: Usage; timings?: ServerTimings }
+  /**
+   * A frame arrived that produced no other event: proof that the stream lives, nothing to show. `ping`: an SSE
+   * comment (llama-server writes `:` every `sse_ping_interval` seconds while silent); otherwise a data frame that
+   * decodes to nothing (the repeated `{"role":"assistant","content":null}` chunk before the first token, a chunk with
+   * only an unchanged role, content held back while a `<think>` tag may still be forming). Never after `done`/`error`.
+   * The decoder reuses one frozen object for each value of `ping`: do not mutate it.
+   */
+  | { type: 'alive'; ping: boolean }
   | { type: 'done' }
   | { type: 'error'; error: ErrorInfo };
 

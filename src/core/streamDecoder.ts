@@ -1,12 +1,25 @@
 /**
  * Decodes llama-server's OpenAI-compatible SSE body into typed StreamEvents. Pure and synchronous: the HTTP client
- * feeds raw bytes, tests and benchmarks feed captured bodies. Never throws; emits exactly one final `done` or `error`.
+ * feeds raw bytes, tests and benchmarks feed captured bodies. Never throws; emits exactly one final `done` or `error`,
+ * and nothing after it.
+ *
+ * Every received frame shows up: a frame that yields no other event (an SSE comment such as llama-server's `:`
+ * ping, the repeated `{"role":"assistant","content":null}` chunk, a chunk with only an unchanged role) yields
+ * `alive` (`ping: true` for a comment), so a consumer can tell a live but quiet stream from a dead one. Frames that
+ * yield other events yield no `alive`.
+ *
+ * Reasoning: `delta.reasoning_content` becomes `reasoning`. For chat templates the server does not parse, a
+ * `<think>…</think>` block at the start of `delta.content` is split out by a ThinkParser into `reasoning` and
+ * `content` events (tags split across chunks included; held-back text is released on finish, done and error). Once
+ * any `reasoning_content` arrives, content passes through untouched from then on.
  */
 import { createParser } from 'eventsource-parser';
 import type { EventSourceMessage, EventSourceParser, ParseError } from 'eventsource-parser';
 import type { ErrorInfo } from './errors';
 import type { FinishReason, ServerTimings, StreamEvent, Usage } from './events';
 import { excerpt, streamErrorInfo } from './httpErrors';
+import { ThinkParser } from './thinkParser';
+import type { ThinkKind } from './thinkParser';
 
 export type StreamEventSink = (event: StreamEvent) => void;
 
@@ -18,6 +31,11 @@ export interface ChatStreamDecoderOptions {
 const DEFAULT_MAX_EVENT_CHARS = 16 * 1024 * 1024;
 // Hoisted so the hot path does not allocate an options object per chunk.
 const STREAM_OPTS = { stream: true } as const;
+const CR = 13;
+const LF = 10;
+// One shared frozen object each: `alive` must cost no allocation.
+const ALIVE_PING: StreamEvent = Object.freeze({ type: 'alive', ping: true } as const);
+const ALIVE_DATA: StreamEvent = Object.freeze({ type: 'alive', ping: false } as const);
 
 interface RawChoice {
   delta?: { role?: unknown; content?: unknown; reasoning_content?: unknown } | null;
@@ -49,12 +67,21 @@ export class ChatStreamDecoder {
   private sawFinish = false;
   private sawEvent = false;
   private lastRole: string | undefined;
+  /** Events emitted so far: a data frame that adds none is reported as `alive`. */
+  private emitted = 0;
+  private readonly think: ThinkParser;
+  /** Content still goes through the ThinkParser (false once it passes through, or after reasoning_content). */
+  private thinkOn = true;
+  /** The text fed last ended with CR: the parser holds it until it sees whether LF follows. */
+  private pendingCr = false;
 
   constructor(sink: StreamEventSink, options: ChatStreamDecoderOptions = {}) {
     this.sink = sink;
+    this.think = new ThinkParser((kind, text) => this.onThink(kind, text));
     this.parser = createParser({
       onEvent: (message) => this.onMessage(message),
       onError: (error) => this.onParseError(error),
+      onComment: () => this.onComment(),
       maxBufferSize: options.maxEventChars ?? DEFAULT_MAX_EVENT_CHARS,
     });
   }
@@ -82,6 +109,8 @@ export class ChatStreamDecoder {
     if (this.terminal) return;
     const rest = this.textDecoder.decode();
     if (rest.length > 0) this.feed(rest);
+    // A final CR ends its line (SSE allows CR alone); the parser would wait for a possible LF forever.
+    if (this.pendingCr && !this.terminal) this.feed('\n');
     if (this.terminal) return;
     // An event without its closing blank line is discarded (SSE rules): a half-received JSON is a truncation.
     if (this.sawFinish) {
@@ -100,17 +129,45 @@ export class ChatStreamDecoder {
   /** Ends the stream with an error from outside (abort, dropped connection) unless it already ended. */
   fail(error: ErrorInfo): void {
     if (this.terminal) return;
+    this.endThink();
     this.terminal = true;
-    this.sink({ type: 'error', error });
+    this.emit({ type: 'error', error });
   }
 
   private emitDone(): void {
+    this.endThink();
     this.terminal = true;
-    this.sink({ type: 'done' });
+    this.emit({ type: 'done' });
+  }
+
+  private emit(event: StreamEvent): void {
+    this.emitted++;
+    this.sink(event);
+  }
+
+  private onThink(kind: ThinkKind, text: string): void {
+    this.emit(kind === 'content' ? { type: 'content', text } : { type: 'reasoning', text });
+  }
+
+  /** Releases text the ThinkParser holds back; content passes through untouched from then on. */
+  private endThink(): void {
+    if (!this.thinkOn) return;
+    this.thinkOn = false;
+    this.think.end();
+  }
+
+  private onComment(): void {
+    if (this.terminal) return;
+    this.emit(ALIVE_PING);
   }
 
   private feed(text: string): void {
     try {
+      // eventsource-parser keeps a trailing CR pending and, if the next chunk has no CR or LF, only appends to it, so
+      // the line it ended (a comment, the blank line of an event) would come later or never: the result would depend
+      // on where the network split the body. A CR not followed by LF ends a line; CRLF says the same, explicitly.
+      if (this.pendingCr && text.charCodeAt(0) !== LF) this.parser.feed('\n');
+      this.pendingCr = text.charCodeAt(text.length - 1) === CR;
       this.parser.feed(text);
     } catch (err) {
       // Only reachable if a sink throws or the parser was terminated; keep the "never throws" promise.
@@ -148,19 +205,21 @@ export class ChatStreamDecoder {
       });
       return;
     }
-    if (chunk === null || typeof chunk !== 'object') return;
-    if (chunk.error !== undefined && chunk.error !== null) {
-      this.fail(streamErrorInfo(chunk.error));
-      return;
+    const before = this.emitted;
+    if (chunk !== null && typeof chunk === 'object') {
+      if (chunk.error !== undefined && chunk.error !== null) {
+        this.fail(streamErrorInfo(chunk.error));
+        return;
+      }
+      this.onChunk(chunk);
     }
-    this.onChunk(chunk);
+    if (this.emitted === before && !this.terminal) this.emit(ALIVE_DATA);
   }
 
   private onChunk(chunk: RawChunk): void {
-    const sink = this.sink;
     const progress = chunk.prompt_progress;
     if (progress != null && typeof progress === 'object') {
-      sink({
+      this.emit({
         type: 'progress',
         progress: {
           total: num(progress.total),
@@ -180,14 +239,29 @@ export class ChatStreamDecoder {
           const role = delta.role;
           if (typeof role === 'string' && role !== this.lastRole) {
             this.lastRole = role;
-            sink({ type: 'role', role });
+            this.emit({ type: 'role', role });
           }
           const reasoning = delta.reasoning_content;
-          if (typeof reasoning === 'string' && reasoning.length > 0) sink({ type: 'reasoning', text: reasoning });
+          if (typeof reasoning === 'string' && reasoning.length > 0) {
+            // The server parses reasoning itself: no tags to look for in content.
+            this.endThink();
+            this.emit({ type: 'reasoning', text: reasoning });
+          }
           const content = delta.content;
-          if (typeof content === 'string' && content.length > 0) sink({ type: 'content', text: content });
+          if (typeof content === 'string' && content.length > 0) {
+            if (!this.thinkOn) {
+              this.emit({ type: 'content', text: content });
+            } else {
+              this.think.write(content);
+              if (this.think.passthrough) this.thinkOn = false;
+            }
+          }
         }
-        if (typeof choice.finish_reason === 'string' && !this.sawFinish) finish = choice.finish_reason;
+        if (typeof choice.finish_reason === 'string' && !this.sawFinish) {
+          finish = choice.finish_reason;
+          // The answer is complete: release what the ThinkParser holds before timings and finish.
+          this.endThink();
+        }
       }
     }
     const timings = chunk.timings;
@@ -195,11 +269,11 @@ export class ChatStreamDecoder {
     const usageTimings = timings != null && typeof timings === 'object' ? timings : undefined;
     // Timings that ride on the usage chunk belong to the usage event.
     if (usageTimings !== undefined && (usage == null || typeof usage !== 'object')) {
-      sink({ type: 'timings', timings: usageTimings });
+      this.emit({ type: 'timings', timings: usageTimings });
     }
     if (finish !== undefined) {
       this.sawFinish = true;
-      sink({ type: 'finish', reason: finish });
+      this.emit({ type: 'finish', reason: finish });
     }
     if (usage != null && typeof usage === 'object') {
       const u: Usage = {
@@ -211,7 +285,7 @@ export class ChatStreamDecoder {
       if (details != null && typeof details === 'object' && typeof details.cached_tokens === 'number') {
         u.cachedTokens = details.cached_tokens;
       }
-      sink(usageTimings !== undefined ? { type: 'usage', usage: u, timings: usageTimings } : { type: 'usage', usage: u });
+      this.emit(usageTimings !== undefined ? { type: 'usage', usage: u, timings: usageTimings } : { type: 'usage', usage: u });
     }
   }
 }

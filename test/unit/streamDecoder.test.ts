@@ -59,6 +59,41 @@ function text(events: StreamEvent[], type: 'content' | 'reasoning' = 'content'):
   return events.map((e) => (e.type === type ? e.text : '')).join('');
 }
 
+/** The SSE frames of a captured body, each with its blank line. */
+function framesOf(body: Uint8Array): string[] {
+  return Buffer.from(body)
+    .toString('utf8')
+    .split(/(?<=\n\n)/)
+    .filter((f) => f.trim().length > 0);
+}
+
+interface RawFrame {
+  choices?: { delta?: { content?: unknown } }[];
+}
+
+/**
+ * A captured stream with other words: the frames before its first content frame and after its last one as captured,
+ * and one copy of its first content frame per piece, carrying that piece as `delta.content`.
+ */
+function retext(section: FrameSection, pieces: string[]): Uint8Array {
+  const frames = framesOf(section.body);
+  const isContent = (f: string): boolean =>
+    f.startsWith('data: {') && typeof (JSON.parse(f.slice(6)) as RawFrame).choices?.[0]?.delta?.content === 'string';
+  const first = frames.findIndex(isContent);
+  const last = frames.length - 1 - [...frames].reverse().findIndex(isContent);
+  assert.ok(first > 0 && last >= first, `content frames in ${section.title}`);
+  const template = JSON.parse(frames[first].slice(6)) as RawFrame & { choices: { delta: { content: string } }[] };
+  const middle = pieces.map((piece) => {
+    template.choices[0].delta.content = piece;
+    return `data: ${JSON.stringify(template)}\n\n`;
+  });
+  return bytes([...frames.slice(0, first), ...middle, ...frames.slice(last + 1)].join(''));
+}
+
+function types(events: StreamEvent[]): string[] {
+  return events.map((e) => (e.type === 'alive' ? `alive:${e.ping ? 'ping' : 'data'}` : e.type));
+}
+
 describe('ChatStreamDecoder', () => {
   describe('captured llama-server streams', () => {
     it('finds the fixture sections it relies on', () => {
@@ -248,9 +283,15 @@ describe('ChatStreamDecoder', () => {
       assert.deepEqual(events.map((e) => e.type), ['content', 'error']);
     });
 
-    it('ignores JSON that is not a chunk object, comments and unknown fields', () => {
+    it('reports comments and JSON that is not a chunk object as alive, and ignores unknown fields', () => {
       const body = ': keep-alive\n\nevent: ping\ndata: 42\n\nfoo: bar\n\ndata: null\n\n' + sse(delta({ content: 'a' }), '[DONE]');
-      assert.deepEqual(decodeChatStream([bytes(body)]), [{ type: 'content', text: 'a' }, { type: 'done' }]);
+      assert.deepEqual(decodeChatStream([bytes(body)]), [
+        { type: 'alive', ping: true },
+        { type: 'alive', ping: false },
+        { type: 'alive', ping: false },
+        { type: 'content', text: 'a' },
+        { type: 'done' },
+      ]);
     });
 
     it('gives up with malformed on an event larger than the limit, without throwing', () => {
@@ -268,6 +309,179 @@ describe('ChatStreamDecoder', () => {
       const events = decodeChatStream(chunks);
       assert.equal(text(events), big);
       assert.equal(events[events.length - 1].type, 'done');
+    });
+  });
+
+  describe('alive: every received frame proves the stream lives', () => {
+    it('reports the repeated role-only chunk before the first token as alive (captured return_progress stream)', () => {
+      const events = decodeChatStream([findFrame(sections, 'STREAM: return_progress=true').body]);
+      assert.deepEqual(types(events), ['progress', 'role', 'progress', 'alive:data', 'content', 'content', 'timings', 'finish', 'done']);
+      assert.deepEqual(events[3], { type: 'alive', ping: false });
+    });
+
+    it('every captured frame yields at least one event, and alive only when it yields nothing else', () => {
+      let alive = 0;
+      for (const section of sections.filter((s) => s.isCompleteSse)) {
+        const decoder = new ChatStreamDecoder((e) => got.push(e));
+        let got: StreamEvent[] = [];
+        for (const frame of framesOf(section.body)) {
+          got = [];
+          decoder.write(bytes(frame));
+          assert.ok(got.length > 0, `${section.title}: ${frame.slice(0, 120)}`);
+          if (got.some((e) => e.type === 'alive')) {
+            assert.deepEqual(got, [{ type: 'alive', ping: false }], `${section.title}: ${frame.slice(0, 120)}`);
+            alive++;
+          }
+        }
+        assert.equal(decoder.finished, true);
+      }
+      assert.ok(alive >= 1, 'the captured streams hold frames that decode to nothing else');
+    });
+
+    for (const eol of ['\n', '\r\n', '\r']) {
+      it(`reports an SSE comment (llama-server's ":" ping) as alive with ping: true (${JSON.stringify(eol)} line ends)`, () => {
+        const frames = framesOf(findFrame(sections, 'POST /v1/chat/completions stream=true include_usage').body);
+        const body = bytes([frames[0], ':\n\n', frames[1], ':\n\n', ': keep-alive\n', ...frames.slice(2)].join('').replace(/\n/g, eol));
+        const whole = decodeChatStream([body]);
+        assert.deepEqual(types(whole).slice(0, 6), ['role', 'alive:ping', 'content', 'alive:ping', 'alive:ping', 'content']);
+        assert.deepEqual(whole[1], { type: 'alive', ping: true });
+        assert.equal(whole[whole.length - 1].type, 'done');
+        assert.equal(whole.filter((e) => e.type === 'alive').length, 3, 'content frames add no alive');
+        for (let cut = 1; cut < body.length; cut++) assert.deepEqual(decodeChatStream(splitAt(body, [cut])), whole, `split at byte ${cut}`);
+        assert.deepEqual(decodeChatStream(oneByteChunks(body)), whole, 'one-byte chunks');
+      });
+    }
+
+    it('reports a chunk with only an unchanged role as alive, and a changed role as a role event', () => {
+      const events = decodeChatStream([
+        bytes(sse(delta({ role: 'assistant' }), delta({ role: 'assistant' }), delta({ role: 'assistant', content: '' }), delta({ role: 'tool' }), delta({}, 'stop'), '[DONE]')),
+      ]);
+      assert.deepEqual(types(events), ['role', 'alive:data', 'alive:data', 'role', 'finish', 'done']);
+    });
+
+    it('emits nothing after done or error', () => {
+      const ping = ':\n\n';
+      const roleOnly = sse(delta({ role: 'assistant', content: null }));
+      assert.deepEqual(decodeChatStream([bytes(sse('[DONE]') + ping + roleOnly)]), [{ type: 'done' }]);
+      assert.deepEqual(types(decodeChatStream([bytes(sse(delta({ content: 'a' }), delta({}, 'stop')) + ping + sse('[DONE]') + ping)])), ['content', 'finish', 'alive:ping', 'done']);
+      assert.deepEqual(types(decodeChatStream([bytes(sse({ error: { message: 'x' } }) + ping + roleOnly)])), ['error']);
+
+      const events: StreamEvent[] = [];
+      const decoder = new ChatStreamDecoder((e) => events.push(e));
+      decoder.write(bytes(ping));
+      decoder.fail({ kind: 'aborted', message: 'Stopped.' });
+      decoder.write(bytes(ping + roleOnly));
+      decoder.end();
+      assert.deepEqual(types(events), ['alive:ping', 'error']);
+    });
+
+    it('reuses one frozen object for each kind of alive event', () => {
+      const events = decodeChatStream([bytes(':\n\n:\n\n' + sse(delta({ role: 'assistant' }), delta({ role: 'assistant' }), delta({ role: 'assistant' }), '[DONE]'))]);
+      const pings = events.filter((e) => e.type === 'alive' && e.ping);
+      const data = events.filter((e) => e.type === 'alive' && !e.ping);
+      assert.equal(pings.length, 2);
+      assert.equal(data.length, 2);
+      assert.equal(pings[0], pings[1]);
+      assert.equal(data[0], data[1]);
+      assert.ok(Object.isFrozen(pings[0]) && Object.isFrozen(data[0]));
+    });
+
+    it('treats a lone CR as a line end wherever the body is split (and at its end)', () => {
+      assert.deepEqual(decodeChatStream([bytes(':\r'), bytes('x')]), decodeChatStream([bytes(':\rx')]));
+      assert.deepEqual(types(decodeChatStream([bytes(':\r'), bytes('x')])), ['alive:ping', 'error']);
+      const body = bytes(sse(delta({ content: 'a' }), '[DONE]').replace(/\n/g, '\r'));
+      const whole = decodeChatStream([body]);
+      assert.deepEqual(types(whole), ['content', 'done']);
+      for (let cut = 1; cut < body.length; cut++) assert.deepEqual(decodeChatStream(splitAt(body, [cut])), whole, `split at byte ${cut}`);
+      assert.deepEqual(types(decodeChatStream([bytes(sse(delta({ content: 'a' })).replace(/\n/g, '\r') + 'data: [DONE]\r\r')])), ['content', 'done'], 'a final CR ends the blank line');
+    });
+  });
+
+  describe('<think> tags inside content (templates the server does not parse)', () => {
+    const usageStream = findFrame(sections, 'POST /v1/chat/completions stream=true include_usage');
+    const answer = '<think>Plan: add 2 and 2.</think>\n\nIt is 4.';
+
+    it('splits the block out of captured frames with the tags cut at every point (2 and 3 pieces)', function () {
+      this.timeout(60_000);
+      for (let i = 0; i <= answer.length; i++) {
+        for (let j = i; j <= answer.length; j++) {
+          const pieces = [answer.slice(0, i), answer.slice(i, j), answer.slice(j)];
+          const events = decodeChatStream([retext(usageStream, pieces)]);
+          const where = JSON.stringify(pieces);
+          assert.equal(text(events, 'reasoning'), 'Plan: add 2 and 2.', where);
+          assert.equal(text(events), 'It is 4.', where);
+          const kinds = types(events).filter((t) => t === 'reasoning' || t === 'content');
+          assert.deepEqual(kinds, [...kinds].sort((a, b) => (a === b ? 0 : a === 'reasoning' ? -1 : 1)), `all reasoning first: ${where}`);
+          assert.deepEqual(types(events).slice(-3), ['finish', 'usage', 'done'], where);
+          // Every content frame still shows: one that produced nothing visible is alive.
+          assert.equal(events.filter((e) => e.type !== 'role' && e.type !== 'finish' && e.type !== 'usage' && e.type !== 'done').length >= 3, true, where);
+        }
+      }
+    });
+
+    it('gives the same events for a <think> stream split at every byte, and char by char in content', () => {
+      const body = retext(usageStream, Array.from(answer));
+      const whole = decodeChatStream([body]);
+      assert.equal(text(whole, 'reasoning'), 'Plan: add 2 and 2.');
+      assert.equal(text(whole), 'It is 4.');
+      for (let cut = 1; cut < body.length; cut++) assert.deepEqual(decodeChatStream(splitAt(body, [cut])), whole, `split at byte ${cut}`);
+    });
+
+    it('reports a frame whose content is held back (a partial tag, leading whitespace) as alive', () => {
+      const events = decodeChatStream([retext(usageStream, ['\n', '<th', 'ink>', 'x', '</think', '>', '\n', 'y'])]);
+      assert.deepEqual(types(events).slice(0, 10), ['role', 'alive:data', 'alive:data', 'alive:data', 'reasoning', 'alive:data', 'alive:data', 'alive:data', 'content', 'finish']);
+      assert.equal(text(events, 'reasoning'), 'x');
+      assert.equal(text(events), 'y');
+    });
+
+    it('keeps a plain answer exactly, leading whitespace and later tags included', () => {
+      const events = decodeChatStream([retext(usageStream, ['\n\n', 'Hi ', '<think>', 'x</think>'])]);
+      assert.equal(text(events), '\n\nHi <think>x</think>');
+      assert.equal(text(events, 'reasoning'), '');
+    });
+
+    it('releases an unclosed block as reasoning at finish, at [DONE], on a stream error, on fail() and on truncation', () => {
+      const open = delta({ content: '<think>abc</th' });
+      assert.deepEqual(decodeChatStream([bytes(sse(open, delta({}, 'stop'), '[DONE]'))]), [
+        { type: 'reasoning', text: 'abc' },
+        { type: 'reasoning', text: '</th' },
+        { type: 'finish', reason: 'stop' },
+        { type: 'done' },
+      ]);
+      assert.deepEqual(types(decodeChatStream([bytes(sse(open, '[DONE]'))])), ['reasoning', 'reasoning', 'done']);
+      const streamError = decodeChatStream([bytes(sse(open, { error: { message: 'slot crashed' } }))]);
+      assert.deepEqual(types(streamError), ['reasoning', 'reasoning', 'error']);
+      assert.equal(text(streamError, 'reasoning'), 'abc</th');
+      const truncated = decodeChatStream([bytes(sse(open))]);
+      assert.deepEqual(types(truncated), ['reasoning', 'reasoning', 'error']);
+      assert.ok(truncated[2].type === 'error' && truncated[2].error.kind === 'truncated');
+
+      const events: StreamEvent[] = [];
+      const decoder = new ChatStreamDecoder((e) => events.push(e));
+      decoder.write(bytes(sse(delta({ content: '  <thi' }))));
+      assert.deepEqual(types(events), ['alive:data']);
+      decoder.fail({ kind: 'aborted', message: 'Stopped.' });
+      assert.deepEqual(events.slice(1), [{ type: 'content', text: '  <thi' }, { type: 'error', error: { kind: 'aborted', message: 'Stopped.' } }]);
+    });
+
+    it('reasoning_content wins: content passes through untouched from then on', () => {
+      const events = decodeChatStream([
+        bytes(sse(delta({ reasoning_content: 'server-parsed' }), delta({ content: '<think>x</think>' }), delta({ content: 'y' }), delta({}, 'stop'), '[DONE]')),
+      ]);
+      assert.equal(text(events, 'reasoning'), 'server-parsed');
+      assert.equal(text(events), '<think>x</think>y');
+    });
+
+    it('a stream that started splitting content keeps what it emitted when reasoning_content arrives', () => {
+      const events = decodeChatStream([
+        bytes(sse(delta({ content: '<think>a</th' }), delta({ reasoning_content: 'b' }), delta({ content: '</think>c' }), delta({}, 'stop'), '[DONE]')),
+      ]);
+      assert.deepEqual(events.slice(0, 4), [
+        { type: 'reasoning', text: 'a' },
+        { type: 'reasoning', text: '</th' },
+        { type: 'reasoning', text: 'b' },
+        { type: 'content', text: '</think>c' },
+      ]);
     });
   });
 
