@@ -19,3 +19,13 @@ export function formatTps(tps: number): string {
 export function formatSeconds(ms: number): string {
   return `${Math.max(1, Math.round(ms / 1000))} s`;
 }
+
+/** A whole number with en-US grouping: 8192 → "8,192". */
+export function formatInt(n: number): string {
+  return Math.round(n).toLocaleString('en-US');
+}
+
+/** "1 earlier message" / "3 earlier messages". */
+export function plural(n: number, one: string, many = `${one}s`): string {
+  return `${formatInt(n)} ${n === 1 ? one : many}`;
+}

@@ -3,12 +3,15 @@
  */
 import { createContext } from 'preact';
 import { useContext } from 'preact/hooks';
+import type { Attachment } from '../src/core/chat';
 import type { FromWebviewMessage } from '../src/protocol';
 
 /** View-only state kept by VS Code across webview reloads. The host owns chats, not this. */
 export interface PersistedViewState {
   /** Unsent composer text per chat id ('' for "no chat yet"). */
   drafts: Record<string, string>;
+  /** The unsent draft's chips per chat id (same keys as `drafts`); absent in states saved before chips. */
+  attachments?: Record<string, Attachment[]>;
   /** scrollTop of the message list per chat id. */
   scroll: Record<string, number>;
 }
@@ -57,7 +60,7 @@ export function useHost(): HostApi {
 /** Read-modify-write of the persisted view state. */
 export function updatePersisted(host: HostApi, fn: (state: PersistedViewState) => void): void {
   const prev = host.getState();
-  const next: PersistedViewState = { drafts: { ...prev?.drafts }, scroll: { ...prev?.scroll } };
+  const next: PersistedViewState = { drafts: { ...prev?.drafts }, attachments: { ...prev?.attachments }, scroll: { ...prev?.scroll } };
   fn(next);
   host.setState(next);
 }

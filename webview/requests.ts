@@ -15,6 +15,13 @@ export function newRequestId(): string {
   return `r${counter}-${random}`;
 }
 
+/** A fresh id for a `draft` post (the host echoes it in `promptSize`). */
+export function newDraftId(): string {
+  counter += 1;
+  const random = Math.random().toString(36).slice(2, 8) || '0';
+  return `d${counter}-${random}`;
+}
+
 /** Why `text` cannot be sent before the host ever sees it, if it cannot. */
 export function tooLongReason(text: string): string | undefined {
   if (text.length <= LIMITS.maxText) return undefined;

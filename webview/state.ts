@@ -3,8 +3,8 @@
  * tested directly. The host owns chats; this is only a mirror plus the bookkeeping that keeps it consistent.
  */
 import type { ErrorInfo } from '../src/core/errors';
-import type { Chat, ChatMessage } from '../src/core/chat';
-import type { RequestResult, StreamingInfo, ToWebviewMessage, UsageFigures, ViewState } from '../src/protocol';
+import type { Attachment, Chat, ChatMessage } from '../src/core/chat';
+import type { PromptSize, RequestResult, StreamingInfo, ToWebviewMessage, UsageFigures, ViewState } from '../src/protocol';
 import { activePath, indexTree, leafForVersion } from './tree';
 
 /** The host's snapshot (ViewState) plus the webview's own bookkeeping. */
@@ -34,7 +34,26 @@ export interface ViewModel extends ViewState {
    * oldest first. A `leaf` confirming an older choice must not undo a newer one.
    */
   chosenLeaves: readonly string[];
+  /**
+   * The host's last count of the next request (answer to a `draft`). The composer shows it only when its
+   * `draftId` is the draft it posted last, so a late answer to an older draft changes nothing.
+   */
+  promptSize: PromptSize | undefined;
+  /**
+   * Chips the host asked the composer to add (`attach`), numbered by `seq` so several in one tick all arrive;
+   * the composer takes those above the last seq it took. Only the latest few are kept.
+   */
+  attachQueue: readonly AttachRequest[];
 }
+
+/** One `attach` from the host, numbered. */
+export interface AttachRequest {
+  seq: number;
+  attachment: Attachment;
+}
+
+/** How many host attach requests the model keeps (one composer takes them at once). */
+export const KEPT_ATTACHES = 64;
 
 export const initialModel: ViewModel = {
   loaded: false,
@@ -51,6 +70,8 @@ export const initialModel: ViewModel = {
   resyncRequest: 0,
   results: {},
   chosenLeaves: [],
+  promptSize: undefined,
+  attachQueue: [],
 };
 
 /** How many request results the model keeps (a request is answered within moments). */
@@ -261,6 +282,17 @@ export function reduce(model: ViewModel, msg: ToWebviewMessage | LocalAction): V
 
     case 'prefill':
       return { ...model, prefill: { id: (model.prefill?.id ?? 0) + 1, text: msg.text } };
+
+    case 'promptSize': {
+      const { type: _type, ...size } = msg;
+      return { ...model, promptSize: size };
+    }
+
+    case 'attach': {
+      const seq = (model.attachQueue[model.attachQueue.length - 1]?.seq ?? 0) + 1;
+      const queue = [...model.attachQueue, { seq, attachment: msg.attachment }];
+      return { ...model, attachQueue: queue.slice(Math.max(0, queue.length - KEPT_ATTACHES)) };
+    }
 
     case 'focusInput':
       return { ...model, focusRequest: model.focusRequest + 1 };

@@ -25,6 +25,17 @@ function contextFigures(model: ViewModel, messages: readonly ChatMessage[]): { u
   return { used: nCtx !== undefined ? 0 : undefined, max: nCtx };
 }
 
+/**
+ * Changes whenever the request a draft would send changes without the draft: another path, an answer done, a
+ * summary edited. The composer then posts its draft again to be counted.
+ */
+function pathRevision(chatId: string | undefined, path: readonly ChatMessage[]): string {
+  const last = path[path.length - 1];
+  let summaries = 0;
+  for (const m of path) if (m.summary) summaries += m.summary.text.length + 1;
+  return `${chatId ?? ''}:${path.length}:${last?.id ?? ''}:${last?.status ?? ''}:${summaries}`;
+}
+
 export function App(): JSX.Element {
   const host = useHost();
   const [model, dispatch] = useReducer(reduce, initialModel);
@@ -59,6 +70,7 @@ export function App(): JSX.Element {
   const ctx = contextFigures(model, path);
   const readOnly = readOnlyReason(model);
   const connectedModel = model.connection.state === 'connected' ? model.connection.model : undefined;
+  const vision = model.connection.state === 'connected' && model.connection.vision === true;
 
   return (
     <div class="app">
@@ -92,6 +104,10 @@ export function App(): JSX.Element {
         focusRequest={model.focusRequest}
         results={model.results}
         readOnly={readOnly}
+        promptSize={model.promptSize}
+        attachQueue={model.attachQueue}
+        vision={vision}
+        pathRevision={pathRevision(chat?.id, path)}
       />
     </div>
   );

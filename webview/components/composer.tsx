@@ -1,20 +1,30 @@
 /**
- * The composer: Enter sends, Shift+Enter is a newline, Escape stops the stream. Keeps a draft per chat in the
- * persisted view state, and shows the current model and a context meter. A sent draft stays until the host's
- * `result` says the message was taken; a refusal keeps it and shows why.
+ * The composer: Enter sends, Shift+Enter is a newline, Escape stops the stream. Keeps a draft (text and chips)
+ * per chat in the persisted view state, and shows the current model and a meter of the next request's size. A
+ * sent draft stays until the host's `result` says the message was taken; a refusal keeps it and shows why.
+ *
+ * Every change of the draft is posted as `draft` (a fresh `draftId` each); the host answers with `promptSize`,
+ * shown only when it answers the latest draft.
  */
 import type { JSX } from 'preact';
 import { useEffect, useRef, useState } from 'preact/hooks';
-import type { StreamingInfo } from '../../src/protocol';
-import { formatCount } from '../format';
+import type { Attachment } from '../../src/core/chat';
+import { LIMITS } from '../../src/protocol';
+import type { PromptSize, StreamingInfo } from '../../src/protocol';
+import { imageFiles, LONG_PASTE, NO_VISION, pasteAttachment, readImage, TOO_MANY } from '../attachments';
+import { formatInt, plural } from '../format';
 import { updatePersisted, useHost } from '../hostApi';
-import { tooLongReason, usePendingRequest } from '../requests';
+import type { HostApi } from '../hostApi';
+import { newDraftId, tooLongReason, usePendingRequest } from '../requests';
 import type { Results } from '../requests';
+import type { AttachRequest } from '../state';
+import { ChipList } from './attachments';
 
 export interface ComposerProps {
   chatId: string | undefined;
   stream: StreamingInfo | undefined;
   model: string | undefined;
+  /** Fallback meter figures until the host counts the draft: the last answer's, else the server's n_ctx. */
   ctxUsed: number | undefined;
   ctxMax: number | undefined;
   /** The last message of the active path is an assistant answer that can be regenerated. */
@@ -27,30 +37,159 @@ export interface ComposerProps {
   results?: Results;
   /** Set when the chat cannot be changed: the composer is disabled, the draft kept. */
   readOnly?: string;
+  /** The host's last count of a draft (ViewModel.promptSize); ignored unless it answers our latest draft. */
+  promptSize?: PromptSize;
+  /** Chips the host asks us to add (ViewModel.attachQueue). */
+  attachQueue?: readonly AttachRequest[];
+  /** The model takes images. */
+  vision?: boolean;
+  /** Changes whenever the request the draft would send changes without the draft (an answer done, a version shown). */
+  pathRevision?: string;
 }
 
 const NO_RESULTS: Results = {};
+const NO_CHIPS: readonly Attachment[] = [];
+const NO_ATTACHES: readonly AttachRequest[] = [];
 
 interface SentDraft {
   key: string;
   text: string;
+  attachments: readonly Attachment[];
+}
+
+interface PostedDraft {
+  draftId: string;
+  key: string;
+  text: string;
+  attachments: readonly Attachment[];
+  revision: string | undefined;
+}
+
+/** A long paste waiting for "Attach as file" / "Keep as text", with where it was pasted. */
+interface PasteOffer {
+  text: string;
+  start: number;
+  end: number;
 }
 
 const draftKey = (chatId: string | undefined): string => chatId ?? '';
 
+function savedChips(host: HostApi, key: string): readonly Attachment[] {
+  return host.getState()?.attachments?.[key] ?? NO_CHIPS;
+}
+
+function persistDraft(host: HostApi, key: string, text: string, chips: readonly Attachment[]): void {
+  updatePersisted(host, (s) => {
+    if (text) s.drafts[key] = text;
+    else delete s.drafts[key];
+    const attachments = (s.attachments ??= {});
+    if (chips.length) attachments[key] = chips.slice();
+    else delete attachments[key];
+  });
+}
+
+function withPaste(text: string, offer: PasteOffer): { text: string; caret: number } {
+  const start = Math.min(offer.start, text.length);
+  const end = Math.min(Math.max(offer.end, start), text.length);
+  return { text: text.slice(0, start) + offer.text + text.slice(end), caret: start + offer.text.length };
+}
+
+/** The size meter: the host's count of the next request, or the last known context use before it arrives. */
+function ContextMeter({ size, ctxUsed, ctxMax }: { size: PromptSize | undefined; ctxUsed: number | undefined; ctxMax: number | undefined }): JSX.Element | null {
+  const used = size ? size.tokens : ctxUsed;
+  const max = size?.nCtx ?? ctxMax;
+  if (used === undefined || (!size && !max)) return null;
+  const approx = size !== undefined && !size.exact;
+  const ratio = max ? used / max : undefined;
+  const tint = size && !size.fits ? ' context-error' : ratio !== undefined && ratio >= 0.8 ? ' context-warning' : '';
+  const figure = `${approx ? '≈' : ''}${formatInt(used)}`;
+  const text = max ? `${figure} / ${formatInt(max)}` : `${figure} tokens`;
+  let title = 'Context used / context size';
+  if (size) {
+    const parts = [`Next request: ${approx ? 'about ' : ''}${plural(used, 'token')}${max ? ` of ${formatInt(max)}` : ''}`];
+    if (size.reserve > 0) parts.push(`${formatInt(size.reserve)} kept for the answer`);
+    if (size.omitted > 0) parts.push(`${plural(size.omitted, 'earlier message')} will be left out`);
+    if (!size.fits) parts.push('it does not fit');
+    title = `${parts.join('; ')}.`;
+  }
+  return (
+    <span class={`context${tint}`} title={title}>
+      {max ? (
+        <meter class="context-meter" min={0} max={max} value={Math.min(used, max)} high={max * 0.8} optimum={0} aria-label="Next request size" />
+      ) : null}
+      <span class="context-text">{text}</span>
+      {size && size.omitted > 0 ? <span class="context-omitted codicon codicon-fold-up" role="img" aria-label={title} /> : null}
+    </span>
+  );
+}
+
 export function Composer(props: ComposerProps): JSX.Element {
-  const { chatId, stream, model, ctxUsed, ctxMax, canRegenerate, regenerateId, prefill, focusRequest, readOnly } = props;
+  const { chatId, stream, model, ctxUsed, ctxMax, canRegenerate, regenerateId, prefill, focusRequest, readOnly, vision } = props;
+  const attachQueue = props.attachQueue ?? NO_ATTACHES;
   const host = useHost();
   const area = useRef<HTMLTextAreaElement>(null);
-  const [text, setText] = useState(() => host.getState()?.drafts[draftKey(chatId)] ?? '');
-  /** Why the last send was refused (by us or the host); cleared on the next edit. */
+  const key = draftKey(chatId);
+  const [text, setText] = useState(() => host.getState()?.drafts[key] ?? '');
+  const [chips, setChips] = useState<readonly Attachment[]>(() => savedChips(host, key));
+  /** Why the last send or attach was refused (by us or the host); cleared on the next edit. */
   const [refusal, setRefusal] = useState<string | undefined>(undefined);
+  const [offer, setOffer] = useState<PasteOffer | undefined>(undefined);
+  /** The chat whose draft `text` and `chips` hold (behind `key` for the one render after a chat switch). */
+  const [loaded, setLoaded] = useState(key);
   const busy = stream !== undefined;
   const textRef = useRef(text);
   textRef.current = text;
-  const keyRef = useRef(draftKey(chatId));
-  keyRef.current = draftKey(chatId);
+  const chipsRef = useRef(chips);
+  chipsRef.current = chips;
+  const offerRef = useRef(offer);
+  offerRef.current = offer;
+  const keyRef = useRef(key);
+  keyRef.current = key;
+  /** Where a typed `@` waits for the picked file's chip (it is removed when the chip comes). */
+  const pendingAt = useRef<number | undefined>(undefined);
+  const taken = useRef(0);
+  const offerButton = useRef<HTMLElement>(null);
 
+  // ---- draft counting -------------------------------------------------------------------------------------
+  const posted = useRef<PostedDraft | undefined>(undefined);
+  /** Attachments of the last few drafts posted, to map a promptSize's attachmentTokens onto chips. */
+  const postedChips = useRef(new Map<string, readonly Attachment[]>());
+  const counted = useRef(new WeakMap<Attachment, number>());
+  const accepted = useRef<PromptSize | undefined>(undefined);
+  const size = props.promptSize;
+  if (size && size !== accepted.current && size.draftId === posted.current?.draftId) {
+    accepted.current = size;
+    const sentChips = postedChips.current.get(size.draftId) ?? [];
+    size.attachmentTokens?.forEach((n, i) => {
+      const a = sentChips[i];
+      if (a && n !== undefined) counted.current.set(a, n);
+    });
+  }
+  // A count of another chat's draft (the render right after a switch) is not shown.
+  const shownSize = loaded === key ? accepted.current : undefined;
+  const last = posted.current;
+  /** The shown count answers exactly what is in the box now. */
+  const current = shownSize !== undefined && last !== undefined && shownSize.draftId === last.draftId && last.key === key && last.text === text && last.attachments === chips;
+
+  useEffect(() => {
+    if (readOnly !== undefined || loaded !== key) return;
+    const prev = posted.current;
+    if (prev && prev.key === key && prev.text === text && prev.attachments === chips && prev.revision === props.pathRevision) return;
+    const draftId = newDraftId();
+    posted.current = { draftId, key, text, attachments: chips, revision: props.pathRevision };
+    const map = postedChips.current;
+    map.set(draftId, chips);
+    if (map.size > 16) map.delete(map.keys().next().value as string);
+    host.post({
+      type: 'draft',
+      draftId,
+      ...(chatId !== undefined ? { chatId } : {}),
+      text,
+      ...(chips.length ? { attachments: chips.slice() } : {}),
+    });
+  }, [key, loaded, text, chips, props.pathRevision, readOnly]);
+
+  // ---- sending ----------------------------------------------------------------------------------------------
   const request = usePendingRequest<SentDraft>(props.results ?? NO_RESULTS, (result, sent) => {
     if (!result.ok) {
       setRefusal(result.detail);
@@ -58,20 +197,35 @@ export function Composer(props: ComposerProps): JSX.Element {
     }
     // Taken: the draft goes, unless it was edited since (then it is a new draft).
     const shownKey = keyRef.current;
-    if (textRef.current === sent.text && (shownKey === sent.key || shownKey === draftKey(result.chatId))) setDraft('');
+    const unchanged = textRef.current === sent.text && chipsRef.current === sent.attachments;
+    if (unchanged && (shownKey === sent.key || shownKey === draftKey(result.chatId))) {
+      setText('');
+      setChips(NO_CHIPS);
+      persistDraft(host, shownKey, '', NO_CHIPS);
+    }
     updatePersisted(host, (s) => {
-      if (s.drafts[sent.key] === sent.text) delete s.drafts[sent.key];
+      if ((s.drafts[sent.key] ?? '') !== sent.text) return;
+      delete s.drafts[sent.key];
+      if ((s.attachments?.[sent.key]?.length ?? 0) === sent.attachments.length) delete s.attachments?.[sent.key];
     });
   });
   const sending = request.pending !== undefined;
 
-  // Switching chats swaps in that chat's draft.
+  // Switching chats swaps in that chat's draft; a paste still waiting for a choice is kept as text in the old one.
   const shownChat = useRef(chatId);
   useEffect(() => {
     if (shownChat.current === chatId) return;
+    const oldKey = draftKey(shownChat.current);
     shownChat.current = chatId;
-    setText(host.getState()?.drafts[draftKey(chatId)] ?? '');
+    const waiting = offerRef.current;
+    if (waiting) persistDraft(host, oldKey, withPaste(textRef.current, waiting).text, chipsRef.current);
+    setText(host.getState()?.drafts[key] ?? '');
+    setChips(savedChips(host, key));
+    setLoaded(key);
     setRefusal(undefined);
+    setOffer(undefined);
+    pendingAt.current = undefined;
+    accepted.current = undefined;
   }, [chatId]);
 
   useEffect(() => {
@@ -84,24 +238,95 @@ export function Composer(props: ComposerProps): JSX.Element {
     if (focusRequest > 0) area.current?.focus();
   }, [focusRequest]);
 
+  // Chips from the host (`attach`): the `@` picker, Add File to Chat, Ask About Selection.
+  useEffect(() => {
+    const fresh = attachQueue.filter((r) => r.seq > taken.current);
+    if (fresh.length === 0) return;
+    taken.current = fresh[fresh.length - 1].seq;
+    const at = pendingAt.current;
+    pendingAt.current = undefined;
+    let nextText = textRef.current;
+    if (at !== undefined && nextText[at] === '@') {
+      nextText = nextText.slice(0, at) + nextText.slice(at + 1);
+      setText(nextText);
+      requestAnimationFrame(() => area.current?.setSelectionRange(at, at));
+    }
+    addChips(
+      fresh.map((r) => r.attachment),
+      nextText,
+    );
+    area.current?.focus();
+  }, [attachQueue]);
+
+  useEffect(() => {
+    if (offer) offerButton.current?.focus();
+  }, [offer !== undefined]);
+
   function setDraft(value: string): void {
     setText(value);
-    updatePersisted(host, (s) => {
-      if (value) s.drafts[draftKey(chatId)] = value;
-      else delete s.drafts[draftKey(chatId)];
-    });
+    persistDraft(host, key, value, chipsRef.current);
   }
 
+  function setDraftChips(next: readonly Attachment[], nextText = textRef.current): void {
+    chipsRef.current = next;
+    setChips(next);
+    persistDraft(host, key, nextText, next);
+  }
+
+  function addChips(add: readonly Attachment[], nextText = textRef.current): void {
+    const room = LIMITS.maxAttachments - chipsRef.current.length;
+    if (add.length > room) setRefusal(TOO_MANY);
+    else setRefusal(undefined);
+    if (room <= 0) {
+      if (nextText !== textRef.current) setDraft(nextText);
+      return;
+    }
+    setDraftChips([...chipsRef.current, ...add.slice(0, room)], nextText);
+  }
+
+  const removeChip = (index: number): void => {
+    setRefusal(undefined);
+    setDraftChips(chipsRef.current.filter((_, i) => i !== index));
+    area.current?.focus();
+  };
+
+  const addImages = async (files: File[]): Promise<void> => {
+    if (!vision) {
+      setRefusal(NO_VISION);
+      return;
+    }
+    const read = await Promise.all(files.map(readImage));
+    const images = read.filter((r): r is Attachment => typeof r !== 'string');
+    const problems = read.filter((r): r is string => typeof r === 'string');
+    if (images.length) addChips(images);
+    if (problems.length) setRefusal(problems.join(' '));
+  };
+
   const send = (): void => {
-    if (busy || sending || readOnly !== undefined || !text.trim()) return;
+    if (busy || sending || readOnly !== undefined) return;
+    if (!text.trim() && chips.length === 0) return;
+    if (offer) {
+      setRefusal('Choose “Attach as file” or “Keep as text” for the pasted text first.');
+      return;
+    }
     const tooLong = tooLongReason(text);
     if (tooLong) {
       setRefusal(tooLong);
       return;
     }
+    if (current && shownSize?.tooLarge) {
+      setRefusal(shownSize.tooLarge);
+      return;
+    }
     setRefusal(undefined);
-    const requestId = request.start({ key: draftKey(chatId), text });
-    host.post(chatId !== undefined ? { type: 'send', requestId, chatId, text } : { type: 'send', requestId, text });
+    const requestId = request.start({ key, text, attachments: chips });
+    host.post({
+      type: 'send',
+      requestId,
+      ...(chatId !== undefined ? { chatId } : {}),
+      text,
+      ...(chips.length ? { attachments: chips.slice() } : {}),
+    });
   };
 
   const stop = (): void => {
@@ -118,28 +343,125 @@ export function Composer(props: ComposerProps): JSX.Element {
     }
   };
 
-  const ratio = ctxUsed !== undefined && ctxMax ? ctxUsed / ctxMax : undefined;
+  const onInput = (e: JSX.TargetedEvent<HTMLTextAreaElement>): void => {
+    const el = e.currentTarget;
+    const value = el.value;
+    const prev = textRef.current;
+    const caret = el.selectionStart ?? value.length;
+    pendingAt.current = undefined;
+    // `@` typed at the start or after whitespace: pick a workspace file (the host answers with `attach`).
+    const typedAt =
+      value.length === prev.length + 1 &&
+      caret >= 1 &&
+      value[caret - 1] === '@' &&
+      value.slice(0, caret - 1) + value.slice(caret) === prev &&
+      (caret === 1 || /\s/.test(value[caret - 2] ?? ''));
+    if (typedAt) {
+      pendingAt.current = caret - 1;
+      host.post(chatId !== undefined ? { type: 'pickFile', chatId } : { type: 'pickFile' });
+    }
+    setRefusal(undefined);
+    setDraft(value);
+  };
+
+  const onPaste = (e: ClipboardEvent): void => {
+    const data = e.clipboardData;
+    if (!data) return;
+    const pasted = data.getData('text/plain');
+    if (!pasted) {
+      const images = imageFiles(data);
+      if (images.length) {
+        e.preventDefault();
+        void addImages(images);
+      }
+      return;
+    }
+    if (pasted.length <= LONG_PASTE) return;
+    e.preventDefault();
+    const el = area.current;
+    const start = el?.selectionStart ?? textRef.current.length;
+    setOffer({ text: pasted, start, end: el?.selectionEnd ?? start });
+  };
+
+  const keepPaste = (): void => {
+    if (!offer) return;
+    const { text: next, caret } = withPaste(textRef.current, offer);
+    setOffer(undefined);
+    setRefusal(undefined);
+    setDraft(next);
+    const el = area.current;
+    if (el) {
+      el.value = next;
+      el.focus();
+      el.setSelectionRange(caret, caret);
+    }
+  };
+
+  const attachPaste = (): void => {
+    if (!offer) return;
+    setOffer(undefined);
+    addChips([pasteAttachment(offer.text)]);
+    area.current?.focus();
+  };
+
+  const onDragOver = (e: DragEvent): void => {
+    if (readOnly === undefined && e.dataTransfer?.types.includes('Files')) e.preventDefault();
+  };
+
+  const onDrop = (e: DragEvent): void => {
+    const files = Array.from(e.dataTransfer?.files ?? []);
+    if (files.length === 0 || readOnly !== undefined) return;
+    e.preventDefault();
+    const images = imageFiles(e.dataTransfer);
+    if (images.length === 0) {
+      setRefusal('Only images can be dropped here; type @ to attach a workspace file.');
+      return;
+    }
+    void addImages(images);
+  };
+
+  const alert = refusal ?? shownSize?.tooLarge;
 
   return (
-    <div class="composer">
+    <div class="composer" onDragOver={onDragOver} onDrop={onDrop}>
+      <ChipList attachments={chips} tokens={(a) => counted.current.get(a)} onRemove={removeChip} disabled={readOnly !== undefined} />
       <textarea
         ref={area}
         class="composer-input"
         aria-label="Message"
-        placeholder="Ask llama-server… (Enter to send, Shift+Enter for a new line)"
+        placeholder="Ask llama-server… (Enter to send, Shift+Enter for a new line, @ to attach a file)"
         rows={3}
         value={text}
         disabled={readOnly !== undefined}
-        aria-describedby={refusal !== undefined ? 'composer-refusal' : undefined}
-        onInput={(e) => {
-          setRefusal(undefined);
-          setDraft(e.currentTarget.value);
-        }}
+        aria-describedby={alert !== undefined ? 'composer-refusal' : undefined}
+        onInput={onInput}
         onKeyDown={onKeyDown}
+        onPaste={onPaste}
       />
-      {refusal !== undefined ? (
-        <div id="composer-refusal" class="composer-refusal" role="alert">
-          <span class="codicon codicon-error" aria-hidden="true" /> {refusal}
+      {offer ? (
+        <div
+          class="paste-offer"
+          role="group"
+          aria-label="Long paste"
+          onKeyDown={(e) => {
+            if (e.key === 'Escape') {
+              e.preventDefault();
+              keepPaste();
+            }
+          }}
+        >
+          <span class="paste-offer-text">Pasted {formatInt(offer.text.length)} characters.</span>
+          <vscode-button ref={offerButton} class="paste-attach" onClick={attachPaste}>
+            Attach as file
+          </vscode-button>
+          <vscode-button secondary class="paste-keep" onClick={keepPaste}>
+            Keep as text
+          </vscode-button>
+        </div>
+      ) : null}
+      {alert !== undefined ? (
+        <div id="composer-refusal" class={`composer-refusal${refusal === undefined ? ' composer-too-large' : ''}`} role="alert">
+          <span class="codicon codicon-error" aria-hidden="true" /> {alert}
         </div>
       ) : null}
       <div class="composer-bar">
@@ -147,14 +469,7 @@ export function Composer(props: ComposerProps): JSX.Element {
           <span class="codicon codicon-hubot" aria-hidden="true" />
           <span class="model-name-text">{model ?? 'No model'}</span>
         </button>
-        {ctxMax ? (
-          <span class={`context${ratio !== undefined && ratio > 0.9 ? ' context-full' : ''}`} title="Context used / context size">
-            <meter class="context-meter" min={0} max={ctxMax} value={ctxUsed ?? 0} high={ctxMax * 0.8} optimum={0} aria-label="Context used" />
-            <span class="context-text">
-              {formatCount(ctxUsed ?? 0)}/{formatCount(ctxMax)}
-            </span>
-          </span>
-        ) : null}
+        <ContextMeter size={shownSize} ctxUsed={ctxUsed} ctxMax={ctxMax} />
         <span class="composer-actions">
           {canRegenerate && !busy && readOnly === undefined && chatId !== undefined ? (
             <vscode-button
@@ -176,7 +491,7 @@ export function Composer(props: ComposerProps): JSX.Element {
               icon="send"
               aria-label="Send (Enter)"
               aria-busy={sending}
-              disabled={!text.trim() || sending || readOnly !== undefined}
+              disabled={(!text.trim() && chips.length === 0) || sending || readOnly !== undefined}
               onClick={send}
             >
               Send

@@ -2,16 +2,18 @@
  * The message log: the active path of the chat's message tree (root to leaf), each message with its version
  * switcher, reasoning, status, footer figures and actions.
  */
+import { Fragment } from 'preact';
 import type { JSX } from 'preact';
 import { useEffect, useLayoutEffect, useMemo, useRef, useState } from 'preact/hooks';
-import type { Chat, ChatMessage } from '../../src/core/chat';
+import type { Attachment, Chat, ChatMessage } from '../../src/core/chat';
 import type { StreamingInfo } from '../../src/protocol';
-import { formatCount, formatMs, formatTps } from '../format';
+import { formatCount, formatInt, formatMs, formatTps, plural } from '../format';
 import { updatePersisted, useHost } from '../hostApi';
 import { Markdown } from '../markdown/markdown';
 import { tooLongReason, usePendingRequest } from '../requests';
 import type { Results } from '../requests';
 import { activePath, childrenOf, indexTree, siblingsOf } from '../tree';
+import { AttachmentDetails, ChipList } from './attachments';
 import { IconButton } from './iconButton';
 
 function Footer({ message }: { message: ChatMessage }): JSX.Element | null {
@@ -86,6 +88,142 @@ function FinalStatus({ ctx, message }: { ctx: ActionContext; message: ChatMessag
     default:
       return null;
   }
+}
+
+/** An answer cut with finish `length`: why, and how to go on (only on a finished answer). */
+function CutNotice({ ctx, message, busy, results }: { ctx: ActionContext; message: ChatMessage; busy: boolean; results: Results }): JSX.Element | null {
+  const host = useHost();
+  const [refusal, setRefusal] = useState<string | undefined>(undefined);
+  const request = usePendingRequest<string>(results, (result) => setRefusal(result.ok ? undefined : result.detail));
+  if (message.status === 'streaming' || message.finishReason !== 'length' || message.limit === undefined) return null;
+  const canAct = !busy && ctx.readOnly === undefined;
+  const reason = refusal !== undefined ? <div class="cut-refusal" role="alert">{refusal}</div> : null;
+  if (message.limit === 'context') {
+    const n = message.ctxMax ?? message.context?.nCtx;
+    return (
+      <div class="message-status status-cut cut-context">
+        <span class="codicon codicon-warning" aria-hidden="true" />
+        <span class="status-cut-text">Stopped: the context is full{n !== undefined ? ` (${formatInt(n)} tokens)` : ''}</span>
+        {canAct ? (
+          <>
+            <vscode-button secondary onClick={() => host.post({ type: 'continueInNewChat', chatId: ctx.chatId, messageId: message.id })}>
+              Continue in new chat
+            </vscode-button>
+            <vscode-button secondary onClick={() => host.post({ type: 'compactChat', chatId: ctx.chatId })}>
+              Summarize
+            </vscode-button>
+          </>
+        ) : null}
+      </div>
+    );
+  }
+  const sending = request.pending !== undefined;
+  return (
+    <div class="message-status status-cut cut-max-tokens">
+      <span class="codicon codicon-warning" aria-hidden="true" />
+      <span class="status-cut-text">Stopped at the answer length limit (llamaChat.maxTokens)</span>
+      {canAct ? (
+        <vscode-button
+          secondary
+          aria-busy={sending}
+          disabled={sending}
+          onClick={() => {
+            if (request.pending !== undefined) return;
+            setRefusal(undefined);
+            const requestId = request.start(message.id);
+            host.post({ type: 'continueAnswer', requestId, chatId: ctx.chatId, messageId: message.id });
+          }}
+        >
+          Continue
+        </vscode-button>
+      ) : null}
+      {reason}
+    </div>
+  );
+}
+
+/** The summary a message carries, shown above it: collapsible, editable. */
+function SummaryBlock({ ctx, message, busy }: { ctx: ActionContext; message: ChatMessage; busy: boolean }): JSX.Element | null {
+  const host = useHost();
+  const [editing, setEditing] = useState(false);
+  const area = useRef<HTMLTextAreaElement>(null);
+  useEffect(() => {
+    if (editing) area.current?.focus();
+  }, [editing]);
+  const summary = message.summary;
+  if (!summary) return null;
+  const title = `Summary of ${plural(summary.covers.length, 'earlier message')}`;
+  const canEdit = ctx.readOnly === undefined && !busy;
+  const save = (): void => {
+    const text = area.current?.value ?? '';
+    if (!text.trim()) return;
+    host.post({ type: 'editSummary', chatId: ctx.chatId, messageId: message.id, text });
+    setEditing(false);
+  };
+  return (
+    <details class="summary-block" open={editing || undefined}>
+      <summary>
+        <span class="codicon codicon-chevron-right reasoning-chevron" aria-hidden="true" />
+        <span class="codicon codicon-note" aria-hidden="true" />
+        {title}
+      </summary>
+      {editing && canEdit ? (
+        <div class="summary-edit">
+          <textarea
+            ref={area}
+            class="summary-input"
+            aria-label="Edit summary"
+            defaultValue={summary.text}
+            rows={Math.min(12, summary.text.split('\n').length + 1)}
+            onKeyDown={(e) => {
+              if (e.key === 'Escape') {
+                e.preventDefault();
+                setEditing(false);
+              }
+            }}
+          />
+          <div class="edit-actions">
+            <vscode-button onClick={save}>Save</vscode-button>
+            <vscode-button secondary onClick={() => setEditing(false)}>
+              Cancel
+            </vscode-button>
+          </div>
+        </div>
+      ) : (
+        <div class="summary-body">
+          <div class="summary-text">{summary.text}</div>
+          {canEdit ? (
+            <vscode-button secondary class="summary-edit-button" onClick={() => setEditing(true)}>
+              Edit summary
+            </vscode-button>
+          ) : null}
+        </div>
+      )}
+    </details>
+  );
+}
+
+/** More than this many lines (or characters) of a question collapse behind "Show more". */
+const COLLAPSE_LINES = 8;
+const COLLAPSE_CHARS = 800;
+
+function UserText({ id, text }: { id: string; text: string }): JSX.Element | null {
+  const [expanded, setExpanded] = useState(false);
+  if (!text) return null;
+  const long = text.length > COLLAPSE_CHARS || text.split('\n').length > COLLAPSE_LINES;
+  const textId = `user-text-${id}`;
+  return (
+    <>
+      <div id={textId} class={`user-text${long && !expanded ? ' user-text-collapsed' : ''}`}>
+        {text}
+      </div>
+      {long ? (
+        <button type="button" class="show-more" aria-expanded={expanded} aria-controls={textId} onClick={() => setExpanded(!expanded)}>
+          {expanded ? 'Show less' : 'Show more'}
+        </button>
+      ) : null}
+    </>
+  );
 }
 
 /** "2/3" between Previous and Next version buttons, for a message whose turn has several versions. */
@@ -173,11 +311,14 @@ function UserMessage(props: RowProps): JSX.Element {
   const [editing, setEditing] = useState(false);
   /** Why the last resend was refused; cleared on the next edit. */
   const [refusal, setRefusal] = useState<string | undefined>(undefined);
+  /** The chips the new version keeps (the question's own, minus those removed while editing). */
+  const [chips, setChips] = useState<readonly Attachment[]>(message.attachments ?? []);
   const area = useRef<HTMLTextAreaElement>(null);
   const request = usePendingRequest<string>(results, (result) => {
     if (result.ok) {
       setEditing(false);
       setRefusal(undefined);
+      setChips(message.attachments ?? []);
     } else {
       setRefusal(result.detail);
     }
@@ -189,10 +330,11 @@ function UserMessage(props: RowProps): JSX.Element {
   const close = (): void => {
     setEditing(false);
     setRefusal(undefined);
+    setChips(message.attachments ?? []);
   };
   const resend = (): void => {
     const text = area.current?.value ?? '';
-    if (sending || !text.trim()) return;
+    if (sending || (!text.trim() && chips.length === 0)) return;
     const tooLong = tooLongReason(text);
     if (tooLong) {
       setRefusal(tooLong);
@@ -200,13 +342,18 @@ function UserMessage(props: RowProps): JSX.Element {
     }
     setRefusal(undefined);
     const requestId = request.start(text);
-    host.post({ type: 'editResend', requestId, chatId: ctx.chatId, messageId: message.id, text });
+    host.post(
+      message.attachments?.length
+        ? { type: 'editResend', requestId, chatId: ctx.chatId, messageId: message.id, text, attachments: chips.slice() }
+        : { type: 'editResend', requestId, chatId: ctx.chatId, messageId: message.id, text },
+    );
   };
   const canChange = ctx.readOnly === undefined;
   if (editing && canChange) {
     const refusalId = `edit-refusal-${message.id}`;
     return (
       <div class="message message-user editing">
+        <ChipList attachments={chips} onRemove={(i) => setChips(chips.filter((_, j) => j !== i))} />
         <textarea
           ref={area}
           class="edit-input"
@@ -244,7 +391,14 @@ function UserMessage(props: RowProps): JSX.Element {
   return (
     <div class="message message-user">
       <div class="user-bubble">
-        <div class="user-text">{message.content}</div>
+        {message.attachments?.length ? (
+          <div class="bubble-attachments">
+            {message.attachments.map((a, i) => (
+              <AttachmentDetails key={`${i}:${a.name}`} attachment={a} />
+            ))}
+          </div>
+        ) : null}
+        <UserText id={message.id} text={message.content} />
       </div>
       <Versions {...props} />
       <div class="message-actions">
@@ -258,7 +412,7 @@ function UserMessage(props: RowProps): JSX.Element {
 }
 
 function AssistantMessage(props: RowProps & { stream: StreamingInfo | undefined }): JSX.Element {
-  const { ctx, message, stream, busy, hasReplies } = props;
+  const { ctx, message, stream, busy, hasReplies, results } = props;
   const host = useHost();
   const streaming = message.status === 'streaming';
   return (
@@ -267,6 +421,7 @@ function AssistantMessage(props: RowProps & { stream: StreamingInfo | undefined 
       {message.content ? <Markdown text={message.content} streaming={streaming} /> : null}
       {streaming ? (stream?.phase === 'generating' && (message.content || message.reasoning) ? null : <StreamStatus stream={stream} />) : null}
       <FinalStatus ctx={ctx} message={message} />
+      <CutNotice ctx={ctx} message={message} busy={busy} results={results} />
       <div class="message-meta">
         <Versions {...props} />
         <Footer message={message} />
@@ -313,6 +468,28 @@ const NO_RESULTS: Results = {};
 
 const STICK_PX = 40;
 
+/**
+ * The dividers of the active path: after the first `omitted` (or `summarized`) messages before the last answer
+ * that left messages out (or summarized them), by the index of the message they precede.
+ */
+export function contextDividers(path: readonly ChatMessage[]): Map<number, string[]> {
+  const out = new Map<number, string[]>();
+  const add = (field: 'omitted' | 'summarized', what: string): void => {
+    for (let i = path.length - 1; i >= 0; i--) {
+      const m = path[i];
+      const n = m?.role === 'assistant' ? m.context?.[field] : undefined;
+      if (m?.context === undefined || n === undefined || n <= 0) continue;
+      const at = Math.min(n, i);
+      const text = `${plural(n, 'earlier message')} ${what} (context ${formatInt(m.context.nCtx)} tokens)`;
+      out.set(at, [...(out.get(at) ?? []), text]);
+      return;
+    }
+  };
+  add('summarized', 'summarized');
+  add('omitted', 'not sent');
+  return out;
+}
+
 function switcherFor(root: HTMLElement | null, turn: string): HTMLElement | undefined {
   return Array.from(root?.querySelectorAll<HTMLElement>('.version-switcher') ?? []).find((el) => el.dataset.turn === turn);
 }
@@ -326,6 +503,7 @@ export function MessageList({ chat, streaming, results = NO_RESULTS, readOnly, o
   // Only the active path (root to leaf) is shown; the index gives each message its versions and replies.
   const index = useMemo(() => indexTree(chat.messages), [chat.messages]);
   const path = useMemo(() => activePath(chat, index), [index, chat.leafId]);
+  const dividers = useMemo(() => contextDividers(path), [path]);
   const ctx: ActionContext = { chatId: chat.id, readOnly: readOnly ?? chat.readOnly };
   const refocus = useRef<Refocus | undefined>(undefined);
   const selectVersion = (messageId: string, direction: Refocus['direction']): void => {
@@ -380,7 +558,7 @@ export function MessageList({ chat, streaming, results = NO_RESULTS, readOnly, o
 
   return (
     <div ref={list} class="messages" role="log" aria-live="polite" aria-label="Messages" aria-busy={busy} tabIndex={0} onScroll={onScroll}>
-      {path.map((m) => {
+      {path.map((m, i) => {
         const row: RowProps = {
           ctx,
           message: m,
@@ -390,9 +568,24 @@ export function MessageList({ chat, streaming, results = NO_RESULTS, readOnly, o
           onSelectVersion: selectVersion,
           results,
         };
-        if (m.role === 'user') return <UserMessage key={m.id} {...row} />;
-        if (m.role === 'assistant') return <AssistantMessage key={m.id} {...row} stream={streaming.find((s) => s.messageId === m.id)} />;
-        return <SystemMessage key={m.id} {...row} />;
+        const before = dividers.get(i);
+        return (
+          <Fragment key={m.id}>
+            {before?.map((text) => (
+              <div key={text} class="context-divider">
+                <span class="context-divider-text">{text}</span>
+              </div>
+            ))}
+            {m.summary ? <SummaryBlock ctx={ctx} message={m} busy={busy} /> : null}
+            {m.role === 'user' ? (
+              <UserMessage {...row} />
+            ) : m.role === 'assistant' ? (
+              <AssistantMessage {...row} stream={streaming.find((s) => s.messageId === m.id)} />
+            ) : (
+              <SystemMessage {...row} />
+            )}
+          </Fragment>
+        );
       })}
     </div>
   );

@@ -16,7 +16,7 @@ const GLOBALS = [
   'window', 'document', 'navigator', 'Node', 'Element', 'HTMLElement', 'HTMLInputElement', 'HTMLTextAreaElement',
   'HTMLButtonElement', 'HTMLAnchorElement', 'SVGElement', 'Text', 'DocumentFragment', 'Event', 'KeyboardEvent',
   'MouseEvent', 'FocusEvent', 'InputEvent', 'CustomEvent', 'MessageEvent', 'MutationObserver', 'getComputedStyle',
-  'requestAnimationFrame', 'cancelAnimationFrame',
+  'requestAnimationFrame', 'cancelAnimationFrame', 'FileReader', 'File', 'Blob',
 ] as const;
 
 let saved: Map<string, PropertyDescriptor | undefined> | undefined;
@@ -140,4 +140,41 @@ export function typeInto(el: HTMLTextAreaElement | HTMLInputElement, value: stri
 /** The element among `root`'s descendants matching `selector` whose text is `text`. */
 export function byText(root: ParentNode, selector: string, text: string): HTMLElement | undefined {
   return Array.from(root.querySelectorAll<HTMLElement>(selector)).find((el) => el.textContent?.trim() === text);
+}
+
+/** Dispatches a paste with a fake clipboard (jsdom has no DataTransfer): `text` and image `files`. */
+export function paste(el: Element | null | undefined, text: string, files: File[] = []): Event {
+  if (!el) throw new Error('paste: element not found');
+  const ev = new Event('paste', { bubbles: true, cancelable: true });
+  Object.defineProperty(ev, 'clipboardData', { value: fakeTransfer(text, files) });
+  void act(() => {
+    el.dispatchEvent(ev);
+  });
+  return ev;
+}
+
+/** Dispatches a drop of `files` (jsdom has no DataTransfer). */
+export function drop(el: Element | null | undefined, files: File[]): Event {
+  if (!el) throw new Error('drop: element not found');
+  const ev = new Event('drop', { bubbles: true, cancelable: true });
+  Object.defineProperty(ev, 'dataTransfer', { value: fakeTransfer('', files) });
+  void act(() => {
+    el.dispatchEvent(ev);
+  });
+  return ev;
+}
+
+function fakeTransfer(text: string, files: File[]): Partial<DataTransfer> {
+  return {
+    getData: (type: string) => (type === 'text/plain' ? text : ''),
+    files: files as unknown as FileList,
+    types: files.length ? ['Files'] : ['text/plain'],
+  };
+}
+
+/** Lets pending promises, FileReader loads and timers run, then flushes Preact. */
+export async function settle(ms = 30): Promise<void> {
+  await act(async () => {
+    await new Promise((resolve) => setTimeout(resolve, ms));
+  });
 }

@@ -1,7 +1,7 @@
 import * as assert from 'node:assert/strict';
 import type { Chat, ChatMessage } from '../../../src/core/chat';
 import type { ToWebviewMessage, ViewState } from '../../../src/protocol';
-import { activeStream, initialModel, KEPT_RESULTS, pathOf, readOnlyReason, reduce } from '../../../webview/state';
+import { activeStream, initialModel, KEPT_ATTACHES, KEPT_RESULTS, pathOf, readOnlyReason, reduce } from '../../../webview/state';
 import type { LocalAction, ViewModel } from '../../../webview/state';
 
 function msg(id: string, role: ChatMessage['role'], content: string, status: ChatMessage['status'] = 'complete'): ChatMessage {
@@ -261,5 +261,19 @@ describe('webview state reducer: message tree', () => {
     assert.equal(readOnlyReason({ ...m, activeChat: { ...m.activeChat!, readOnly: 'newer' } }), 'newer');
     assert.equal(readOnlyReason({ ...m, chats: [{ ...m.chats[0], readOnly: 'summary' }] }), 'summary');
     assert.equal(readOnlyReason({ ...m, activeChat: undefined, chats: [{ ...m.chats[0], readOnly: 'summary' }] }), 'summary');
+  });
+
+  it('promptSize keeps the latest count without its type; attach queues numbered chips, keeping the latest few', () => {
+    let m = apply(initialModel, tree(), { type: 'promptSize', chatId: 'c1', draftId: 'd1-a', tokens: 10, exact: true, reserve: 0, fits: true, omitted: 0 });
+    assert.deepEqual(m.promptSize, { chatId: 'c1', draftId: 'd1-a', tokens: 10, exact: true, reserve: 0, fits: true, omitted: 0 });
+    const file = { kind: 'file' as const, name: 'a.ts', text: 'x' };
+    m = apply(m, { type: 'attach', attachment: file }, { type: 'attach', attachment: { ...file, name: 'b.ts' } });
+    assert.deepEqual(m.attachQueue.map((r) => [r.seq, r.attachment.name]), [[1, 'a.ts'], [2, 'b.ts']], 'two in one tick both arrive');
+    for (let i = 0; i < KEPT_ATTACHES; i++) m = reduce(m, { type: 'attach', attachment: file });
+    assert.equal(m.attachQueue.length, KEPT_ATTACHES);
+    assert.equal(m.attachQueue[m.attachQueue.length - 1]?.seq, KEPT_ATTACHES + 2, 'numbers keep rising');
+    const after = apply(m, tree());
+    assert.equal(after.attachQueue, m.attachQueue, 'a snapshot does not replay or drop them');
+    assert.equal(after.promptSize, m.promptSize);
   });
 });
