@@ -71,4 +71,12 @@ export interface ChatStreamer {
   streamChatBatches?(request: ChatRequest, signal?: AbortSignal): AsyncIterable<StreamEvent[]>;
   /** n_ctx and friends, cached per model by the implementation. */
   getProps(signal?: AbortSignal): Promise<ServerProps>;
+  /** Optional: the exact prompt size of `request` (an estimate, `exact: false`, where the server cannot count). */
+  countPrompt?(request: ChatRequest, signal?: AbortSignal): Promise<PromptCount>;
+  /** Optional: GET /health (rejects when the server does not answer). */
+  health?(signal?: AbortSignal): Promise<unknown>;
+  /** Optional: GET /slots, to tell a queued or still-running request from a dropped one. */
+  getSlots?(signal?: AbortSignal): Promise<SlotInfo[]>;
+  /** Optional: the tokens of one text (an attachment's chip). */
+  tokenCount?(text: string, signal?: AbortSignal): Promise<PromptCount>;
 }

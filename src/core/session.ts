@@ -4,10 +4,10 @@
  * exactly one final status. User actions that race with the stream's own ending are settled by whichever comes
  * first; the loser changes nothing and says why.
  */
-import type { Chat, ChatMessage, MessagePatch, MessageStatus } from './chat';
+import type { Attachment, Chat, ChatMessage, ContextSummary, MessagePatch, MessageStatus } from './chat';
 import { deriveTitle } from './chat';
 import type { ChatRepository } from './chatRepository';
-import { buildChatRequest, forkMessages } from './chatOps';
+import { forkMessages } from './chatOps';
 import { activeLeafId, activePath, indexTree, leafForVersion, pathTo } from './chatTree';
 import type { ChatRequest, ChatStreamer, ServerProps } from './client';
 import type { Clock } from './clock';
@@ -20,10 +20,12 @@ import { newId } from './ids';
 import type { Logger } from './logger';
 import { nullLogger } from './logger';
 import { ThroughputMeter } from './meter';
-import type { ActionOutcome, ActiveStream, ChatSessionApi, DeletedMessages, DeleteOutcome, SessionSettings } from './sessionApi';
-import type { SessionEvent } from './sessionEvents';
+import type { ActionOutcome, ActiveStream, ChatSessionApi, DeletedMessages, DeleteOutcome, DraftMeasure, SessionSettings } from './sessionApi';
+import type { LiveStats, SessionEvent } from './sessionEvents';
 import { isRetryable, lastAnswer, planDelete, planEdit, planNewAnswer, planRestore, planSelectVersion } from './treeActions';
 import { StaleWatchdog } from './watchdog';
+import type { FitResult } from './contextBudget';
+import { ContextFitter } from './sessionContext';
 
 export interface ChatSessionOptions {
   streamer: ChatStreamer;
@@ -35,6 +37,19 @@ export interface ChatSessionOptions {
 
 /** At most one `stats` event per stream per this much clock time (plus one on every phase change and at the end). */
 export const STATS_INTERVAL_MS = 250;
+
+/** No token, reasoning or prompt progress for this long on a live stream: the server is busy (not stale). */
+export const BUSY_AFTER_MS = 5_000;
+
+/** How long the stale diagnosis may take before it is given up. */
+const PROBE_TIMEOUT_MS = 2_000;
+/** The free-slot check runs before the request is sent, so it gets much less. */
+const SLOT_CHECK_MS = 300;
+
+/** The ping interval asked of llama-server: about a quarter of the stale limit, at least 1 s. */
+export function pingSeconds(staleSeconds: number): number {
+  return Math.max(1, Math.round(staleSeconds / 4));
+}
 
 const DEFAULT_TITLE = 'New chat';
 
@@ -65,7 +80,24 @@ interface StreamState {
   finalizing: Promise<void> | undefined;
   /** Settles when the final status is saved and announced, however the stream ended. */
   ended: { promise: Promise<void>; resolve: () => void };
+  /** Tokens the message had before this stream (a continued answer). */
+  baseTokens: number;
+  /** Fires when frames arrive but no progress does (the server is busy). */
+  progressWatch: StaleWatchdog;
+  /** Since when no progress has come, while busy. */
+  busySince: number | undefined;
+  /** Every slot was busy when the request was sent (until the first progress). */
+  queued: { busy: number; total: number } | undefined;
 }
+
+interface StartOptions {
+  /** The fit computed already (send and edit check it before saving the question). */
+  fit?: FitResult;
+  /** Continue this answer (the last message of the history) instead of adding a new one. */
+  continueOf?: ChatMessage;
+}
+
+
 
 function deferred(): { promise: Promise<void>; resolve: () => void } {
   let resolve!: () => void;
@@ -83,6 +115,7 @@ export class ChatSession extends Disposable implements ChatSessionApi {
   private readonly clock: Clock;
   private readonly logger: Logger;
   private readonly settings: () => SessionSettings;
+  private readonly context: ContextFitter;
   private readonly emitter = this._register(new Emitter<SessionEvent>());
   private readonly streams = new Map<string, StreamState>();
   /**
@@ -104,6 +137,7 @@ export class ChatSession extends Disposable implements ChatSessionApi {
     this.clock = options.clock ?? systemClock;
     this.logger = options.logger ?? nullLogger;
     this.settings = options.settings;
+    this.context = new ContextFitter(this.streamer, this.settings, this.logger, this.clock);
     const sub = this.repository.onProblem((p) => {
       this.logger.warn(`Storage problem with ${p.file}: ${p.error.message}`);
       this.fire({ type: 'storageError', error: p.error });
@@ -128,7 +162,7 @@ export class ChatSession extends Disposable implements ChatSessionApi {
       chatId: s.chatId,
       messageId: s.message.id,
       stale: s.stale,
-      stats: s.meter.stats(now),
+      stats: this.statsOf(s, now),
     }));
   }
 
@@ -147,10 +181,13 @@ export class ChatSession extends Disposable implements ChatSessionApi {
     return last && isRetryable(last) ? last.id : undefined;
   }
 
-  send(chatId: string, text: string): Promise<ActionOutcome> {
+  send(chatId: string, text: string, attachments?: Attachment[]): Promise<ActionOutcome> {
     return this.withIdleChat(chatId, async (chat) => {
       const path = activePath(chat);
-      const user = this.newQuestion(text, path[path.length - 1]?.id);
+      const user = this.newQuestion(text, path[path.length - 1]?.id, attachments);
+      // A question that cannot fit even alone is refused before anything is saved or sent: the draft stays.
+      const fit = await this.context.fit([...path, user]);
+      if (fit.tooLarge) return { ok: false, reason: 'too-large', detail: fit.tooLarge };
       const firstUserMessage = !chat.messages.some((m) => m.role === 'user');
       const gone = await this.addOrBail(chatId, user);
       if (gone) return gone;
@@ -159,7 +196,7 @@ export class ChatSession extends Disposable implements ChatSessionApi {
         await this.persist(() => this.repository.renameChat(chatId, deriveTitle(text)));
       }
       this.fire({ type: 'chatsChanged' });
-      return await this.startAnswer(chatId, [...path, user]);
+      return await this.startAnswer(chatId, [...path, user], { fit });
     });
   }
 
@@ -191,16 +228,18 @@ export class ChatSession extends Disposable implements ChatSessionApi {
     return this.regenerateAnswer(chatId, messageId, 'regenerate');
   }
 
-  editAndResend(chatId: string, messageId: string, text: string): Promise<ActionOutcome> {
+  editAndResend(chatId: string, messageId: string, text: string, attachments?: Attachment[]): Promise<ActionOutcome> {
     return this.withIdleChat(chatId, async (chat) => {
       const plan = planEdit(chat, messageId);
       if (!plan.ok) return plan;
-      const user = this.newQuestion(text, plan.target.parentId);
+      const user = this.newQuestion(text, plan.target.parentId, attachments ?? plan.target.attachments);
+      const fit = await this.context.fit([...plan.history, user]);
+      if (fit.tooLarge) return { ok: false, reason: 'too-large', detail: fit.tooLarge };
       const gone = await this.addOrBail(chatId, user);
       if (gone) return gone;
       this.fire({ type: 'messageAdded', chatId, message: { ...user } });
       this.fire({ type: 'chatsChanged' });
-      return await this.startAnswer(chatId, [...plan.history, user]);
+      return await this.startAnswer(chatId, [...plan.history, user], { fit });
     });
   }
 
@@ -342,11 +381,121 @@ export class ChatSession extends Disposable implements ChatSessionApi {
     });
   }
 
-  private newQuestion(text: string, parentId: string | undefined): ChatMessage {
+  private newQuestion(text: string, parentId: string | undefined, attachments?: readonly Attachment[]): ChatMessage {
     const now = this.clock.now();
     const user: ChatMessage = { id: newId(now), role: 'user', content: text, status: 'complete', createdAt: now };
     if (parentId !== undefined) user.parentId = parentId;
+    if (attachments && attachments.length > 0) user.attachments = structuredClone([...attachments]);
     return user;
+  }
+
+  // ------------------------------------------------------------------------------------------------------------
+  // Context: counting, continuing and summarizing
+
+  /** The size of the request a draft would send now, fitted as a send would fit it (no summary is made). */
+  async measureDraft(chatId: string | undefined, text: string, attachments: Attachment[] = [], signal?: AbortSignal): Promise<DraftMeasure> {
+    const chat = chatId !== undefined && this.repository.listChats().some((c) => c.id === chatId) ? await this.loadChat(chatId) : undefined;
+    const path = chat ? activePath(chat) : [];
+    const user = this.newQuestion(text, path[path.length - 1]?.id, attachments);
+    const [fit, attachmentTokens] = await Promise.all([
+      this.context.fit([...path, user], { signal }),
+      this.context.attachmentTokens(attachments, signal),
+    ]);
+    const out: DraftMeasure = {
+      tokens: fit.tokens,
+      exact: fit.exact,
+      reserve: fit.reserve,
+      fits: fit.fits || (fit.toSummarize !== undefined && !fit.tooLarge),
+      omitted: fit.omitted + (fit.toSummarize?.length ?? 0),
+      attachmentTokens,
+    };
+    if (fit.nCtx !== undefined) out.nCtx = fit.nCtx;
+    if (fit.tooLarge) out.tooLarge = fit.tooLarge;
+    return out;
+  }
+
+  continueAnswer(chatId: string, messageId: string): Promise<ActionOutcome> {
+    return this.withIdleChat(chatId, async (chat) => {
+      const index = indexTree(chat.messages);
+      const target = index.byId.get(messageId);
+      if (!target) return { ok: false, reason: 'unknown-message', detail: 'That answer is no longer in this chat.' };
+      if (target.role !== 'assistant' || !target.content) return { ok: false, reason: 'invalid', detail: 'Only an answer with text can be continued.' };
+      return await this.startAnswer(chatId, pathTo(index, messageId), { continueOf: target });
+    });
+  }
+
+  async continueInNewChat(chatId: string, messageId: string): Promise<ActionOutcome> {
+    const chat = await this.loadChat(chatId);
+    if (!chat) return this.unknownChat(chatId);
+    const path = pathTo(indexTree(chat.messages), messageId);
+    const answer = path[path.length - 1];
+    if (!answer || answer.role !== 'assistant') return { ok: false, reason: 'unknown-message', detail: 'That answer is no longer in this chat.' };
+    let from = path.length - 1;
+    while (from > 0 && path[from].role !== 'user') from--;
+    const live = this.streams.get(chatId);
+    const source = path.slice(from).map((m) => (live && m.id === live.message.id ? { ...m, content: live.message.content } : m));
+    const messages = forkMessages(source, () => newId(this.clock.now()));
+    const fresh = await this.repository.createChat({ title: `${chat.title} (continued)`, messages });
+    this.fire({ type: 'chatsChanged' });
+    const outcome = await this.continueAnswer(fresh.id, messages[messages.length - 1].id);
+    return outcome.ok ? outcome : { ok: true, chatId: fresh.id };
+  }
+
+  /** Summarizes the active path before its last question into a summary sent in place of those messages. */
+  compactChat(chatId: string): Promise<ActionOutcome> {
+    return this.withIdleChat(chatId, async (chat) => {
+      const path = activePath(chat);
+      let last = path.length - 1;
+      while (last > 0 && path[last].role !== 'user') last--;
+      const covered = path.slice(0, last).filter((m) => m.role !== 'system');
+      if (last <= 0 || covered.length < 2) {
+        return { ok: false, reason: 'invalid', detail: 'There are not enough earlier messages to summarize (the last question and its answer stay as they are).' };
+      }
+      try {
+        await this.storeSummary(chatId, path[last], covered);
+      } catch (err) {
+        return { ok: false, reason: 'invalid', detail: `The server could not summarize the chat: ${errorText(err)}` };
+      }
+      return { ok: true, chatId, messageId: path[last].id };
+    });
+  }
+
+  editSummary(chatId: string, messageId: string, text: string): Promise<ActionOutcome> {
+    return this.withIdleChat(chatId, async (chat) => {
+      const m = chat.messages.find((x) => x.id === messageId);
+      if (!m?.summary) return { ok: false, reason: 'unknown-message', detail: 'That summary is no longer in this chat.' };
+      const summary: ContextSummary = { ...m.summary, text: text.trim() || m.summary.text };
+      if (!(await this.persisted(() => this.repository.updateMessage(chatId, messageId, { summary })))) return this.unsaved();
+      this.fire({ type: 'chatChanged', chatId });
+      return { ok: true, chatId, messageId };
+    });
+  }
+
+  /** Asks the server for a summary of `covered` and stores it on `host` (the first message after them). */
+  private async storeSummary(chatId: string, host: ChatMessage, covered: readonly ChatMessage[]): Promise<ContextSummary> {
+    const text = await this.context.summarize(covered);
+    const summary: ContextSummary = { text, covers: covered.map((m) => m.id), createdAt: this.clock.now() };
+    if (!(await this.persisted(() => this.repository.updateMessage(chatId, host.id, { summary })))) throw new Error('the summary could not be saved');
+    host.summary = summary;
+    this.logger.info(`Summarized ${covered.length} earlier messages of chat ${chatId} (${text.length} characters)`);
+    this.fire({ type: 'chatChanged', chatId });
+    return summary;
+  }
+
+  /** summarize policy: make the summary the fit asked for, then fit again (trimming if it still does not fit). */
+  private async summarizeAndFit(chatId: string, history: ChatMessage[], fit: FitResult, continueFinal: boolean): Promise<FitResult> {
+    const ids = new Set(fit.toSummarize);
+    const covered = history.filter((m) => ids.has(m.id));
+    const host = history.find((m, i) => i > 0 && !ids.has(m.id) && history.slice(0, i).some((x) => ids.has(x.id)));
+    if (covered.length === 0 || !host) return this.context.fit(history, { continueFinal, policy: 'trimOldest' });
+    try {
+      await this.storeSummary(chatId, host, covered);
+    } catch (err) {
+      this.logger.warn(`Could not summarize the earlier messages (${errorText(err)}); leaving the oldest out instead`);
+      return this.context.fit(history, { continueFinal, policy: 'trimOldest' });
+    }
+    const again = await this.context.fit(history, { continueFinal });
+    return again.fits ? again : this.context.fit(history, { continueFinal, policy: 'trimOldest' });
   }
 
   // ------------------------------------------------------------------------------------------------------------
@@ -356,20 +505,45 @@ export class ChatSession extends Disposable implements ChatSessionApi {
    * Adds the assistant placeholder as the child of the last message of `history` (the active path up to the
    * question) and starts streaming it in the background.
    */
-  private async startAnswer(chatId: string, history: ChatMessage[]): Promise<ActionOutcome> {
+  private async startAnswer(chatId: string, history: ChatMessage[], options: StartOptions = {}): Promise<ActionOutcome> {
     if (!this.repository.listChats().some((c) => c.id === chatId)) return this.unknownChat(chatId);
     const settings = this.settings();
     const model = settings.model || this.lastProps?.modelAlias;
+    const continueOf = options.continueOf;
+    const continueFinal = continueOf !== undefined;
+    let fit = options.fit ?? (await this.context.fit(history, { continueFinal }));
+    if (fit.tooLarge) return { ok: false, reason: 'too-large', detail: fit.tooLarge };
+    if (fit.toSummarize && fit.toSummarize.length > 0) fit = await this.summarizeAndFit(chatId, history, fit, continueFinal);
+    const request = this.context.baseRequest(history, continueFinal);
+    request.messages = fit.messages;
     const now = this.clock.now();
-    const message: ChatMessage = { id: newId(now), role: 'assistant', content: '', status: 'streaming', createdAt: now };
-    const parentId = history[history.length - 1]?.id;
-    if (parentId !== undefined) message.parentId = parentId;
-    if (model) message.model = model;
-    const request = buildChatRequest(history, settings, settings.model || undefined);
-
-    // A chat that went away meanwhile gets no stream: it would hold a server slot and end in a storage error.
-    const gone = await this.addOrBail(chatId, message);
-    if (gone) return gone;
+    let message: ChatMessage;
+    if (continueOf) {
+      // The server continues the same message: its text so far stays, new text is appended to it.
+      message = structuredClone(continueOf);
+      message.status = 'streaming';
+      for (const k of ['finishReason', 'limit', 'error', 'finishedAt'] as const) delete message[k];
+      const patch: MessagePatch = { status: 'streaming', finishReason: undefined, limit: undefined, error: undefined, finishedAt: undefined };
+      if (!(await this.persisted(() => this.repository.updateMessage(chatId, message.id, patch)))) return this.unknownChat(chatId);
+    } else {
+      message = { id: newId(now), role: 'assistant', content: '', status: 'streaming', createdAt: now };
+      const parentId = history[history.length - 1]?.id;
+      if (parentId !== undefined) message.parentId = parentId;
+      if (model) message.model = model;
+    }
+    if (fit.nCtx !== undefined && (fit.omitted > 0 || fit.summarized > 0)) {
+      message.context = { omitted: fit.omitted, nCtx: fit.nCtx };
+      if (fit.summarized > 0) message.context.summarized = fit.summarized;
+    } else {
+      delete message.context;
+    }
+    if (continueOf) {
+      await this.persist(() => this.repository.updateMessage(chatId, message.id, { context: message.context }));
+    } else {
+      // A chat that went away meanwhile gets no stream: it would hold a server slot and end in a storage error.
+      const gone = await this.addOrBail(chatId, message);
+      if (gone) return gone;
+    }
     const meter = new ThroughputMeter(this.clock, { startedAt: now, ctxMax: this.lastProps?.nCtx, model });
     const watchdog = new StaleWatchdog(this.clock, (silentMs) => this.onStale(state, silentMs));
     const state: StreamState = {
@@ -387,11 +561,21 @@ export class ChatSession extends Disposable implements ChatSessionApi {
       storageFailed: false,
       finalizing: undefined,
       ended: deferred(),
+      baseTokens: continueOf?.completionTokens ?? 0,
+      progressWatch: new StaleWatchdog(this.clock, (silentMs) => this.onBusy(state, silentMs)),
+      busySince: undefined,
+      queued: undefined,
     };
     this.streams.set(chatId, state);
-    this.fire({ type: 'messageAdded', chatId, message: { ...message } });
+    // A continued answer is already in the view: it gets a fresh snapshot with the message streaming again.
+    if (continueOf) this.fire({ type: 'chatChanged', chatId });
+    else this.fire({ type: 'messageAdded', chatId, message: { ...message } });
     this.fetchProps(state, settings);
     state.watchdog.arm(settings.staleSeconds * 1000);
+    state.progressWatch.arm(BUSY_AFTER_MS);
+    // llama-server writes `:` frames this often while it has nothing else to send: a busy server is not silent.
+    request.extra = { ...request.extra, sse_ping_interval: pingSeconds(settings.staleSeconds) };
+    await this.checkSlots(state);
     this.logger.info(`Streaming answer ${message.id} in chat ${chatId} (${request.messages.length} messages)`);
     void this.run(state, request);
     return { ok: true, chatId, messageId: message.id };
@@ -485,9 +669,20 @@ export class ChatSession extends Disposable implements ChatSessionApi {
     if (kind !== undefined) this.onText(state, kind, text, now);
   }
 
+  /** Tokens, reasoning or prompt progress: the stream is moving (not busy, not waiting for a slot). */
+  private onProgress(state: StreamState, now: number): void {
+    state.progressWatch.touch(now);
+    if (state.busySince === undefined && state.queued === undefined) return;
+    state.busySince = undefined;
+    state.queued = undefined;
+    if (!state.progressWatch.armed) state.progressWatch.rearm();
+    this.emitStats(state, now);
+  }
+
   /** Streamed text (one token or a run of them) that the meter has already counted. */
   private onText(state: StreamState, kind: 'content' | 'reasoning', text: string, now: number): void {
     if (state.stale) this.clearStale(state);
+    this.onProgress(state, now);
     const delta = kind === 'content' ? { content: text } : { reasoning: text };
     if (kind === 'content') state.message.content += text;
     else state.message.reasoning = (state.message.reasoning ?? '') + text;
@@ -508,11 +703,14 @@ export class ChatSession extends Disposable implements ChatSessionApi {
         return;
       case 'progress':
         if (state.stale) this.clearStale(state);
+        this.onProgress(state, now);
         this.fire({ type: 'progress', chatId, messageId, progress: event.progress });
         this.maybeStats(state, now);
         return;
       case 'timings':
       case 'role':
+      case 'alive':
+        // Any frame, a ping included, proves the stream lives.
         if (state.stale) this.clearStale(state);
         if (event.type === 'timings') this.maybeStats(state, now);
         return;
@@ -549,16 +747,87 @@ export class ChatSession extends Disposable implements ChatSessionApi {
 
   private emitStats(state: StreamState, now: number): void {
     state.lastStatsAt = now;
-    const stats = state.meter.stats(now);
+    const stats = this.statsOf(state, now);
     state.lastPhase = stats.phase;
     this.fire({ type: 'stats', chatId: state.chatId, messageId: state.message.id, stats });
+  }
+
+  /** The meter's figures plus what only the session knows: busy, waiting for a slot. */
+  private statsOf(state: StreamState, now: number): LiveStats {
+    const stats = state.meter.stats(now);
+    if (!state.stale && state.busySince !== undefined) stats.busyMs = Math.max(0, now - state.busySince);
+    if (state.queued) stats.queued = state.queued;
+    return stats;
+  }
+
+  private onBusy(state: StreamState, silentMs: number): void {
+    if (state.finalizing || state.terminal) return;
+    state.busySince = this.clock.now() - silentMs;
+    this.logger.info(`No progress for ${Math.round(silentMs / 1000)} s on answer ${state.message.id}; the connection is alive`);
+    this.emitStats(state, this.clock.now());
+  }
+
+  /** Before sending: every slot busy means the request will wait in the server's queue; say so. */
+  private async checkSlots(state: StreamState): Promise<void> {
+    if (!this.streamer.getSlots) return;
+    const slots = await this.probe((signal) => this.streamer.getSlots?.(signal), SLOT_CHECK_MS);
+    if (!slots || slots.length === 0) return;
+    const busy = slots.filter((s) => s.isProcessing).length;
+    if (busy >= slots.length) {
+      state.queued = { busy, total: slots.length };
+      this.emitStats(state, this.clock.now());
+    }
+  }
+
+  /** A short, bounded question to the server that never throws (undefined when it fails or times out). */
+  private async probe<T>(ask: (signal: AbortSignal) => Promise<T> | undefined, timeoutMs = PROBE_TIMEOUT_MS): Promise<T | undefined> {
+    const controller = new AbortController();
+    const timer = this.clock.setTimeout(() => controller.abort(), timeoutMs);
+    try {
+      const p = ask(controller.signal);
+      if (!p) return undefined;
+      return await Promise.race([p, new Promise<undefined>((resolve) => controller.signal.addEventListener('abort', () => resolve(undefined), { once: true }))]);
+    } catch {
+      return undefined;
+    } finally {
+      this.clock.clearTimeout(timer);
+    }
+  }
+
+  /** What /health and /slots say about a silent stream, in words for the notification and the banner. */
+  private async diagnose(): Promise<string | undefined> {
+    if (!this.streamer.health && !this.streamer.getSlots) return undefined;
+    const [health, slots] = await Promise.all([
+      this.probe(async (signal) => {
+        if (!this.streamer.health) return 'unknown';
+        await this.streamer.health(signal);
+        return 'ok';
+      }),
+      this.probe((signal) => this.streamer.getSlots?.(signal)),
+    ]);
+    if (health === undefined && slots === undefined) return 'llama-server is not responding';
+    if (!slots) return undefined;
+    const processing = slots.filter((s) => s.isProcessing).map((s) => s.id);
+    if (processing.length === 0) return 'llama-server has no request running: the answer was dropped';
+    const which = processing.length === 1 ? `slot ${processing[0]}` : `slots ${processing.join(', ')}`;
+    return `llama-server is still processing this request (${which})`;
   }
 
   private onStale(state: StreamState, silentMs: number): void {
     if (state.finalizing || state.stale) return;
     state.stale = true;
+    state.busySince = undefined;
     this.logger.warn(`No activity for ${Math.round(silentMs / 1000)} s on answer ${state.message.id}`);
-    this.fire({ type: 'stale', chatId: state.chatId, messageId: state.message.id, silentMs });
+    const announce = (diagnosis: string | undefined): void => {
+      if (state.finalizing || !state.stale) return;
+      if (diagnosis) this.logger.info(`Stalled answer ${state.message.id}: ${diagnosis}`);
+      const e: SessionEvent = { type: 'stale', chatId: state.chatId, messageId: state.message.id, silentMs: state.watchdog.silentMs() };
+      if (diagnosis) e.diagnosis = diagnosis;
+      this.fire(e);
+    };
+    // Ask the server what became of it before telling the user, so a dead, a busy and a dropped stream read apart.
+    if (this.streamer.health || this.streamer.getSlots) void this.diagnose().then(announce);
+    else announce(undefined);
   }
 
   /** Activity after a stale warning: drop the warning and watch again. */
@@ -578,6 +847,7 @@ export class ChatSession extends Disposable implements ChatSessionApi {
   private async doFinalize(state: StreamState, cause: EndCause): Promise<void> {
     // Synchronous part first: from here on the chat is free and nothing else touches this stream.
     state.watchdog.cancel();
+    state.progressWatch.cancel();
     state.meter.end();
     if (this.streams.get(state.chatId) === state) this.streams.delete(state.chatId);
 
@@ -586,10 +856,14 @@ export class ChatSession extends Disposable implements ChatSessionApi {
     const patch: MessagePatch = {
       status,
       finishedAt: this.clock.now(),
-      completionTokens: summary.completionTokens,
+      completionTokens: summary.completionTokens + state.baseTokens,
       timings: summary.timings,
     };
     if (state.finishReason !== undefined) patch.finishReason = state.finishReason;
+    if (state.finishReason === 'length') {
+      const max = this.settings().maxTokens;
+      patch.limit = max !== undefined && max > 0 && summary.completionTokens >= max ? 'maxTokens' : 'context';
+    }
     if (summary.promptTokens !== undefined) patch.promptTokens = summary.promptTokens;
     if (summary.cachedTokens !== undefined) patch.cachedTokens = summary.cachedTokens;
     if (summary.ctxUsed !== undefined) patch.ctxUsed = summary.ctxUsed;

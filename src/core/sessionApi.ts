@@ -1,5 +1,5 @@
 /** The chat session controller's public face, as the VS Code adapters use it (implemented by ChatSession). */
-import type { Chat, ChatMessage } from './chat';
+import type { Attachment, Chat, ChatMessage } from './chat';
 import type { IDisposable } from './disposable';
 import type { LiveStats, SessionEvent } from './sessionEvents';
 
@@ -11,6 +11,8 @@ export interface SessionSettings {
   /** <= 0 or undefined: no limit. */
   maxTokens?: number;
   staleSeconds: number;
+  /** What to do when the history does not fit the context (default trimOldest). */
+  contextOverflow?: 'trimOldest' | 'summarize' | 'fail';
 }
 
 export interface ActiveStream {
@@ -30,6 +32,7 @@ export type RefusalReason =
   | 'nothing-to-retry'
   | 'busy'
   | 'read-only'
+  | 'too-large'
   | 'invalid';
 
 /** Result of a user action: done (with the message it made or acted on), or refused with a reason. */
@@ -53,8 +56,12 @@ export interface ChatSessionApi extends IDisposable {
   /** The answer Retry would act on in this chat (a stalled stream, else a failed, stopped or interrupted last answer). */
   retryTarget(chatId: string): Promise<string | undefined>;
 
-  /** Adds the question at the end of the active path and streams an answer. Refused ('busy') while the chat streams. */
-  send(chatId: string, text: string): Promise<ActionOutcome>;
+  /**
+   * Adds the question (with its attachments) at the end of the active path and streams an answer, fitted to the
+   * context by llamaChat.contextOverflow. Refused ('busy') while the chat streams, ('too-large') before anything is
+   * saved when the question cannot fit even alone.
+   */
+  send(chatId: string, text: string, attachments?: Attachment[]): Promise<ActionOutcome>;
   /** Aborts the HTTP request (the server frees the slot) and keeps the partial answer as `stopped`. */
   stop(chatId: string, messageId?: string): Promise<ActionOutcome>;
   /**
@@ -67,7 +74,16 @@ export interface ChatSessionApi extends IDisposable {
   /** A new version of the answer `messageId` (default: the last answer on the active path), made active. */
   regenerate(chatId: string, messageId?: string): Promise<ActionOutcome>;
   /** A new version of the question `messageId` with `text`, answered anew; the old version stays. */
-  editAndResend(chatId: string, messageId: string, text: string): Promise<ActionOutcome>;
+  editAndResend(chatId: string, messageId: string, text: string, attachments?: Attachment[]): Promise<ActionOutcome>;
+  /** The size of the request a draft would send now (for the composer's meter). */
+  measureDraft(chatId: string | undefined, text: string, attachments?: Attachment[], signal?: AbortSignal): Promise<DraftMeasure>;
+  /** Continues an answer cut by llamaChat.maxTokens (or stopped): the server appends to the same message. */
+  continueAnswer(chatId: string, messageId: string): Promise<ActionOutcome>;
+  /** A new chat with the answer's question and text so far, continued there. */
+  continueInNewChat(chatId: string, messageId: string): Promise<ActionOutcome>;
+  /** Summarizes the active path before its last question into a summary sent in place of those messages. */
+  compactChat(chatId: string): Promise<ActionOutcome>;
+  editSummary(chatId: string, messageId: string, text: string): Promise<ActionOutcome>;
   /** Shows `messageId` among its versions: the active path then runs through it to the newest end of its branch. */
   selectVersion(chatId: string, messageId: string): Promise<ActionOutcome>;
   /** Deletes one message (its replies move up) or its whole branch; the result can be undone. */
@@ -83,6 +99,18 @@ export interface ChatSessionApi extends IDisposable {
   forkChat(chatId: string, messageId: string): Promise<Chat>;
   /** Stops every stream and flushes storage. */
   shutdown(): Promise<void>;
+}
+
+/** What a draft would send: the prompt size and how it fits. */
+export interface DraftMeasure {
+  tokens: number;
+  exact: boolean;
+  nCtx?: number;
+  reserve: number;
+  fits: boolean;
+  omitted: number;
+  tooLarge?: string;
+  attachmentTokens: (number | undefined)[];
 }
 
 export type DeleteOutcome = { ok: true; deleted: DeletedMessages } | { ok: false; reason: RefusalReason; detail: string };

@@ -20,6 +20,10 @@ export interface LiveStats {
   /** 0..1 during prompt processing. */
   promptProgress?: number;
   model?: string;
+  /** The connection lives but no token or progress has come for this long: the server is busy. */
+  busyMs?: number;
+  /** Every slot was busy when the request was sent: it waits in the server's queue. */
+  queued?: { busy: number; total: number };
 }
 
 export type SessionEvent =
@@ -33,6 +37,7 @@ export type SessionEvent =
   | { type: 'delta'; chatId: string; messageId: string; content?: string; reasoning?: string }
   | { type: 'progress'; chatId: string; messageId: string; progress: PromptProgress }
   | { type: 'stats'; chatId: string; messageId: string; stats: LiveStats }
-  | { type: 'stale'; chatId: string; messageId: string; silentMs: number }
+  /** No frame of any kind for staleSeconds; `diagnosis` says what /health and /slots found. */
+  | { type: 'stale'; chatId: string; messageId: string; silentMs: number; diagnosis?: string }
   | { type: 'streamEnded'; chatId: string; messageId: string; message: ChatMessage; error?: ErrorInfo }
   | { type: 'storageError'; error: ErrorInfo };

@@ -16,11 +16,15 @@ import { PostCoalescer, doneWithoutText } from '../core/postCoalescer';
 import type { ActionOutcome, ChatSessionApi } from '../core/sessionApi';
 import type { SessionEvent } from '../core/sessionEvents';
 import { parseFromWebview } from '../protocol';
-import type { FromWebviewMessage, StreamingInfo, ToWebviewMessage, UsagePayload, ViewState } from '../protocol';
+import type { FromWebviewMessage, PromptSize, StreamingInfo, ToWebviewMessage, UsagePayload, ViewState } from '../protocol';
+import type { Attachment } from '../core/chat';
+import { DraftCounter } from '../core/draftCounter';
 import type { Notifier } from './notifications';
 import { renderHtml, safeExternalUrl } from './webviewHtml';
 
 export const CHAT_VIEW_ID = 'llamaChat.chatView';
+
+type DraftRequest = Extract<FromWebviewMessage, { type: 'draft' }>;
 const ACTIVE_CHAT_KEY = 'llamaChat.activeChatId';
 
 export interface ChatViewProviderOptions {
@@ -70,8 +74,16 @@ export class ChatViewProvider extends Disposable implements vscode.WebviewViewPr
   private readonly lastProgressPct = new Map<string, number>();
   /** When each stale stream went silent, for the banner's "no tokens for N s". */
   private readonly silentSince = new Map<string, number>();
-  /** Waiting for the webview: prefill text and focus requests are delivered after the next snapshot. */
+  /** What the server said about each stale stream. */
+  private readonly diagnoses = new Map<string, string>();
+  /** The busy / queued state last posted per streaming message. */
+  private readonly lastLiveness = new Map<string, string>();
+  /** Waiting for the webview: prefill text, chips and focus requests are delivered after the next snapshot. */
   private pendingPrefill: string | undefined;
+  private pendingAttachments: Attachment[] = [];
+  /** Counts the composer's draft against the context (debounced, cancelled when stale, cached). */
+  private readonly drafts: DraftCounter<DraftRequest, PromptSize>;
+  private lastDraft: DraftRequest | undefined;
   private pendingFocus = false;
   private posted = 0;
 
@@ -82,6 +94,17 @@ export class ChatViewProvider extends Disposable implements vscode.WebviewViewPr
     this.o = options;
     this.clock = options.clock ?? systemClock;
     this.coalescer = this._register(new PostCoalescer({ clock: this.clock, post: (m) => this.rawPost(m) }));
+    this.drafts = new DraftCounter<DraftRequest, PromptSize>({
+      clock: this.clock,
+      key: (d) => `${d.chatId ?? ''}\u0000${d.text}\u0000${JSON.stringify(d.attachments ?? [])}`,
+      measure: async (d, signal) => {
+        const m = await options.session.measureDraft(d.chatId, d.text, d.attachments, signal);
+        return { chatId: d.chatId, draftId: d.draftId, ...m };
+      },
+      onResult: (d, size) => this.post({ type: 'promptSize', ...size, chatId: d.chatId, draftId: d.draftId }),
+      onError: (err) => this.o.logger.debug(`Could not count the draft: ${errorText(err)}`),
+    });
+    this._register(toDisposable(() => this.drafts.dispose()));
     this.activeId = options.memento.get<string>(ACTIVE_CHAT_KEY);
     if (this.activeId !== undefined && !options.repository.listChats().some((c) => c.id === this.activeId)) this.activeId = undefined;
     this.activeId ??= options.repository.listChats()[0]?.id;
@@ -159,6 +182,14 @@ export class ChatViewProvider extends Disposable implements vscode.WebviewViewPr
     await this.postSnapshot();
   }
 
+  /** Adds a chip to the composer (never touching the draft text), revealing the view. */
+  async attach(attachment: Attachment): Promise<void> {
+    this.pendingAttachments.push(attachment);
+    this.pendingFocus = true;
+    await this.reveal();
+    if (this.live) this.flushPending();
+  }
+
   /** Puts text into the message box (not sent), revealing the view. */
   async prefill(text: string): Promise<void> {
     this.pendingPrefill = text;
@@ -171,13 +202,13 @@ export class ChatViewProvider extends Disposable implements vscode.WebviewViewPr
    * Sends a user message to the open chat, creating a chat when there is none or the open one is busy. A refusal
    * is returned (the view keeps the draft and shows why); without a request to answer, it is shown as a notice.
    */
-  async send(text: string, chatId?: string, requestId?: string): Promise<ActionOutcome> {
+  async send(text: string, chatId?: string, requestId?: string, attachments?: Attachment[]): Promise<ActionOutcome> {
     let id = chatId ?? this.activeId;
     if (id === undefined || (chatId === undefined && this.o.session.isStreaming(id))) {
       id = (await this.o.session.newChat()).id;
     }
     if (id !== this.activeId) await this.showChat(id);
-    const outcome = await this.o.session.send(id, text);
+    const outcome = await this.o.session.send(id, text, attachments);
     if (!outcome.ok && requestId === undefined) this.post({ type: 'error', chatId: id, error: { kind: 'unknown', message: outcome.detail } });
     return outcome;
   }
@@ -209,7 +240,29 @@ export class ChatViewProvider extends Disposable implements vscode.WebviewViewPr
         await this.postSnapshot();
         return;
       case 'send':
-        this.answer(msg.requestId, await this.send(msg.text, msg.chatId, msg.requestId), 'send');
+        this.answer(msg.requestId, await this.send(msg.text, msg.chatId, msg.requestId, msg.attachments), 'send');
+        return;
+      case 'draft':
+        this.lastDraft = msg;
+        this.drafts.update(msg);
+        return;
+      case 'pickFile':
+        await vscode.commands.executeCommand('llamaChat.addFileToChat', 'pick');
+        return;
+      case 'continueAnswer':
+        this.answer(msg.requestId, await session.continueAnswer(msg.chatId, msg.messageId), 'continue');
+        return;
+      case 'continueInNewChat': {
+        const outcome = await session.continueInNewChat(msg.chatId, msg.messageId);
+        if (outcome.ok) await this.showChat(outcome.chatId);
+        this.report(outcome, 'continue in a new chat');
+        return;
+      }
+      case 'compactChat':
+        await vscode.commands.executeCommand('llamaChat.compactChat', msg.chatId);
+        return;
+      case 'editSummary':
+        this.report(await session.editSummary(msg.chatId, msg.messageId, msg.text), 'edit the summary');
         return;
       case 'stop': {
         const outcome = await session.stop(msg.chatId, msg.messageId);
@@ -227,7 +280,7 @@ export class ChatViewProvider extends Disposable implements vscode.WebviewViewPr
         this.answer(msg.requestId, await session.regenerate(msg.chatId, msg.messageId), 'regenerate');
         return;
       case 'editResend':
-        this.answer(msg.requestId, await session.editAndResend(msg.chatId, msg.messageId, msg.text), 'resend');
+        this.answer(msg.requestId, await session.editAndResend(msg.chatId, msg.messageId, msg.text, msg.attachments), 'resend');
         return;
       case 'selectVersion': {
         const outcome = await session.selectVersion(msg.chatId, msg.messageId);
@@ -325,6 +378,11 @@ export class ChatViewProvider extends Disposable implements vscode.WebviewViewPr
   // Host -> webview
 
   private onSessionEvent(e: SessionEvent): void {
+    // The history under the draft changed: its size is counted again (the cache no longer holds).
+    if (e.type === 'streamEnded' || e.type === 'chatChanged' || e.type === 'leafChanged' || (e.type === 'messageAdded' && e.message.role === 'user')) {
+      this.drafts.invalidate();
+      if (this.lastDraft && this.lastDraft.chatId === e.chatId) this.drafts.update(this.lastDraft);
+    }
     switch (e.type) {
       case 'chatsChanged':
         this.onChatsChanged();
@@ -366,6 +424,19 @@ export class ChatViewProvider extends Disposable implements vscode.WebviewViewPr
       }
       case 'stats': {
         const { stats } = e;
+        // Busy and queued change rarely: the view gets them when they start and end, and counts the seconds itself.
+        const liveness = `${stats.busyMs !== undefined ? 'busy' : ''}|${stats.queued ? `${stats.queued.busy}/${stats.queued.total}` : ''}`;
+        if (liveness !== (this.lastLiveness.get(e.messageId) ?? '|')) {
+          this.lastLiveness.set(e.messageId, liveness);
+          this.post({
+            type: 'status',
+            chatId: e.chatId,
+            messageId: e.messageId,
+            status: 'streaming',
+            busyMs: stats.busyMs ?? null,
+            queued: stats.queued ?? null,
+          });
+        }
         if (stats.phase !== 'done' && stats.phase !== this.lastPhase.get(e.messageId)) {
           this.lastPhase.set(e.messageId, stats.phase);
           const status: ToWebviewMessage = { type: 'status', chatId: e.chatId, messageId: e.messageId, status: 'streaming', phase: stats.phase };
@@ -382,12 +453,20 @@ export class ChatViewProvider extends Disposable implements vscode.WebviewViewPr
         this.coalescer.usage(usage);
         return;
       }
-      case 'stale':
+      case 'stale': {
         this.silentSince.set(e.messageId, this.clock.now() - e.silentMs);
-        this.post({ type: 'status', chatId: e.chatId, messageId: e.messageId, status: 'streaming', stale: true, silentMs: e.silentMs });
+        const status: ToWebviewMessage = { type: 'status', chatId: e.chatId, messageId: e.messageId, status: 'streaming', stale: true, silentMs: e.silentMs };
+        if (e.diagnosis) {
+          this.diagnoses.set(e.messageId, e.diagnosis);
+          status.diagnosis = e.diagnosis;
+        }
+        this.post(status);
         return;
+      }
       case 'streamEnded':
         this.silentSince.delete(e.messageId);
+        this.diagnoses.delete(e.messageId);
+        this.lastLiveness.delete(e.messageId);
         this.lastPhase.delete(e.messageId);
         this.lastProgressPct.delete(e.messageId);
         // The webview has the text from the deltas: `done` carries the final fields and only the text lengths.
@@ -442,6 +521,10 @@ export class ChatViewProvider extends Disposable implements vscode.WebviewViewPr
       const since = this.silentSince.get(s.messageId);
       if (s.stale && since !== undefined) info.silentMs = Math.max(0, now - since);
       if (s.stats.promptProgress !== undefined) info.promptProgress = s.stats.promptProgress;
+      if (s.stats.busyMs !== undefined) info.busyMs = s.stats.busyMs;
+      if (s.stats.queued) info.queued = s.stats.queued;
+      const diagnosis = this.diagnoses.get(s.messageId);
+      if (s.stale && diagnosis) info.diagnosis = diagnosis;
       return info;
     });
     const state: ViewState = {
@@ -462,6 +545,7 @@ export class ChatViewProvider extends Disposable implements vscode.WebviewViewPr
       this.post({ type: 'prefill', text: this.pendingPrefill });
       this.pendingPrefill = undefined;
     }
+    for (const attachment of this.pendingAttachments.splice(0)) this.post({ type: 'attach', attachment });
     if (this.pendingFocus) {
       this.pendingFocus = false;
       this.post({ type: 'focusInput' });

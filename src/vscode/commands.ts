@@ -6,7 +6,8 @@ import type { ChatRepository } from '../core/chatRepository';
 import type { ConnectionMonitor } from '../core/connection';
 import type { ErrorInfo } from '../core/errors';
 import { LlamaError } from '../core/errors';
-import { fenceCode, formatInt } from '../core/format';
+import { formatInt } from '../core/format';
+import type { Attachment } from '../core/chat';
 import type { ModelInfo } from '../core/client';
 import type { ChatSessionApi, DeletedMessages } from '../core/sessionApi';
 import { activeLeafId } from '../core/chatTree';
@@ -103,7 +104,8 @@ export class ChatCommands {
       ),
       reg('llamaChat.discardStale', (chatId) => this.discardStale(idArg(chatId))),
       reg('llamaChat.askAboutSelection', () => this.askAboutSelection()),
-      reg('llamaChat.addFileToChat', (uri) => this.addFileToChat(uri instanceof vscode.Uri ? uri : undefined)),
+      reg('llamaChat.addFileToChat', (uri) => (uri === 'pick' ? this.pickFileToAttach() : this.addFileToChat(uri instanceof vscode.Uri ? uri : undefined))),
+      reg('llamaChat.compactChat', (chatId) => this.compactChat(idArg(chatId))),
       reg('llamaChat.renameChat', (chatId) => this.renameChat(idArg(chatId))),
       reg('llamaChat.deleteChat', (chatId) => this.deleteChat(idArg(chatId))),
       reg('llamaChat.forkChat', (chatId, messageId) => this.forkChat(idArg(chatId), idArg(messageId))),
@@ -187,6 +189,7 @@ export class ChatCommands {
     if (!outcome.ok) void this.d.notifier.info(outcome.reason === 'already-finished' ? 'The answer already finished; nothing to discard.' : outcome.detail);
   }
 
+  /** Attaches the selection as a chip (file name and line range) and puts the cursor in the composer. */
   async askAboutSelection(): Promise<void> {
     const editor = vscode.window.activeTextEditor;
     if (!editor || editor.selection.isEmpty) {
@@ -194,35 +197,54 @@ export class ChatCommands {
       return;
     }
     const { document, selection } = editor;
-    const code = document.getText(selection);
-    const lines = selection.start.line === selection.end.line ? `line ${selection.start.line + 1}` : `lines ${selection.start.line + 1}–${selection.end.line + 1}`;
-    const block = fenceCode(code, document.languageId, `From \`${displayName(document.uri)}\` (${lines}):`);
-    const question = await vscode.window.showInputBox({
-      title: 'Ask About Selection',
-      prompt: 'Your question about the selected code (leave empty to write it in the chat)',
-      placeHolder: 'e.g. What does this do? Is there a bug?',
-      ignoreFocusOut: true,
-    });
-    if (question === undefined) return;
-    if (question.trim() === '') {
-      await this.d.view.prefill(`${block}\n\n`);
-      return;
-    }
-    const text = `${question.trim()}\n\n${block}`;
+    const text = document.getText(selection);
     if (text.length > LIMITS.maxText) {
-      void this.d.notifier.warn('Llama Chat: the selection is too large to send.');
+      void this.d.notifier.warn('Llama Chat: the selection is too large to attach.');
       return;
     }
-    await this.d.view.reveal();
-    await this.d.view.send(text);
+    // A selection that ends at the start of a line does not include that line.
+    const endLine = selection.end.character === 0 && selection.end.line > selection.start.line ? selection.end.line : selection.end.line + 1;
+    await this.d.view.attach({
+      kind: 'selection',
+      name: displayName(document.uri),
+      text,
+      language: document.languageId,
+      startLine: selection.start.line + 1,
+      endLine,
+    });
   }
 
+  /** Attaches a file as a chip: the one given (Explorer, editor menu), else the active editor's. */
   async addFileToChat(uri: vscode.Uri | undefined): Promise<void> {
     const target = uri ?? vscode.window.activeTextEditor?.document.uri;
     if (!target) {
       void this.d.notifier.info('Llama Chat: open a file first (or use the Explorer context menu).');
       return;
     }
+    const attachment = await this.readAttachment(target);
+    if (attachment) await this.d.view.attach(attachment);
+  }
+
+  /** `@` in the composer: a quick pick of the workspace's files; the chosen one becomes a chip. */
+  async pickFileToAttach(): Promise<void> {
+    const files = await vscode.window.withProgress({ location: vscode.ProgressLocation.Window, title: 'Llama Chat: listing files' }, () =>
+      vscode.workspace.findFiles('**/*', '{**/node_modules/**,**/.git/**,**/out/**,**/dist/**}', 5_000),
+    );
+    if (files.length === 0) {
+      void this.d.notifier.info('Llama Chat: no files in this workspace to attach.');
+      return;
+    }
+    type Item = vscode.QuickPickItem & { uri: vscode.Uri };
+    const items: Item[] = files
+      .map((uri) => ({ uri, label: path.basename(uri.path), description: displayName(uri) }))
+      .sort((a, b) => (a.description ?? '').localeCompare(b.description ?? ''));
+    const picked = await vscode.window.showQuickPick(items, { title: 'Attach File', placeHolder: 'File to attach to the message', matchOnDescription: true });
+    if (!picked) return;
+    const attachment = await this.readAttachment(picked.uri);
+    if (attachment) await this.d.view.attach(attachment);
+  }
+
+  private async readAttachment(target: vscode.Uri): Promise<Attachment | undefined> {
     const open = vscode.workspace.textDocuments.find((d) => d.uri.toString() === target.toString());
     let text: string;
     let language: string;
@@ -233,16 +255,27 @@ export class ChatCommands {
       const bytes = await vscode.workspace.fs.readFile(target);
       if (bytes.includes(0)) {
         void this.d.notifier.info(`Llama Chat: ${displayName(target)} looks like a binary file.`);
-        return;
+        return undefined;
       }
       text = new TextDecoder('utf-8').decode(bytes);
       language = languageOf(target);
     }
     if (text.length > MAX_FILE_CHARS) {
       void this.d.notifier.warn(`Llama Chat: ${displayName(target)} is too large to add (${formatInt(text.length)} characters; the limit is ${formatInt(MAX_FILE_CHARS)}).`);
-      return;
+      return undefined;
     }
-    await this.d.view.prefill(`${fenceCode(text, language, `File \`${displayName(target)}\`:`)}\n\n`);
+    return { kind: 'file', name: displayName(target), text, language };
+  }
+
+  /** Summarize Earlier Messages: the summary is sent in place of the older messages, which stay in the chat. */
+  async compactChat(chatId: string | undefined): Promise<void> {
+    const id = this.target(chatId);
+    if (id === undefined) return;
+    const outcome = await vscode.window.withProgress(
+      { location: vscode.ProgressLocation.Notification, title: 'Llama Chat: summarizing earlier messages…', cancellable: false },
+      () => this.d.session.compactChat(id),
+    );
+    if (!outcome.ok) void this.d.notifier.info(`Llama Chat: ${outcome.detail}`);
   }
 
   private titleOf(chatId: string): string | undefined {

@@ -3,7 +3,7 @@
  * and a changed URL or timeout swaps the client underneath. An old client is disposed once its last stream ends,
  * so changing settings never cuts an answer that is being generated.
  */
-import type { ChatRequest, ChatStreamer, ModelInfo, ServerProps } from '../core/client';
+import type { ChatRequest, ChatStreamer, ModelInfo, PromptCount, ServerProps, SlotInfo } from '../core/client';
 import type { ConnectionProbe } from '../core/connection';
 import type { IDisposable } from '../core/disposable';
 import type { StreamEvent } from '../core/events';
@@ -63,8 +63,26 @@ export class ServerClientHolder implements ChatStreamer, ConnectionProbe, IDispo
     return this.slot.client.listModels(signal);
   }
 
+  getSlots(signal?: AbortSignal): Promise<SlotInfo[]> {
+    const client = this.slot.client;
+    if (!client.getSlots) return Promise.reject(new Error('This client cannot list slots.'));
+    return client.getSlots(signal);
+  }
+
   invalidate(): void {
     this.slot.client.invalidate?.();
+  }
+
+  countPrompt(request: ChatRequest, signal?: AbortSignal): Promise<PromptCount> {
+    const client = this.slot.client;
+    if (!client.countPrompt) return Promise.reject(new Error('This client cannot count prompts.'));
+    return client.countPrompt(request, signal);
+  }
+
+  tokenCount(text: string, signal?: AbortSignal): Promise<PromptCount> {
+    const client = this.slot.client;
+    if (!client.tokenCount) return Promise.reject(new Error('This client cannot count tokens.'));
+    return client.tokenCount(text, signal);
   }
 
   async *streamChat(request: ChatRequest, signal?: AbortSignal): AsyncGenerator<StreamEvent, void, undefined> {

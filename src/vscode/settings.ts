@@ -29,6 +29,8 @@ export function readSettings(): ExtensionSettings {
   if (typeof temperature === 'number' && Number.isFinite(temperature)) session.temperature = temperature;
   const maxTokens = Math.floor(finiteOr(c.get('maxTokens'), 0));
   if (maxTokens > 0) session.maxTokens = maxTokens;
+  const overflow = c.get<string>('contextOverflow', 'trimOldest');
+  session.contextOverflow = overflow === 'summarize' || overflow === 'fail' ? overflow : 'trimOldest';
   return {
     serverUrl: url || DEFAULT_SERVER_URL,
     requestTimeoutMs: Math.max(1, finiteOr(c.get('requestTimeoutSeconds'), 30)) * 1000,

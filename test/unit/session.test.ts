@@ -2,6 +2,7 @@ import * as assert from 'node:assert/strict';
 import type { ChatMessage } from '../../src/core/chat';
 import { activePath } from '../../src/core/chatTree';
 import { ChatSession } from '../../src/core/session';
+import { PROPS_WAIT_MS } from '../../src/core/sessionContext';
 import type { ActionOutcome, SessionSettings } from '../../src/core/sessionApi';
 import type { SessionEvent } from '../../src/core/sessionEvents';
 import { FakeClock } from '../support/fakeClock';
@@ -520,10 +521,14 @@ describe('ChatSession', () => {
   });
 
   it('streams even when /props never answers', async () => {
-    const { streamer, repo, session } = setup();
+    const { streamer, repo, session, clock } = setup();
     streamer.props = () => new Promise(() => undefined);
     const chat = await session.newChat();
-    okId(await session.send(chat.id, 'q'));
+    // The send waits for n_ctx (to fit the request) at most PROPS_WAIT_MS, then goes out unfitted.
+    const sending = session.send(chat.id, 'q');
+    for (let i = 0; i < 5; i++) await tick();
+    clock.advance(PROPS_WAIT_MS);
+    okId(await sending);
     streamer.last.content('fine').finish();
     await tick();
     assert.equal(messages(repo, chat.id)[1].status, 'complete');
