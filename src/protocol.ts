@@ -25,6 +25,12 @@ export interface StreamingInfo {
   silentMs?: number;
   phase: 'waiting' | 'prompt' | 'generating';
   promptProgress?: number;
+  /** Alive but nothing new for this long: shown as "Server busy · 45 s". */
+  busyMs?: number;
+  /** Every slot was busy when the request was sent: "Waiting for a free slot (4 of 4 busy)". */
+  queued?: { busy: number; total: number };
+  /** What /health and /slots said about a stale stream. */
+  diagnosis?: string;
 }
 
 export interface ViewState {
@@ -105,6 +111,10 @@ export type ToWebviewMessage =
       promptProgress?: number;
       stale?: boolean;
       silentMs?: number;
+      /** Present (possibly null: no longer busy) when the busy time changed. */
+      busyMs?: number | null;
+      queued?: { busy: number; total: number } | null;
+      diagnosis?: string;
     }
   | {
       type: 'done';

@@ -46,6 +46,10 @@ export function formatStatusText(input: StatusInput): string {
   let text: string;
   if (stale) {
     text = `$(warning) stalled ${formatInt(Math.max(0, (input.silentMs ?? 0) / 1000))} s`;
+  } else if (stats.queued) {
+    text = `$(watch) Waiting for a free slot (${formatInt(stats.queued.busy)} of ${formatInt(stats.queued.total)} busy)`;
+  } else if (stats.busyMs !== undefined) {
+    text = `$(watch) Server busy · ${formatInt(stats.busyMs / 1000)} s`;
   } else if (stats.phase === 'prompt') {
     text =
       stats.promptProgress !== undefined && Number.isFinite(stats.promptProgress)
@@ -85,6 +89,12 @@ export function formatStatusTooltip(input: TooltipInput): string {
   lines.push('');
   if (input.stale) {
     lines.push(`No tokens for ${formatDuration(input.silentMs ?? 0)}: Retry or Discard from the chat view.`);
+    lines.push('');
+  } else if (stats.queued) {
+    lines.push(`Every slot of the server is busy (${stats.queued.busy} of ${stats.queued.total}): the request waits its turn.`);
+    lines.push('');
+  } else if (stats.busyMs !== undefined) {
+    lines.push(`The connection is alive, but nothing new for ${formatDuration(stats.busyMs)}: the server is busy (e.g. a long prompt).`);
     lines.push('');
   }
   const rows: [string, string][] = [];

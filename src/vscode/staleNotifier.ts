@@ -25,21 +25,21 @@ export class StaleNotifier extends Disposable {
     super();
     this._register(
       o.session.onEvent((e) => {
-        if (e.type === 'stale') void this.ask(e.chatId, e.messageId, e.silentMs);
+        if (e.type === 'stale') void this.ask(e.chatId, e.messageId, e.silentMs, e.diagnosis);
         // A stream that recovers and stalls again deserves a new question.
         else if (e.type === 'streamEnded' || (e.type === 'messageUpdated' && e.patch.status === 'streaming')) this.asking.delete(e.messageId);
       }),
     );
   }
 
-  private async ask(chatId: string, messageId: string, silentMs: number): Promise<void> {
+  private async ask(chatId: string, messageId: string, silentMs: number, diagnosis: string | undefined): Promise<void> {
     if (this.asking.has(messageId)) return;
     this.asking.add(messageId);
     try {
       const title = this.o.chatTitle(chatId) ?? 'Chat';
       const seconds = Math.max(1, Math.round(silentMs / 1000));
       const choice = await this.o.notifier.warn(
-        `Llama Chat: “${title}” has had no tokens for ${seconds} s.`,
+        `Llama Chat: “${title}” has had no tokens for ${seconds} s.${diagnosis ? ` ${diagnosis.charAt(0).toUpperCase()}${diagnosis.slice(1)}.` : ''}`,
         STALE_RETRY,
         STALE_DISCARD,
       );

@@ -113,8 +113,8 @@ export class ChatStatusBar extends Disposable {
     this.item.tooltip = md;
     this.item.backgroundColor = s.stale ? new vscode.ThemeColor('statusBarItem.warningBackground') : undefined;
     this.show();
-    // While stale the silence grows every second with no event to redraw it.
-    if (streams.some((x) => x.stale)) this.startTick();
+    // While stale or busy the silence grows every second with no event to redraw it.
+    if (streams.some((x) => x.stale || x.stats.busyMs !== undefined)) this.startTick();
     else this.stopTick();
   }
 

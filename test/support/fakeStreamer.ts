@@ -4,7 +4,7 @@
  * queued when the consumer asks comes as one batch, like the events of one network chunk. Faithful to the contract: it never throws, an abort ends the stream with
  * `{type: 'error', error: {kind: 'aborted'}}`, and nothing follows a `done` or `error` event.
  */
-import type { ChatRequest, ChatStreamer, PromptCount, ServerProps } from '../../src/core/client';
+import type { ChatRequest, ChatStreamer, PromptCount, ServerProps, SlotInfo } from '../../src/core/client';
 import type { ErrorInfo } from '../../src/core/errors';
 import type { FinishReason, ServerTimings, StreamEvent, Usage } from '../../src/core/events';
 
@@ -164,6 +164,20 @@ export class FakeStreamer implements ChatStreamer {
   readonly counted: ChatRequest[] = [];
   /** Set to false to behave like a server that cannot count (the session then estimates). */
   canCount = true;
+  /** What GET /health and GET /slots answer (an Error rejects); undefined: the method is absent. */
+  healthAnswer: 'ok' | Error | undefined;
+  slotsAnswer: SlotInfo[] | Error | undefined;
+  health?: (signal?: AbortSignal) => Promise<unknown>;
+  getSlots?: (signal?: AbortSignal) => Promise<SlotInfo[]>;
+
+  /** Gives the fake a /health and a /slots that answer with healthAnswer / slotsAnswer. */
+  withProbes(health: 'ok' | Error, slots: SlotInfo[] | Error): this {
+    this.healthAnswer = health;
+    this.slotsAnswer = slots;
+    this.health = () => (this.healthAnswer instanceof Error ? Promise.reject(this.healthAnswer) : Promise.resolve({ status: 'ok' }));
+    this.getSlots = () => (this.slotsAnswer instanceof Error ? Promise.reject(this.slotsAnswer) : Promise.resolve(structuredClone(this.slotsAnswer ?? [])));
+    return this;
+  }
   private streamWaiters: ((s: FakeStream) => void)[] = [];
 
   streamChat(request: ChatRequest, signal?: AbortSignal): AsyncIterable<StreamEvent> {
