@@ -46,6 +46,14 @@ const PROBE_TIMEOUT_MS = 2_000;
 /** The free-slot check runs before the request is sent, so it gets much less. */
 const SLOT_CHECK_MS = 300;
 
+/**
+ * A question that cannot fit even alone is refused before it is sent, but only on the server's exact count: an
+ * estimate (a server that cannot count) may be wrong, so then the server has the last word.
+ */
+function refuseTooLarge(fit: FitResult): boolean {
+  return fit.tooLarge !== undefined && fit.exact;
+}
+
 /** The ping interval asked of llama-server: about a quarter of the stale limit, at least 1 s. */
 export function pingSeconds(staleSeconds: number): number {
   return Math.max(1, Math.round(staleSeconds / 4));
@@ -187,7 +195,7 @@ export class ChatSession extends Disposable implements ChatSessionApi {
       const user = this.newQuestion(text, path[path.length - 1]?.id, attachments);
       // A question that cannot fit even alone is refused before anything is saved or sent: the draft stays.
       const fit = await this.context.fit([...path, user]);
-      if (fit.tooLarge) return { ok: false, reason: 'too-large', detail: fit.tooLarge };
+      if (refuseTooLarge(fit)) return { ok: false, reason: 'too-large', detail: fit.tooLarge! };
       const firstUserMessage = !chat.messages.some((m) => m.role === 'user');
       const gone = await this.addOrBail(chatId, user);
       if (gone) return gone;
@@ -234,7 +242,7 @@ export class ChatSession extends Disposable implements ChatSessionApi {
       if (!plan.ok) return plan;
       const user = this.newQuestion(text, plan.target.parentId, attachments ?? plan.target.attachments);
       const fit = await this.context.fit([...plan.history, user]);
-      if (fit.tooLarge) return { ok: false, reason: 'too-large', detail: fit.tooLarge };
+      if (refuseTooLarge(fit)) return { ok: false, reason: 'too-large', detail: fit.tooLarge! };
       const gone = await this.addOrBail(chatId, user);
       if (gone) return gone;
       this.fire({ type: 'messageAdded', chatId, message: { ...user } });
@@ -512,7 +520,7 @@ export class ChatSession extends Disposable implements ChatSessionApi {
     const continueOf = options.continueOf;
     const continueFinal = continueOf !== undefined;
     let fit = options.fit ?? (await this.context.fit(history, { continueFinal }));
-    if (fit.tooLarge) return { ok: false, reason: 'too-large', detail: fit.tooLarge };
+    if (refuseTooLarge(fit)) return { ok: false, reason: 'too-large', detail: fit.tooLarge! };
     if (fit.toSummarize && fit.toSummarize.length > 0) fit = await this.summarizeAndFit(chatId, history, fit, continueFinal);
     const request = this.context.baseRequest(history, continueFinal);
     request.messages = fit.messages;

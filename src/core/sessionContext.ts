@@ -15,6 +15,8 @@ import type { SessionSettings } from './sessionApi';
 
 /** How long a send waits for /props (n_ctx) before it goes out unfitted: a silent server must not block it. */
 export const PROPS_WAIT_MS = 3_000;
+/** The same for the counting itself (a few requests to the server). */
+export const COUNT_WAIT_MS = 5_000;
 
 const SUMMARY_INSTRUCTIONS =
   'Summarize the conversation below for a reader who will continue it. Keep every fact, decision, name, number, ' +
@@ -67,12 +69,20 @@ export class ContextFitter {
     const count = (messages: ChatRequestMessage[], signal?: AbortSignal): Promise<PromptCount> =>
       this.streamer.countPrompt ? this.streamer.countPrompt({ ...base, messages }, signal) : Promise.resolve(estimatePromptTokens(messages));
     const nCtx = await this.nCtx(options.signal);
+    // Counting that hangs (a stalled server) gives up after COUNT_WAIT_MS; the request then goes out unfitted.
+    const limit = new AbortController();
+    const timer = this.clock.setTimeout(() => limit.abort(), COUNT_WAIT_MS);
+    const onAbort = (): void => limit.abort();
+    options.signal?.addEventListener('abort', onAbort, { once: true });
     try {
-      return await fitRequest(
-        { path, settings, nCtx, policy: options.policy ?? settings.contextOverflow ?? 'trimOldest', continueFinal: options.continueFinal },
-        count,
-        options.signal,
-      );
+      return await Promise.race([
+        fitRequest(
+          { path, settings, nCtx, policy: options.policy ?? settings.contextOverflow ?? 'trimOldest', continueFinal: options.continueFinal },
+          count,
+          limit.signal,
+        ),
+        new Promise<never>((_, reject) => limit.signal.addEventListener('abort', () => reject(new Error('counting took too long')), { once: true })),
+      ]);
     } catch (err) {
       if (options.signal?.aborted) throw err;
       this.logger.debug(`Could not fit the request to the context: ${err instanceof Error ? err.message : String(err)}`);
@@ -81,6 +91,9 @@ export class ContextFitter {
       const out: FitResult = { messages, ...estimatePromptTokens(messages), reserve, fits: true, omitted: 0, summarized: 0 };
       if (nCtx !== undefined) out.nCtx = nCtx;
       return out;
+    } finally {
+      this.clock.clearTimeout(timer);
+      options.signal?.removeEventListener('abort', onAbort);
     }
   }
 

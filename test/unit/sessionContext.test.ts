@@ -3,6 +3,7 @@ import * as assert from 'node:assert/strict';
 import type { ChatMessage } from '../../src/core/chat';
 import { activePath } from '../../src/core/chatTree';
 import { ChatSession } from '../../src/core/session';
+import { COUNT_WAIT_MS } from '../../src/core/sessionContext';
 import type { ActionOutcome, SessionSettings } from '../../src/core/sessionApi';
 import type { SessionEvent } from '../../src/core/sessionEvents';
 import { FakeClock } from '../support/fakeClock';
@@ -68,6 +69,25 @@ describe('ChatSession and the context', () => {
     assert.match(!out.ok ? out.detail : '', /needs 2,00\d tokens, but the context holds 1,000/);
     assert.equal(streamer.streams.length, 0);
     assert.equal((await repo.getChat(chat.id))?.messages.length, 0);
+  });
+
+  it('an estimate (a server that cannot count) never refuses: the server has the last word', async () => {
+    const { streamer, session } = setup({}, 1000);
+    streamer.canCount = false;
+    const chat = await session.newChat();
+    okId(await session.send(chat.id, 'y'.repeat(8_000)));
+    assert.equal(streamer.streams.length, 1);
+  });
+
+  it('counting that hangs gives up and the request goes out unfitted', async () => {
+    const { streamer, session, clock } = setup({}, 1000);
+    streamer.countPrompt = () => new Promise(() => undefined);
+    const chat = await session.newChat();
+    const sending = session.send(chat.id, 'hello');
+    for (let i = 0; i < 5; i++) await tick();
+    clock.advance(COUNT_WAIT_MS);
+    okId(await sending);
+    assert.deepEqual(streamer.last.request.messages, [{ role: 'user', content: 'hello' }]);
   });
 
   it('fail: sends everything as it is (the server refuses what does not fit)', async () => {
