@@ -329,9 +329,13 @@ describe('faults around a real llama-server', function () {
   });
 
   describe('stalls', () => {
-    /** A chat with staleSeconds 1 whose answer the proxy stalls after `afterEvents` events; resolves once stale. */
+    /**
+     * A chat with staleSeconds 1 whose answer the proxy stalls after `afterEvents` events; resolves once stale.
+     * (At temperature 0 the tiny model starts with a dozen newlines, which the think-tag parser holds until text
+     * shows no <think> block follows: "mid-stream" needs about 30 events.)
+     */
     async function sendUntilStale(afterEvents: number, question: string): Promise<{ r: Rig; chat: string; id: string }> {
-      const r = await rig({ settings: { staleSeconds: 1 } });
+      const r = await rig({ settings: { staleSeconds: 1, maxTokens: 64 } });
       const chat = await r.newChat();
       proxy.setMode({ kind: 'stall', afterEvents, path: CHAT_PATH });
       const id = await r.send(chat, question);
@@ -360,7 +364,7 @@ describe('faults around a real llama-server', function () {
     });
 
     it('a stall mid-stream is stale once; Discard keeps the partial text as failed; the next send works', async () => {
-      const { r, chat, id } = await sendUntilStale(8, 'start, then stall');
+      const { r, chat, id } = await sendUntilStale(30, 'start, then stall');
       const partial = r.deltaText(id);
       assert.ok(partial.length > 0, 'some text arrived before the stall');
       await sleep(1_500);
@@ -378,7 +382,7 @@ describe('faults around a real llama-server', function () {
     });
 
     it('a stall mid-stream, then Retry: the stalled answer fails with its text, the new one completes', async () => {
-      const { r, chat, id } = await sendUntilStale(8, 'start, then stall');
+      const { r, chat, id } = await sendUntilStale(30, 'start, then stall');
       const partial = r.deltaText(id);
       proxy.setMode({ kind: 'pass', path: CHAT_PATH });
       // The held events are released when the mode changes; Retry must still win cleanly or say it lost.
