@@ -29,3 +29,21 @@ export function formatInt(n: number): string {
 export function plural(n: number, one: string, many = `${one}s`): string {
   return `${formatInt(n)} ${n === 1 ? one : many}`;
 }
+
+/** Whole seconds, counting up: 45_900 → "45 s". */
+export function formatElapsed(ms: number): string {
+  return `${formatInt(Math.floor(Math.max(0, ms) / 1000))} s`;
+}
+
+/** A model name for display: the host's alias as is; a path-like name only by its file name, without `.gguf`. */
+export function modelLabel(model: string): string {
+  if (!/[\\/]/.test(model)) return model;
+  const base = model.split(/[\\/]/).filter((p) => p.length > 0).pop() ?? model;
+  return base.replace(/\.gguf$/i, '');
+}
+
+/** A sentence from a host phrase: ends with a full stop unless it already ends with punctuation. */
+export function sentence(text: string): string {
+  const t = text.trim();
+  return /[.!?…]$/.test(t) ? t : `${t}.`;
+}

@@ -81,7 +81,9 @@ export const KEPT_RESULTS = 32;
 export type LocalAction =
   | { type: 'dismissNotice' }
   /** The user picked another version of `messageId`'s turn: show it at once (the host confirms with `leaf`). */
-  | { type: 'chooseVersion'; chatId: string; messageId: string };
+  | { type: 'chooseVersion'; chatId: string; messageId: string }
+  /** The user turned thinking on or off for a chat: shown at once (the host's next `chat` wins). */
+  | { type: 'chooseThinking'; chatId: string; enabled: boolean };
 
 export function fromSnapshot(state: ViewState, prev: ViewModel): ViewModel {
   const lastSeq: Record<string, number> = {};
@@ -95,6 +97,7 @@ export function fromSnapshot(state: ViewState, prev: ViewModel): ViewModel {
     streaming: state.streaming,
     connection: state.connection,
     model: state.model,
+    reasoning: state.reasoning,
     lastSeq,
     chosenLeaves: [],
   };
@@ -182,10 +185,9 @@ export function reduce(model: ViewModel, msg: ToWebviewMessage | LocalAction): V
       return {
         ...next,
         lastSeq: { ...model.lastSeq, [msg.messageId]: msg.seq },
-        // Tokens are flowing: the prompt phase is over and the stream is no longer stale.
-        streaming: model.streaming.map((s) =>
-          s.messageId === msg.messageId ? { ...s, seq: msg.seq, phase: 'generating', stale: false, silentMs: undefined } : s,
-        ),
+        // Tokens are flowing: the prompt phase is over and the stream is no longer stale (nor busy, queued or
+        // reconnecting, when the frame carries text).
+        streaming: model.streaming.map((s) => (s.messageId === msg.messageId ? flowing(s, msg.seq, msg.text.length > 0 || !!msg.reasoning) : s)),
       };
     }
 
@@ -209,7 +211,15 @@ export function reduce(model: ViewModel, msg: ToWebviewMessage | LocalAction): V
       if (info.stale) {
         const silent = msg.silentMs ?? prev?.silentMs;
         if (silent !== undefined) info.silentMs = silent;
+        const diagnosis = msg.diagnosis ?? prev?.diagnosis;
+        if (diagnosis !== undefined) info.diagnosis = diagnosis;
       }
+      // Busy and queued: absent = unchanged, null = over.
+      const busyMs = msg.busyMs === undefined ? prev?.busyMs : msg.busyMs;
+      if (busyMs !== undefined && busyMs !== null) info.busyMs = busyMs;
+      const queued = msg.queued === undefined ? prev?.queued : msg.queued;
+      if (queued !== undefined && queued !== null) info.queued = queued;
+      if (msg.reconnecting ?? prev?.reconnecting) info.reconnecting = true;
       const streaming = prev
         ? model.streaming.map((s) => (s.messageId === msg.messageId ? info : s))
         : [...model.streaming, info];
@@ -300,6 +310,12 @@ export function reduce(model: ViewModel, msg: ToWebviewMessage | LocalAction): V
     case 'dismissNotice':
       return { ...model, notice: undefined };
 
+    case 'chooseThinking': {
+      const chat = model.activeChat;
+      if (!chat || chat.id !== msg.chatId || chat.thinking === msg.enabled) return model;
+      return { ...model, activeChat: { ...chat, thinking: msg.enabled } };
+    }
+
     default: {
       // Exhaustive: a new message type is a compile error here; at run time an unknown one is ignored.
       const unknown: never = msg;
@@ -307,6 +323,14 @@ export function reduce(model: ViewModel, msg: ToWebviewMessage | LocalAction): V
       return model;
     }
   }
+}
+
+/** A stream after a delta: generating, not stale; with text, no longer busy, queued or reconnecting either. */
+function flowing(s: StreamingInfo, seq: number, text: boolean): StreamingInfo {
+  const { silentMs: _silent, diagnosis: _diagnosis, ...rest } = s;
+  if (!text) return { ...rest, seq, phase: 'generating', stale: false };
+  const { busyMs: _busy, queued: _queued, reconnecting: _reconnecting, ...kept } = rest;
+  return { ...kept, seq, phase: 'generating', stale: false };
 }
 
 function withLeaf(chat: Chat, leafId: string): Chat {
@@ -331,6 +355,15 @@ export function pathOf(chat: Chat | undefined): ChatMessage[] {
 export function readOnlyReason(model: Pick<ViewModel, 'activeChat' | 'activeChatId' | 'chats'>): string | undefined {
   const id = model.activeChat?.id ?? model.activeChatId;
   return model.activeChat?.readOnly ?? model.chats.find((c) => c.id === id)?.readOnly;
+}
+
+/**
+ * What the server's template can do with reasoning: the live connection's figure when it has one (it follows a
+ * model switch), else the snapshot's.
+ */
+export function reasoningOf(model: Pick<ViewModel, 'connection' | 'reasoning'>): ViewState['reasoning'] {
+  const live = model.connection.state === 'connected' ? model.connection.reasoning : undefined;
+  return live ?? model.reasoning;
 }
 
 /** The streaming record of the active chat, if it is streaming. */

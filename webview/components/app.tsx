@@ -4,7 +4,7 @@ import { useEffect, useMemo, useReducer } from 'preact/hooks';
 import type { ChatMessage } from '../../src/core/chat';
 import type { ToWebviewMessage } from '../../src/protocol';
 import { useHost } from '../hostApi';
-import { activeStream, initialModel, pathOf, readOnlyReason, reduce } from '../state';
+import { activeStream, initialModel, pathOf, readOnlyReason, reasoningOf, reduce } from '../state';
 import type { ViewModel } from '../state';
 import { ConnectionBanner, EmptyState, NoticeBanner, ReadOnlyBanner, StaleBanner } from './banners';
 import { Composer } from './composer';
@@ -71,6 +71,7 @@ export function App(): JSX.Element {
   const readOnly = readOnlyReason(model);
   const connectedModel = model.connection.state === 'connected' ? model.connection.model : undefined;
   const vision = model.connection.state === 'connected' && model.connection.vision === true;
+  const reasoning = reasoningOf(model);
 
   return (
     <div class="app">
@@ -84,6 +85,7 @@ export function App(): JSX.Element {
           results={model.results}
           readOnly={readOnly}
           onSelectVersion={(messageId) => dispatch({ type: 'chooseVersion', chatId: chat.id, messageId })}
+          reasoning={reasoning}
         />
       ) : (
         <div class="messages messages-empty">
@@ -108,6 +110,11 @@ export function App(): JSX.Element {
         attachQueue={model.attachQueue}
         vision={vision}
         pathRevision={pathRevision(chat?.id, path)}
+        canToggleThinking={reasoning?.canToggle === true}
+        thinking={chat?.thinking !== false}
+        onThinking={(enabled) => {
+          if (model.activeChatId !== undefined) dispatch({ type: 'chooseThinking', chatId: model.activeChatId, enabled });
+        }}
       />
     </div>
   );

@@ -2,7 +2,8 @@
 import type { JSX } from 'preact';
 import type { ErrorInfo } from '../../src/core/errors';
 import type { ConnectionState, StreamingInfo } from '../../src/protocol';
-import { formatSeconds } from '../format';
+import { useElapsed } from '../clock';
+import { formatSeconds, sentence } from '../format';
 import { useHost } from '../hostApi';
 import { IconButton } from './iconButton';
 
@@ -27,13 +28,30 @@ export function ConnectionBanner({ connection }: { connection: ConnectionState }
   );
 }
 
+/**
+ * A stream silent for longer than the stale limit: how long (counting up), what /health and /slots said about it
+ * when the host asked them, and Retry / Discard.
+ */
 export function StaleBanner({ stream }: { stream: StreamingInfo | undefined }): JSX.Element | null {
   const host = useHost();
+  const silentMs = useElapsed(stream?.stale ? stream.silentMs : undefined);
   if (!stream?.stale) return null;
-  const text = stream.silentMs !== undefined ? `No tokens for ${formatSeconds(stream.silentMs)}` : 'No tokens for a while';
+  // The seconds tick locally; the alert is announced once, not every second.
+  const text =
+    silentMs !== undefined ? (
+      <>
+        No tokens for <span aria-live="off">{formatSeconds(silentMs)}</span>
+      </>
+    ) : (
+      'No tokens for a while'
+    );
+  const why = stream.diagnosis?.trim() ? sentence(stream.diagnosis) : 'The server may be stuck or the connection lost.';
   return (
     <div class="banner banner-warning stale-banner" role="alert">
-      <div class="banner-text">{text}. The server may be stuck or the connection lost.</div>
+      <span class="codicon codicon-warning" aria-hidden="true" />
+      <div class="banner-text">
+        {text}. {why}
+      </div>
       <div class="banner-actions">
         <vscode-button onClick={() => host.post({ type: 'retry', chatId: stream.chatId, messageId: stream.messageId })}>Retry</vscode-button>
         <vscode-button secondary onClick={() => host.post({ type: 'discardStale', chatId: stream.chatId, messageId: stream.messageId })}>

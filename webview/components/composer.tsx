@@ -12,7 +12,7 @@ import type { Attachment } from '../../src/core/chat';
 import { LIMITS } from '../../src/protocol';
 import type { PromptSize, StreamingInfo } from '../../src/protocol';
 import { imageFiles, LONG_PASTE, NO_VISION, pasteAttachment, readImage, TOO_MANY } from '../attachments';
-import { formatInt, plural } from '../format';
+import { formatInt, modelLabel, plural } from '../format';
 import { updatePersisted, useHost } from '../hostApi';
 import type { HostApi } from '../hostApi';
 import { newDraftId, tooLongReason, usePendingRequest } from '../requests';
@@ -45,6 +45,12 @@ export interface ComposerProps {
   vision?: boolean;
   /** Changes whenever the request the draft would send changes without the draft (an answer done, a version shown). */
   pathRevision?: string;
+  /** The server's template can turn thinking on and off (ViewState.reasoning.canToggle): show the toggle. */
+  canToggleThinking?: boolean;
+  /** Thinking is on for this chat (Chat.thinking !== false). */
+  thinking?: boolean;
+  /** Called with the new choice after `setThinking` is posted (the app shows it at once). */
+  onThinking?: (enabled: boolean) => void;
 }
 
 const NO_RESULTS: Results = {};
@@ -120,6 +126,24 @@ function ContextMeter({ size, ctxUsed, ctxMax }: { size: PromptSize | undefined;
       <span class="context-text">{text}</span>
       {size && size.omitted > 0 ? <span class="context-omitted codicon codicon-fold-up" role="img" aria-label={title} /> : null}
     </span>
+  );
+}
+
+/** Thinking on / off for this chat's next answers: a toggle button (aria-pressed), labelled "Thinking". */
+function ThinkingToggle({ on, disabled, onToggle }: { on: boolean; disabled: boolean; onToggle: (enabled: boolean) => void }): JSX.Element {
+  return (
+    <button
+      type="button"
+      class={`thinking-toggle${on ? ' is-on' : ''}`}
+      aria-label="Thinking"
+      aria-pressed={on}
+      title={on ? 'Thinking is on for this chat: click to answer without reasoning' : 'Thinking is off for this chat: click to let the model reason first'}
+      disabled={disabled}
+      onClick={() => onToggle(!on)}
+    >
+      <span class={`codicon ${on ? 'codicon-lightbulb' : 'codicon-lightbulb-empty'}`} aria-hidden="true" />
+      <span class="thinking-toggle-text">Thinking</span>
+    </button>
   );
 }
 
@@ -465,10 +489,20 @@ export function Composer(props: ComposerProps): JSX.Element {
         </div>
       ) : null}
       <div class="composer-bar">
-        <button type="button" class="model-name" title={model ? `${model}: select model` : 'Select model'} onClick={() => host.post({ type: 'selectModel' })}>
+        <button type="button" class="model-name" title={model ? `${modelLabel(model)}: select model` : 'Select model'} onClick={() => host.post({ type: 'selectModel' })}>
           <span class="codicon codicon-hubot" aria-hidden="true" />
-          <span class="model-name-text">{model ?? 'No model'}</span>
+          <span class="model-name-text">{model ? modelLabel(model) : 'No model'}</span>
         </button>
+        {props.canToggleThinking && chatId !== undefined ? (
+          <ThinkingToggle
+            on={props.thinking !== false}
+            disabled={readOnly !== undefined}
+            onToggle={(enabled) => {
+              host.post({ type: 'setThinking', chatId, enabled });
+              props.onThinking?.(enabled);
+            }}
+          />
+        ) : null}
         <ContextMeter size={shownSize} ctxUsed={ctxUsed} ctxMax={ctxMax} />
         <span class="composer-actions">
           {canRegenerate && !busy && readOnly === undefined && chatId !== undefined ? (

@@ -7,7 +7,8 @@ import type { JSX } from 'preact';
 import { useEffect, useLayoutEffect, useMemo, useRef, useState } from 'preact/hooks';
 import type { Attachment, Chat, ChatMessage } from '../../src/core/chat';
 import type { StreamingInfo } from '../../src/protocol';
-import { formatCount, formatInt, formatMs, formatTps, plural } from '../format';
+import { useElapsed } from '../clock';
+import { formatCount, formatElapsed, formatInt, formatMs, formatTps, modelLabel, plural } from '../format';
 import { updatePersisted, useHost } from '../hostApi';
 import { Markdown } from '../markdown/markdown';
 import { tooLongReason, usePendingRequest } from '../requests';
@@ -16,30 +17,142 @@ import { activePath, childrenOf, indexTree, siblingsOf } from '../tree';
 import { AttachmentDetails, ChipList } from './attachments';
 import { IconButton } from './iconButton';
 
-function Footer({ message }: { message: ChatMessage }): JSX.Element | null {
-  const parts: string[] = [];
-  if (message.model) parts.push(message.model);
-  const tps = message.timings?.predictedPerSecond;
-  if (tps !== undefined && Number.isFinite(tps)) parts.push(formatTps(tps));
-  if (message.completionTokens !== undefined) parts.push(`${formatCount(message.completionTokens)} tokens`);
-  if (message.timings?.ttftMs !== undefined) parts.push(`TTFT ${formatMs(message.timings.ttftMs)}`);
-  if (message.ctxUsed !== undefined) {
-    parts.push(`ctx ${formatCount(message.ctxUsed)}${message.ctxMax !== undefined ? `/${formatCount(message.ctxMax)}` : ''}`);
-  }
-  if (!parts.length) return null;
-  return <div class="message-footer">{parts.join(' · ')}</div>;
+/** One figure of the footer, with what it means on hover. */
+interface Figure {
+  text: string;
+  title: string;
 }
 
-function StreamStatus({ stream }: { stream: StreamingInfo | undefined }): JSX.Element {
-  let text = 'Generating…';
-  if (stream?.phase === 'waiting') text = 'Waiting for the server…';
-  if (stream?.phase === 'prompt') {
-    text = stream.promptProgress !== undefined ? `Processing prompt ${Math.round(stream.promptProgress * 100)}%` : 'Processing prompt…';
+/** The figures users compare models by: speeds, sizes, cache reuse, time to first token, context. */
+export function footerFigures(message: ChatMessage): Figure[] {
+  const out: Figure[] = [];
+  if (message.model) out.push({ text: modelLabel(message.model), title: 'Model' });
+  const tps = message.timings?.predictedPerSecond;
+  if (tps !== undefined && Number.isFinite(tps)) out.push({ text: formatTps(tps), title: 'Generation speed' });
+  const promptTps = message.timings?.promptPerSecond;
+  if (promptTps !== undefined && Number.isFinite(promptTps)) out.push({ text: `prompt ${formatTps(promptTps)}`, title: 'Prompt processing speed' });
+  if (message.completionTokens !== undefined) out.push({ text: `${formatCount(message.completionTokens)} tokens`, title: 'Tokens generated' });
+  const prompt = message.promptTokens;
+  if (prompt !== undefined) out.push({ text: `prompt ${formatCount(prompt)}`, title: `Prompt tokens: ${formatInt(prompt)}` });
+  const cached = message.cachedTokens;
+  if (prompt !== undefined && cached !== undefined && prompt > 0) {
+    const pct = Math.round((Math.min(Math.max(cached, 0), prompt) / prompt) * 100);
+    out.push({ text: `cache ${pct}%`, title: `Prompt tokens reused from the server's cache: ${formatInt(cached)} of ${formatInt(prompt)}` });
   }
+  if (message.timings?.ttftMs !== undefined) out.push({ text: `TTFT ${formatMs(message.timings.ttftMs)}`, title: 'Time to first token' });
+  if (message.ctxUsed !== undefined) {
+    out.push({
+      text: `ctx ${formatCount(message.ctxUsed)}${message.ctxMax !== undefined ? `/${formatCount(message.ctxMax)}` : ''}`,
+      title: 'Context used / context size',
+    });
+  }
+  return out;
+}
+
+function Footer({ message }: { message: ChatMessage }): JSX.Element | null {
+  const figures = footerFigures(message);
+  if (!figures.length) return null;
+  // Each figure stays whole; the line wraps between them.
   return (
-    <div class="message-status status-streaming" role="status">
-      <vscode-icon name="loading" spin aria-hidden="true" />
-      <span>{text}</span>
+    <div class="message-footer">
+      {figures.map((f, i) => (
+        <Fragment key={i}>
+          {i > 0 ? <span class="footer-sep" aria-hidden="true">{' · '}</span> : null}
+          <span class="footer-figure" title={f.title}>
+            {f.text}
+          </span>
+        </Fragment>
+      ))}
+    </div>
+  );
+}
+
+/** What the streaming answer's status line says, most urgent first. */
+type StreamKind = 'reconnecting' | 'stale' | 'queued' | 'busy' | 'working' | 'thinking';
+
+function streamKind(stream: StreamingInfo | undefined): StreamKind {
+  if (stream?.reconnecting) return 'reconnecting';
+  if (stream?.stale) return 'stale';
+  if (stream?.queued) return 'queued';
+  if (stream?.busyMs !== undefined) return 'busy';
+  return 'working';
+}
+
+/** The status line needs showing even while text flows: the server is busy, queued, silent or reconnecting. */
+function needsStatus(stream: StreamingInfo | undefined): boolean {
+  return streamKind(stream) !== 'working';
+}
+
+const STREAM_ICONS: Record<StreamKind, { name: string; spin: boolean } | undefined> = {
+  reconnecting: { name: 'sync', spin: true },
+  stale: { name: 'warning', spin: false },
+  queued: { name: 'watch', spin: false },
+  busy: { name: 'watch', spin: false },
+  working: { name: 'loading', spin: true },
+  thinking: undefined,
+};
+
+function StreamStatus(props: { stream: StreamingInfo | undefined; message: ChatMessage; ctx: ActionContext; onlyThinking: boolean }): JSX.Element {
+  const { stream, message, ctx, onlyThinking } = props;
+  const host = useHost();
+  const [skipped, setSkipped] = useState(false);
+  const busyMs = useElapsed(stream?.busyMs);
+  const silentMs = useElapsed(stream?.stale ? stream.silentMs : undefined);
+  let kind = streamKind(stream);
+  // Text flows and only the Skip thinking button is due: no words, no spinner.
+  if (kind === 'working' && onlyThinking && stream?.phase === 'generating') kind = 'thinking';
+  let text: JSX.Element | string | null = null;
+  switch (kind) {
+    case 'reconnecting':
+      text = 'Reconnecting…';
+      break;
+    case 'stale':
+      text = silentMs !== undefined ? `No tokens for ${formatElapsed(silentMs)}` : 'No tokens for a while';
+      break;
+    case 'queued': {
+      const q = stream?.queued;
+      text = q ? `Waiting for a free slot (${formatInt(q.busy)} of ${formatInt(q.total)} busy)` : 'Waiting for a free slot';
+      break;
+    }
+    case 'busy':
+      // The seconds tick locally; a screen reader hears the state once, not every second.
+      text = (
+        <>
+          Server busy · <span class="status-count" aria-live="off">{formatElapsed(busyMs ?? 0)}</span>
+        </>
+      );
+      break;
+    case 'working':
+      text = 'Generating…';
+      if (stream?.phase === 'waiting') text = 'Waiting for the server…';
+      if (stream?.phase === 'prompt') {
+        text = stream.promptProgress !== undefined ? `Processing prompt ${Math.round(stream.promptProgress * 100)}%` : 'Processing prompt…';
+      }
+      break;
+    case 'thinking':
+      break;
+  }
+  const icon = STREAM_ICONS[kind];
+  const canSkip = onlyThinking && ctx.canSkipThinking && ctx.readOnly === undefined;
+  return (
+    <div class={`message-status status-streaming status-${kind}`} role="status">
+      {icon ? <vscode-icon class="status-icon" name={icon.name} spin={icon.spin} aria-hidden="true" /> : null}
+      {text !== null ? <span class="status-text">{text}</span> : null}
+      {canSkip ? (
+        <vscode-button
+          secondary
+          class="skip-thinking"
+          title="End the reasoning now and let the model answer"
+          disabled={skipped}
+          onClick={() => {
+            if (skipped) return;
+            setSkipped(true);
+            host.post({ type: 'skipThinking', chatId: ctx.chatId, messageId: message.id });
+          }}
+        >
+          Skip thinking
+        </vscode-button>
+      ) : null}
     </div>
   );
 }
@@ -48,6 +161,8 @@ interface ActionContext {
   chatId: string;
   /** Why the chat cannot be changed; then no edit, delete, regenerate or retry. */
   readOnly: string | undefined;
+  /** The server can end a running answer's reasoning (reasoning_control). */
+  canSkipThinking: boolean;
 }
 
 function FinalStatus({ ctx, message }: { ctx: ActionContext; message: ChatMessage }): JSX.Element | null {
@@ -415,11 +530,14 @@ function AssistantMessage(props: RowProps & { stream: StreamingInfo | undefined 
   const { ctx, message, stream, busy, hasReplies, results } = props;
   const host = useHost();
   const streaming = message.status === 'streaming';
+  const onlyThinking = streaming && !!message.reasoning && !message.content;
+  const flowing = stream?.phase === 'generating' && !!(message.content || message.reasoning);
+  const showStatus = streaming && (!flowing || needsStatus(stream) || (onlyThinking && ctx.canSkipThinking && ctx.readOnly === undefined));
   return (
     <div class={`message message-assistant is-${message.status}`} aria-busy={streaming}>
       {message.reasoning ? <Reasoning text={message.reasoning} streaming={streaming} answering={message.content.length > 0} /> : null}
       {message.content ? <Markdown text={message.content} streaming={streaming} /> : null}
-      {streaming ? (stream?.phase === 'generating' && (message.content || message.reasoning) ? null : <StreamStatus stream={stream} />) : null}
+      {showStatus ? <StreamStatus stream={stream} message={message} ctx={ctx} onlyThinking={onlyThinking} /> : null}
       <FinalStatus ctx={ctx} message={message} />
       <CutNotice ctx={ctx} message={message} busy={busy} results={results} />
       <div class="message-meta">
@@ -462,6 +580,8 @@ export interface MessageListProps {
   readOnly?: string;
   /** Apply a version choice locally at once (the app's reducer); the list posts `selectVersion` itself. */
   onSelectVersion?: (messageId: string) => void;
+  /** What the server's template can do with reasoning (ViewState.reasoning). */
+  reasoning?: { canToggle: boolean; canSkip: boolean };
 }
 
 const NO_RESULTS: Results = {};
@@ -494,7 +614,7 @@ function switcherFor(root: HTMLElement | null, turn: string): HTMLElement | unde
   return Array.from(root?.querySelectorAll<HTMLElement>('.version-switcher') ?? []).find((el) => el.dataset.turn === turn);
 }
 
-export function MessageList({ chat, streaming, results = NO_RESULTS, readOnly, onSelectVersion }: MessageListProps): JSX.Element {
+export function MessageList({ chat, streaming, results = NO_RESULTS, readOnly, onSelectVersion, reasoning }: MessageListProps): JSX.Element {
   const host = useHost();
   const list = useRef<HTMLDivElement>(null);
   const stick = useRef(true);
@@ -504,7 +624,7 @@ export function MessageList({ chat, streaming, results = NO_RESULTS, readOnly, o
   const index = useMemo(() => indexTree(chat.messages), [chat.messages]);
   const path = useMemo(() => activePath(chat, index), [index, chat.leafId]);
   const dividers = useMemo(() => contextDividers(path), [path]);
-  const ctx: ActionContext = { chatId: chat.id, readOnly: readOnly ?? chat.readOnly };
+  const ctx: ActionContext = { chatId: chat.id, readOnly: readOnly ?? chat.readOnly, canSkipThinking: reasoning?.canSkip === true };
   const refocus = useRef<Refocus | undefined>(undefined);
   const selectVersion = (messageId: string, direction: Refocus['direction']): void => {
     const turn = index.byId.get(messageId)?.parentId ?? '';

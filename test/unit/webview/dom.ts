@@ -7,6 +7,7 @@ import { h, render } from 'preact';
 import type { ComponentChild } from 'preact';
 import { act } from 'preact/test-utils';
 import type { FromWebviewMessage } from '../../../src/protocol';
+import type { Clock } from '../../../webview/clock';
 import { HostContext } from '../../../webview/hostApi';
 import type { HostApi, PersistedViewState } from '../../../webview/hostApi';
 
@@ -177,4 +178,36 @@ export async function settle(ms = 30): Promise<void> {
   await act(async () => {
     await new Promise((resolve) => setTimeout(resolve, ms));
   });
+}
+
+/** A clock for ClockContext that moves only when told; `advance` runs the due `every` callbacks inside act(). */
+export class FakeClock implements Clock {
+  private time = 1_000_000;
+  private timers: { ms: number; next: number; fn: () => void }[] = [];
+
+  now(): number {
+    return this.time;
+  }
+  every(ms: number, fn: () => void): () => void {
+    const timer = { ms, next: this.time + ms, fn };
+    this.timers.push(timer);
+    return () => {
+      this.timers = this.timers.filter((t) => t !== timer);
+    };
+  }
+  /** How many `every` timers are running. */
+  get running(): number {
+    return this.timers.length;
+  }
+  advance(ms: number): void {
+    const end = this.time + ms;
+    for (;;) {
+      const due = this.timers.filter((t) => t.next <= end).sort((a, b) => a.next - b.next)[0];
+      if (!due) break;
+      this.time = due.next;
+      due.next += due.ms;
+      void act(() => due.fn());
+    }
+    this.time = end;
+  }
 }
