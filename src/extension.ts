@@ -22,6 +22,7 @@ import { ApiKeyStore } from './vscode/secrets';
 import { ServerClientHolder } from './vscode/serverClient';
 import type { ServerClientConfig } from './vscode/serverClient';
 import { SECTION, readSettings } from './vscode/settings';
+import { ServerDiscovery } from './vscode/serverDiscovery';
 import { StaleNotifier } from './vscode/staleNotifier';
 import { ChatStatusBar } from './vscode/statusBar';
 
@@ -87,10 +88,40 @@ export async function activate(context: vscode.ExtensionContext): Promise<LlamaC
   const store = new ChatStore({ dir: storageDir, logger });
   const problems = await store.open();
 
-  const session = new ChatSession({ streamer: clients, repository: store, logger, settings: () => settings.session });
+  const THINKING_KEY = 'llamaChat.thinking';
+  const thinking = {
+    get: (chatId: string): boolean | undefined => context.workspaceState.get<Record<string, boolean>>(THINKING_KEY, {})[chatId],
+    set: async (chatId: string, enabled: boolean): Promise<void> => {
+      const all = { ...context.workspaceState.get<Record<string, boolean>>(THINKING_KEY, {}), [chatId]: enabled };
+      await context.workspaceState.update(THINKING_KEY, all);
+    },
+  };
+  const session = new ChatSession({
+    streamer: clients,
+    repository: store,
+    logger,
+    settings: () => settings.session,
+    chatOptions: (chatId) => ({ thinking: thinking.get(chatId) }),
+  });
   context.subscriptions.push(session);
   const connection = new ConnectionMonitor({ probe: () => clients, url: () => clients.config.baseUrl, logger });
   context.subscriptions.push(connection);
+  const discovery = new ServerDiscovery({
+    clients,
+    connection,
+    logger,
+    notifier,
+    config: clientConfig,
+    probe: async (baseUrl) => {
+      const probeClient = new LlamaClient({ baseUrl, requestTimeoutMs: 3_000, apiKey: () => apiKeys.get(), logger });
+      try {
+        await probeClient.health();
+      } finally {
+        probeClient.dispose();
+      }
+    },
+  });
+  context.subscriptions.push(discovery);
 
   const currentModel = (): string | undefined => {
     const state = connection.state;
@@ -105,6 +136,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<LlamaC
     logger,
     memento: context.workspaceState,
     currentModel,
+    thinking,
   });
   context.subscriptions.push(view, vscode.window.registerWebviewViewProvider(CHAT_VIEW_ID, view, { webviewOptions: { retainContextWhenHidden: false } }));
 
@@ -131,6 +163,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<LlamaC
       settings = readSettings();
       if (e.affectsConfiguration(`${SECTION}.model`)) view.refreshModel();
       if (clients.update(clientConfig())) {
+        discovery.reset();
         logger.info(`Server settings changed: ${clients.config.baseUrl}, request timeout ${clients.config.requestTimeoutMs} ms`);
         void connection.recheck();
       }

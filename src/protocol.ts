@@ -12,7 +12,17 @@ export type { RefusalReason };
 export type ConnectionState =
   | { state: 'unknown' }
   | { state: 'checking'; url: string }
-  | { state: 'connected'; url: string; model?: string; nCtx?: number; build?: string; /** The model takes images. */ vision?: boolean }
+  | {
+      state: 'connected';
+      url: string;
+      model?: string;
+      nCtx?: number;
+      build?: string;
+      /** The model takes images. */
+      vision?: boolean;
+      /** What the chat template can do with reasoning. */
+      reasoning?: { canToggle: boolean; canSkip: boolean };
+    }
   | { state: 'error'; url: string; error: ErrorInfo };
 
 export interface StreamingInfo {
@@ -31,6 +41,8 @@ export interface StreamingInfo {
   queued?: { busy: number; total: number };
   /** What /health and /slots said about a stale stream. */
   diagnosis?: string;
+  /** The connection dropped and the client is resuming the stream. */
+  reconnecting?: boolean;
 }
 
 export interface ViewState {
@@ -41,6 +53,8 @@ export interface ViewState {
   streaming: StreamingInfo[];
   connection: ConnectionState;
   model: string | undefined;
+  /** What the server's chat template can do with reasoning (absent: nothing). */
+  reasoning?: { canToggle: boolean; canSkip: boolean };
 }
 
 export interface UsagePayload {
@@ -115,6 +129,7 @@ export type ToWebviewMessage =
       busyMs?: number | null;
       queued?: { busy: number; total: number } | null;
       diagnosis?: string;
+      reconnecting?: boolean;
     }
   | {
       type: 'done';
@@ -157,6 +172,10 @@ export type FromWebviewMessage =
   /** Summarize the earlier messages of the active path into a summary sent in their place. */
   | { type: 'compactChat'; chatId: string }
   | { type: 'editSummary'; chatId: string; messageId: string; text: string }
+  /** Thinking on or off for this chat (templates with enable_thinking). */
+  | { type: 'setThinking'; chatId: string; enabled: boolean }
+  /** End the reasoning of a running answer on the server (reasoning_control). */
+  | { type: 'skipThinking'; chatId: string; messageId: string }
   | { type: 'stop'; chatId: string; messageId?: string }
   /** A new version of `messageId` (any failed, stopped or interrupted answer; a live one is aborted first). */
   | { type: 'retry'; requestId?: string; chatId: string; messageId?: string }
@@ -227,7 +246,7 @@ function checkAttachment(x: unknown): Attachment | string {
   return out;
 }
 
-type FieldSpec = 'id' | 'id?' | 'text' | 'text?' | 'title?' | 'href' | 'lang?' | 'scope' | 'attachments?';
+type FieldSpec = 'id' | 'id?' | 'text' | 'text?' | 'title?' | 'href' | 'lang?' | 'scope' | 'attachments?' | 'bool';
 
 const SCHEMAS: { [K in FromWebviewType]: Record<string, FieldSpec> } = {
   ready: {},
@@ -238,6 +257,8 @@ const SCHEMAS: { [K in FromWebviewType]: Record<string, FieldSpec> } = {
   continueInNewChat: { chatId: 'id', messageId: 'id' },
   compactChat: { chatId: 'id' },
   editSummary: { chatId: 'id', messageId: 'id', text: 'text' },
+  setThinking: { chatId: 'id', enabled: 'bool' },
+  skipThinking: { chatId: 'id', messageId: 'id' },
   stop: { chatId: 'id', messageId: 'id?' },
   retry: { requestId: 'id?', chatId: 'id', messageId: 'id?' },
   discardStale: { chatId: 'id', messageId: 'id?' },
@@ -265,6 +286,7 @@ export type ParseResult = { ok: true; message: FromWebviewMessage } | { ok: fals
 function checkField(value: unknown, spec: FieldSpec): string | undefined {
   const optional = spec.endsWith('?');
   if (value === undefined) return optional ? undefined : 'is missing';
+  if (spec === 'bool') return typeof value === 'boolean' ? undefined : 'must be true or false';
   if (spec === 'attachments?') {
     if (!Array.isArray(value)) return 'must be an array';
     if (value.length > LIMITS.maxAttachments) return `has too many items (${value.length} > ${LIMITS.maxAttachments})`;

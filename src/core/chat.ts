@@ -102,6 +102,8 @@ export interface Chat extends ChatSummary {
   messages: ChatMessage[];
   /** The last message of the active path (what is shown and sent); undefined: the last message added. */
   leafId?: string;
+  /** Thinking for this chat's answers (templates with enable_thinking); undefined: the template's default. */
+  thinking?: boolean;
 }
 
 /** Fields of a message that may change after it was created (`parentId` only to re-link around a deleted message). */

@@ -92,7 +92,7 @@ function isContinued(path: readonly ChatMessage[], options: RequestMessageOption
  */
 export function buildRequestMessages(
   path: readonly ChatMessage[],
-  settings: Pick<SessionSettings, 'systemPrompt'>,
+  settings: Pick<SessionSettings, 'systemPrompt' | 'sendReasoning'>,
   options: RequestMessageOptions = {},
 ): ChatRequestMessage[] {
   const out: ChatRequestMessage[] = [];
@@ -122,7 +122,9 @@ export function buildRequestMessages(
     }
     if (!m.content) continue;
     if (m.role === 'assistant' && (m.status === 'failed' || m.status === 'streaming')) continue;
-    out.push({ role: m.role, content: m.content });
+    // Reasoning is not resent by default: it costs context and most templates drop it anyway.
+    if (m.role === 'assistant' && settings.sendReasoning && m.reasoning) out.push({ role: m.role, content: m.content, reasoning: m.reasoning });
+    else out.push({ role: m.role, content: m.content });
   }
   return out;
 }

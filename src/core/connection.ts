@@ -4,6 +4,7 @@
  * older one, whose result is dropped: the state never goes back to an old URL's answer.
  */
 import type { ServerProps } from './client';
+import { displayModelName, reasoningCaps } from './format';
 import type { Clock, TimerHandle } from './clock';
 import { systemClock } from './clock';
 import { Disposable, Emitter } from './disposable';
@@ -45,8 +46,7 @@ function errorInfo(err: unknown): ErrorInfo {
  */
 export function modelNameOf(props: ServerProps): string | undefined {
   const name = props.modelAlias || props.modelPath;
-  if (!name) return undefined;
-  return /[\\/]/.test(name) ? name.split(/[\\/]/).pop() || undefined : name;
+  return name ? displayModelName(name) : undefined;
 }
 
 export class ConnectionMonitor extends Disposable {
@@ -134,6 +134,8 @@ export class ConnectionMonitor extends Disposable {
       this.lastProps = props;
       const connected: ConnectionState = { state: 'connected', url, nCtx: props.nCtx };
       if (props.modalities?.vision === true) connected.vision = true;
+      const reasoning = reasoningCaps(props.chatTemplate);
+      if (reasoning) connected.reasoning = reasoning;
       const model = modelNameOf(props);
       if (model !== undefined) connected.model = model;
       if (props.buildInfo !== undefined) connected.build = props.buildInfo;

@@ -31,7 +31,8 @@ export interface PromptProgress {
 export type FinishReason = 'stop' | 'length' | 'tool_calls' | 'content_filter' | (string & {});
 
 export type StreamEvent =
-  | { type: 'role'; role: string }
+  /** The first chunk's role; `id` is the completion id (`chatcmpl-…`), which the control endpoint needs. */
+  | { type: 'role'; role: string; id?: string }
   | { type: 'content'; text: string }
   | { type: 'reasoning'; text: string }
   | { type: 'progress'; progress: PromptProgress }
@@ -46,6 +47,12 @@ export type StreamEvent =
    * The decoder reuses one frozen object for each value of `ping`: do not mutate it.
    */
   | { type: 'alive'; ping: boolean }
+  /**
+   * The connection dropped before the answer was complete and the client is re-attaching to the server's stream
+   * (llama-server's resumable streams, `X-Conversation-Id`): attempt 1, 2, 3. What follows continues the same
+   * answer seamlessly (no text lost or doubled), or ends with the original `truncated` error when resuming failed.
+   */
+  | { type: 'reconnecting'; attempt: number }
   | { type: 'done' }
   | { type: 'error'; error: ErrorInfo };
 

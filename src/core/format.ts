@@ -138,3 +138,21 @@ export function formatFinalText(message: Pick<ChatMessage, 'status' | 'timings' 
   }
   return text;
 }
+
+/**
+ * A model's name as users see it: an alias as given, but a file path (llama-server reports the `-m` argument as
+ * the name when it has no `--alias`) shrinks to its file name without `.gguf`: never a full local path.
+ */
+export function displayModelName(name: string): string {
+  if (!/[\\/]/.test(name) && !/\.gguf$/i.test(name)) return name;
+  const base = name.split(/[\\/]/).pop() ?? name;
+  return base.replace(/\.gguf$/i, '') || base;
+}
+
+/** What a chat template can do with reasoning: a thinking switch (enable_thinking), and ending thinking early. */
+export function reasoningCaps(chatTemplate: string | undefined): { canToggle: boolean; canSkip: boolean } | undefined {
+  if (!chatTemplate) return undefined;
+  const canToggle = chatTemplate.includes('enable_thinking');
+  const canSkip = canToggle || chatTemplate.includes('<think>');
+  return canToggle || canSkip ? { canToggle, canSkip } : undefined;
+}

@@ -26,10 +26,14 @@ import { isRetryable, lastAnswer, planDelete, planEdit, planNewAnswer, planResto
 import { StaleWatchdog } from './watchdog';
 import type { FitResult } from './contextBudget';
 import { ContextFitter } from './sessionContext';
+import { modelNameOf } from './connection';
+import { displayModelName, reasoningCaps } from './format';
 
 export interface ChatSessionOptions {
   streamer: ChatStreamer;
   repository: ChatRepository;
+  /** Per-chat choices kept outside the chat file (the thinking switch). */
+  chatOptions?: (chatId: string) => { thinking?: boolean };
   clock?: Clock;
   logger?: Logger;
   settings: () => SessionSettings;
@@ -96,6 +100,8 @@ interface StreamState {
   busySince: number | undefined;
   /** Every slot was busy when the request was sent (until the first progress). */
   queued: { busy: number; total: number } | undefined;
+  /** The server's completion id (`chatcmpl-…`), for the control endpoint. */
+  completionId: string | undefined;
 }
 
 interface StartOptions {
@@ -124,6 +130,7 @@ export class ChatSession extends Disposable implements ChatSessionApi {
   private readonly logger: Logger;
   private readonly settings: () => SessionSettings;
   private readonly context: ContextFitter;
+  private readonly chatOptions: (chatId: string) => { thinking?: boolean };
   private readonly emitter = this._register(new Emitter<SessionEvent>());
   private readonly streams = new Map<string, StreamState>();
   /**
@@ -145,6 +152,7 @@ export class ChatSession extends Disposable implements ChatSessionApi {
     this.clock = options.clock ?? systemClock;
     this.logger = options.logger ?? nullLogger;
     this.settings = options.settings;
+    this.chatOptions = options.chatOptions ?? (() => ({}));
     this.context = new ContextFitter(this.streamer, this.settings, this.logger, this.clock);
     const sub = this.repository.onProblem((p) => {
       this.logger.warn(`Storage problem with ${p.file}: ${p.error.message}`);
@@ -422,6 +430,23 @@ export class ChatSession extends Disposable implements ChatSessionApi {
     return out;
   }
 
+  /** Ends the reasoning of a running answer on the server (reasoning_control), so it starts answering. */
+  async skipThinking(chatId: string, messageId: string): Promise<ActionOutcome> {
+    const state = this.streams.get(chatId);
+    if (!state || state.message.id !== messageId) return { ok: false, reason: 'target-changed', detail: 'That answer is no longer being generated.' };
+    if (state.message.content) return { ok: false, reason: 'already-finished', detail: 'The answer has stopped thinking already.' };
+    if (!this.streamer.controlReasoning || state.completionId === undefined) {
+      return { ok: false, reason: 'invalid', detail: 'This server cannot end thinking early.' };
+    }
+    try {
+      await this.streamer.controlReasoning(state.completionId, 'reasoning_end');
+    } catch (err) {
+      return { ok: false, reason: 'invalid', detail: `The server did not end the thinking: ${errorText(err)}` };
+    }
+    this.logger.info(`Asked the server to end the thinking of answer ${messageId}`);
+    return { ok: true, chatId, messageId };
+  }
+
   continueAnswer(chatId: string, messageId: string): Promise<ActionOutcome> {
     return this.withIdleChat(chatId, async (chat) => {
       const index = indexTree(chat.messages);
@@ -516,7 +541,8 @@ export class ChatSession extends Disposable implements ChatSessionApi {
   private async startAnswer(chatId: string, history: ChatMessage[], options: StartOptions = {}): Promise<ActionOutcome> {
     if (!this.repository.listChats().some((c) => c.id === chatId)) return this.unknownChat(chatId);
     const settings = this.settings();
-    const model = settings.model || this.lastProps?.modelAlias;
+    const named = settings.model || (this.lastProps ? modelNameOf(this.lastProps) : undefined);
+    const model = named ? displayModelName(named) : undefined;
     const continueOf = options.continueOf;
     const continueFinal = continueOf !== undefined;
     let fit = options.fit ?? (await this.context.fit(history, { continueFinal }));
@@ -573,6 +599,7 @@ export class ChatSession extends Disposable implements ChatSessionApi {
       progressWatch: new StaleWatchdog(this.clock, (silentMs) => this.onBusy(state, silentMs)),
       busySince: undefined,
       queued: undefined,
+      completionId: undefined,
     };
     this.streams.set(chatId, state);
     // A continued answer is already in the view: it gets a fresh snapshot with the message streaming again.
@@ -582,7 +609,14 @@ export class ChatSession extends Disposable implements ChatSessionApi {
     state.watchdog.arm(settings.staleSeconds * 1000);
     state.progressWatch.arm(BUSY_AFTER_MS);
     // llama-server writes `:` frames this often while it has nothing else to send: a busy server is not silent.
-    request.extra = { ...request.extra, sse_ping_interval: pingSeconds(settings.staleSeconds) };
+    const extra: Record<string, unknown> = { ...request.extra, sse_ping_interval: pingSeconds(settings.staleSeconds) };
+    const props = this.context.props ?? this.lastProps;
+    const caps = props ? reasoningCaps(props.chatTemplate) : undefined;
+    const thinking = this.chatOptions(chatId).thinking;
+    if (caps?.canToggle && thinking !== undefined) extra.chat_template_kwargs = { enable_thinking: thinking };
+    // Lets Skip thinking end the reasoning of this request on the server.
+    if (caps?.canSkip) extra.reasoning_control = true;
+    request.extra = extra;
     await this.checkSlots(state);
     this.logger.info(`Streaming answer ${message.id} in chat ${chatId} (${request.messages.length} messages)`);
     void this.run(state, request);
@@ -605,10 +639,11 @@ export class ChatSession extends Disposable implements ChatSessionApi {
         state.meter.setCtxMax(props.nCtx);
         const patch: MessagePatch = {};
         // The alias cached from an earlier answer may name a model the server has since swapped.
-        if (!settings.model && props.modelAlias && props.modelAlias !== state.message.model) {
-          state.message.model = props.modelAlias;
-          state.meter.setModel(props.modelAlias);
-          patch.model = props.modelAlias;
+        const name = modelNameOf(props);
+        if (!settings.model && name && name !== state.message.model) {
+          state.message.model = name;
+          state.meter.setModel(name);
+          patch.model = name;
           void this.persist(() => this.repository.updateMessage(state.chatId, state.message.id, patch));
           this.fire({ type: 'messageUpdated', chatId: state.chatId, messageId: state.message.id, patch });
         }
@@ -715,8 +750,11 @@ export class ChatSession extends Disposable implements ChatSessionApi {
         this.fire({ type: 'progress', chatId, messageId, progress: event.progress });
         this.maybeStats(state, now);
         return;
-      case 'timings':
       case 'role':
+        if (event.id !== undefined) state.completionId = event.id;
+        if (state.stale) this.clearStale(state);
+        return;
+      case 'timings':
       case 'alive':
         // Any frame, a ping included, proves the stream lives.
         if (state.stale) this.clearStale(state);

@@ -11,6 +11,11 @@ export interface SessionSettings {
   /** <= 0 or undefined: no limit. */
   maxTokens?: number;
   staleSeconds: number;
+  /**
+   * Resend earlier answers' reasoning (only where the template preserves it: chat_template_caps
+   * supports_preserve_reasoning); off by default.
+   */
+  sendReasoning?: boolean;
   /** What to do when the history does not fit the context (default trimOldest). */
   contextOverflow?: 'trimOldest' | 'summarize' | 'fail';
 }
@@ -77,6 +82,8 @@ export interface ChatSessionApi extends IDisposable {
   editAndResend(chatId: string, messageId: string, text: string, attachments?: Attachment[]): Promise<ActionOutcome>;
   /** The size of the request a draft would send now (for the composer's meter). */
   measureDraft(chatId: string | undefined, text: string, attachments?: Attachment[], signal?: AbortSignal): Promise<DraftMeasure>;
+  /** Ends the thinking of a running answer on the server (templates with reasoning). */
+  skipThinking(chatId: string, messageId: string): Promise<ActionOutcome>;
   /** Continues an answer cut by llamaChat.maxTokens (or stopped): the server appends to the same message. */
   continueAnswer(chatId: string, messageId: string): Promise<ActionOutcome>;
   /** A new chat with the answer's question and text so far, continued there. */

@@ -5,7 +5,7 @@
  */
 import type { Attachment, ChatMessage } from './chat';
 import { buildChatRequest, buildRequestMessages, formatAttachment } from './chatOps';
-import type { ChatRequest, ChatRequestMessage, ChatStreamer, PromptCount } from './client';
+import type { ChatRequest, ChatRequestMessage, ChatStreamer, PromptCount, ServerProps } from './client';
 import { estimatePromptTokens, fitRequest, reserveFor } from './contextBudget';
 import type { Clock } from './clock';
 import type { FitResult, OverflowPolicy } from './contextBudget';
@@ -35,6 +35,8 @@ export interface FitOptions {
 
 export class ContextFitter {
   private readonly tokenCache = new Map<string, number>();
+  /** The last /props read while fitting (template capabilities for the request). */
+  props: ServerProps | undefined;
 
   constructor(
     private readonly streamer: ChatStreamer,
@@ -43,9 +45,16 @@ export class ContextFitter {
     private readonly clock: Clock,
   ) {}
 
+  /** The settings as requests use them: reasoning is resent only where the template preserves it. */
+  private effectiveSettings(): SessionSettings {
+    const settings = this.settings();
+    if (!settings.sendReasoning || this.props?.chatTemplateCaps?.supports_preserve_reasoning === true) return settings;
+    return { ...settings, sendReasoning: false };
+  }
+
   /** The request the session sends for `path`, before fitting (model, sampling, continue flags). */
   baseRequest(path: readonly ChatMessage[], continueFinal = false): ChatRequest {
-    const settings = this.settings();
+    const settings = this.effectiveSettings();
     return buildChatRequest(path, settings, settings.model || undefined, { continueFinal });
   }
 
@@ -54,7 +63,13 @@ export class ContextFitter {
     let timer: ReturnType<Clock['setTimeout']> | undefined;
     const timeout = new Promise<undefined>((resolve) => (timer = this.clock.setTimeout(() => resolve(undefined), PROPS_WAIT_MS)));
     try {
-      return await Promise.race([this.streamer.getProps(signal).then((p) => p.nCtx), timeout]);
+      return await Promise.race([
+        this.streamer.getProps(signal).then((p) => {
+          this.props = p;
+          return p.nCtx;
+        }),
+        timeout,
+      ]);
     } catch {
       return undefined;
     } finally {
@@ -64,11 +79,11 @@ export class ContextFitter {
 
   /** Fits `path` (root to the question, or to a partial answer with continueFinal); never throws. */
   async fit(path: readonly ChatMessage[], options: FitOptions = {}): Promise<FitResult> {
-    const settings = this.settings();
+    const nCtx = await this.nCtx(options.signal);
+    const settings = this.effectiveSettings();
     const base = this.baseRequest(path, options.continueFinal);
     const count = (messages: ChatRequestMessage[], signal?: AbortSignal): Promise<PromptCount> =>
       this.streamer.countPrompt ? this.streamer.countPrompt({ ...base, messages }, signal) : Promise.resolve(estimatePromptTokens(messages));
-    const nCtx = await this.nCtx(options.signal);
     // Counting that hangs (a stalled server) gives up after COUNT_WAIT_MS; the request then goes out unfitted.
     const limit = new AbortController();
     const timer = this.clock.setTimeout(() => limit.abort(), COUNT_WAIT_MS);

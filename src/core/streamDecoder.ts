@@ -43,6 +43,7 @@ interface RawChoice {
 }
 
 interface RawChunk {
+  id?: unknown;
   choices?: RawChoice[] | null;
   timings?: ServerTimings | null;
   usage?: {
@@ -239,7 +240,7 @@ export class ChatStreamDecoder {
           const role = delta.role;
           if (typeof role === 'string' && role !== this.lastRole) {
             this.lastRole = role;
-            this.emit({ type: 'role', role });
+            this.emit(typeof chunk.id === 'string' ? { type: 'role', role, id: chunk.id } : { type: 'role', role });
           }
           const reasoning = delta.reasoning_content;
           if (typeof reasoning === 'string' && reasoning.length > 0) {

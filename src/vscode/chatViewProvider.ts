@@ -38,6 +38,8 @@ export interface ChatViewProviderOptions {
   memento: vscode.Memento;
   /** The model requests use: the setting, else the server's. */
   currentModel: () => string | undefined;
+  /** The per-chat thinking switch (kept per workspace). */
+  thinking?: { get(chatId: string): boolean | undefined; set(chatId: string, enabled: boolean): Promise<void> };
   clock?: Clock;
 }
 
@@ -84,6 +86,7 @@ export class ChatViewProvider extends Disposable implements vscode.WebviewViewPr
   /** Counts the composer's draft against the context (debounced, cancelled when stale, cached). */
   private readonly drafts: DraftCounter<DraftRequest, PromptSize>;
   private lastDraft: DraftRequest | undefined;
+  private lastReasoning: string | undefined;
   private pendingFocus = false;
   private posted = 0;
 
@@ -110,7 +113,15 @@ export class ChatViewProvider extends Disposable implements vscode.WebviewViewPr
     this.activeId ??= options.repository.listChats()[0]?.id;
     this._register(options.session.onEvent((e) => this.onSessionEvent(e)));
     this._register(
-      options.connection.onDidChange((connection) => this.post({ type: 'connection', connection, model: this.o.currentModel() })),
+      options.connection.onDidChange((connection) => {
+        this.post({ type: 'connection', connection, model: this.o.currentModel() });
+        // The template's reasoning abilities ride in the snapshot: a new server or model gets a fresh one.
+        const reasoning = JSON.stringify(connection.state === 'connected' ? connection.reasoning : undefined);
+        if (reasoning !== this.lastReasoning) {
+          this.lastReasoning = reasoning;
+          void this.postSnapshot();
+        }
+      }),
     );
     this._register(toDisposable(() => this.dropView()));
   }
@@ -260,6 +271,14 @@ export class ChatViewProvider extends Disposable implements vscode.WebviewViewPr
       }
       case 'compactChat':
         await vscode.commands.executeCommand('llamaChat.compactChat', msg.chatId);
+        return;
+      case 'setThinking':
+        await this.o.thinking?.set(msg.chatId, msg.enabled);
+        this.o.logger.info(`Thinking ${msg.enabled ? 'on' : 'off'} for chat ${msg.chatId}`);
+        if (msg.chatId === this.activeId) void this.postSnapshot();
+        return;
+      case 'skipThinking':
+        this.report(await session.skipThinking(msg.chatId, msg.messageId), 'skip the thinking');
         return;
       case 'editSummary':
         this.report(await session.editSummary(msg.chatId, msg.messageId, msg.text), 'edit the summary');
@@ -527,14 +546,20 @@ export class ChatViewProvider extends Disposable implements vscode.WebviewViewPr
       if (s.stale && diagnosis) info.diagnosis = diagnosis;
       return info;
     });
+    const connection = this.o.connection.state;
     const state: ViewState = {
       chats: repository.listChats(),
       activeChatId: this.activeId,
       activeChat,
       streaming,
-      connection: this.o.connection.state,
+      connection,
       model: this.o.currentModel(),
     };
+    if (connection.state === 'connected' && connection.reasoning) state.reasoning = connection.reasoning;
+    if (activeChat) {
+      const thinking = this.o.thinking?.get(activeChat.id);
+      if (thinking !== undefined) activeChat.thinking = thinking;
+    }
     this.live = true;
     this.rawPost({ type: 'snapshot', state });
     this.flushPending();

@@ -79,6 +79,12 @@ export class ServerClientHolder implements ChatStreamer, ConnectionProbe, IDispo
     return client.countPrompt(request, signal);
   }
 
+  controlReasoning(completionId: string, action: 'reasoning_end', signal?: AbortSignal): Promise<void> {
+    const client = this.slot.client;
+    if (!client.controlReasoning) return Promise.reject(new Error('This client cannot control a running completion.'));
+    return client.controlReasoning(completionId, action, signal);
+  }
+
   tokenCount(text: string, signal?: AbortSignal): Promise<PromptCount> {
     const client = this.slot.client;
     if (!client.tokenCount) return Promise.reject(new Error('This client cannot count tokens.'));

@@ -29,6 +29,7 @@ export function readSettings(): ExtensionSettings {
   if (typeof temperature === 'number' && Number.isFinite(temperature)) session.temperature = temperature;
   const maxTokens = Math.floor(finiteOr(c.get('maxTokens'), 0));
   if (maxTokens > 0) session.maxTokens = maxTokens;
+  if (c.get<boolean>('sendReasoning', false) === true) session.sendReasoning = true;
   const overflow = c.get<string>('contextOverflow', 'trimOldest');
   session.contextOverflow = overflow === 'summarize' || overflow === 'fail' ? overflow : 'trimOldest';
   return {

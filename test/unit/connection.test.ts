@@ -70,7 +70,7 @@ describe('ConnectionMonitor', () => {
     const { monitor, states, probe } = setup();
     assert.deepEqual(monitor.state, { state: 'unknown' });
     const result = await monitor.check();
-    assert.deepEqual(result, { state: 'connected', url: 'http://127.0.0.1:8080', model: 'tiny.gguf', nCtx: 2048, build: 'b1-de3ff81' });
+    assert.deepEqual(result, { state: 'connected', url: 'http://127.0.0.1:8080', model: 'tiny', nCtx: 2048, build: 'b1-de3ff81' });
     assert.deepEqual(
       states.map((s) => s.state),
       ['checking', 'connected'],
@@ -182,9 +182,9 @@ describe('ConnectionMonitor', () => {
 
   it('modelNameOf prefers the alias, else the model file name', () => {
     assert.equal(modelNameOf({ nCtx: 1, modelAlias: 'a' }), 'a');
-    assert.equal(modelNameOf({ nCtx: 1, modelPath: '/models/qwen/q4.gguf' }), 'q4.gguf');
-    assert.equal(modelNameOf({ nCtx: 1, modelPath: 'C:\\m\\x.gguf' }), 'x.gguf');
-    assert.equal(modelNameOf({ nCtx: 1, modelAlias: '/root/.cache/tiny.gguf', modelPath: '/root/.cache/tiny.gguf' }), 'tiny.gguf');
+    assert.equal(modelNameOf({ nCtx: 1, modelPath: '/models/qwen/q4.gguf' }), 'q4');
+    assert.equal(modelNameOf({ nCtx: 1, modelPath: 'C:\\m\\x.gguf' }), 'x');
+    assert.equal(modelNameOf({ nCtx: 1, modelAlias: '/root/.cache/tiny.gguf', modelPath: '/root/.cache/tiny.gguf' }), 'tiny');
     assert.equal(modelNameOf({ nCtx: 1 }), undefined);
   });
 });

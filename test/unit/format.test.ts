@@ -1,5 +1,5 @@
 import * as assert from 'node:assert/strict';
-import { escapeMarkdown, fenceCode, formatDuration, formatFinalText, formatInt, formatStatusText, formatStatusTooltip, formatTps } from '../../src/core/format';
+import { displayModelName, escapeMarkdown, fenceCode, formatDuration, formatFinalText, formatInt, formatStatusText, formatStatusTooltip, formatTps, reasoningCaps } from '../../src/core/format';
 import type { LiveStats } from '../../src/core/sessionEvents';
 
 function stats(over: Partial<LiveStats> = {}): LiveStats {
@@ -137,3 +137,31 @@ describe('format', () => {
     });
   });
 });
+
+describe('displayModelName', () => {
+  it('keeps an alias, shrinks a path to its file name without .gguf (never a full local path)', () => {
+    assert.equal(displayModelName('qwen2.5-coder'), 'qwen2.5-coder');
+    assert.equal(displayModelName('/home/me/models/Qwen3-8B-Q4_K_M.gguf'), 'Qwen3-8B-Q4_K_M');
+    assert.equal(displayModelName('C:\\Users\\me\\m\\llama.GGUF'), 'llama');
+    assert.equal(displayModelName('tiny.gguf'), 'tiny');
+    assert.equal(displayModelName('org/model'), 'model');
+  });
+});
+
+describe('reasoningCaps', () => {
+  it('offers the thinking switch only for templates with enable_thinking, Skip thinking for reasoning templates', () => {
+    assert.deepEqual(reasoningCaps('{% if enable_thinking %}<think>{% endif %}'), { canToggle: true, canSkip: true });
+    assert.deepEqual(reasoningCaps('<|user|>{{ m }}<think>'), { canToggle: false, canSkip: true });
+    assert.equal(reasoningCaps('<|user|>{{ content }}<|end|>'), undefined);
+    assert.equal(reasoningCaps(undefined), undefined);
+  });
+});
+
+describe('formatStatusText: busy and queued read apart from stale', () => {
+  it('says Server busy with the seconds, and Waiting for a free slot with the counts', () => {
+    assert.equal(formatStatusText({ stats: stats({ busyMs: 45_200 }), stale: false, count: 1 }), '$(watch) Server busy · 45 s');
+    assert.equal(formatStatusText({ stats: stats({ queued: { busy: 4, total: 4 } }), stale: false, count: 1 }), '$(watch) Waiting for a free slot (4 of 4 busy)');
+    assert.match(formatStatusText({ stats: stats({ busyMs: 45_200 }), stale: true, silentMs: 61_000, count: 1 }), /stalled 61 s/);
+  });
+});
+

@@ -79,7 +79,7 @@ describe('ChatSession', () => {
     assert.equal(answer.content, 'Hi you');
     assert.equal(answer.reasoning, 'thinking');
     assert.equal(answer.finishReason, 'stop');
-    assert.equal(answer.model, 'tiny.gguf', 'model from /props when settings name none');
+    assert.equal(answer.model, 'tiny', 'model from /props when settings name none, without .gguf');
     assert.equal(answer.completionTokens, 3);
     assert.equal(answer.promptTokens, 20);
     assert.equal(answer.ctxUsed, 23);
@@ -575,7 +575,7 @@ describe('ChatSession', () => {
     await tick();
     okId(await session.send(chat.id, 'q2'));
     const added = of('messageAdded').filter((e) => e.message.role === 'assistant');
-    assert.equal(added[1].message.model, 'tiny.gguf', 'known at once from the earlier /props');
+    assert.equal(added[1].message.model, 'tiny', 'known at once from the earlier /props');
     streamer.props = { nCtx: 4096, modelAlias: 'other.gguf' };
     streamer.last.content('b');
     await streamer.last.drained();
@@ -584,7 +584,7 @@ describe('ChatSession', () => {
     streamer.last.content('c').finish();
     await tick();
     const msgs = messages(repo, chat.id);
-    assert.equal(msgs[5].model, 'other.gguf');
+    assert.equal(msgs[5].model, 'other');
     assert.equal(msgs[5].ctxMax, 4096);
   });
 

@@ -110,7 +110,9 @@ describe('ChatStreamDecoder', () => {
         events.map((e) => e.type),
         ['role', ...Array<string>(12).fill('content'), 'finish', 'usage', 'done'],
       );
-      assert.deepEqual(events[0], { type: 'role', role: 'assistant' });
+      assert.equal(events[0].type, 'role');
+      assert.equal(events[0].type === 'role' && events[0].role, 'assistant');
+      assert.match(events[0].type === 'role' ? events[0].id ?? '' : '', /^chatcmpl-/, 'the completion id rides on the role event');
       assert.equal(text(events), naiveContent(frame.body));
       assert.ok(text(events).includes(' state greater'));
       assert.deepEqual(events[13], { type: 'finish', reason: 'length' });

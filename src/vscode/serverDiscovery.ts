@@ -1,0 +1,60 @@
+/**
+ * Finding the server when the user has not set one: llama.cpp's newer builds default to port 9931 instead of
+ * 8080. When `llamaChat.serverUrl` is not set by the user and nothing answers on 8080, try 9931 once and say which
+ * one was found. Never changes the user's settings; a set serverUrl is never second-guessed.
+ */
+import * as vscode from 'vscode';
+import type { ConnectionMonitor } from '../core/connection';
+import { Disposable } from '../core/disposable';
+import type { Logger } from '../core/logger';
+import type { Notifier } from './notifications';
+import type { ServerClientConfig, ServerClientHolder } from './serverClient';
+import { DEFAULT_SERVER_URL, SECTION } from './settings';
+
+export const NEW_DEFAULT_URL = 'http://127.0.0.1:9931';
+
+export interface ServerDiscoveryOptions {
+  clients: ServerClientHolder;
+  connection: ConnectionMonitor;
+  logger: Logger;
+  notifier: Notifier;
+  /** Answers when a server at `baseUrl` is up (rejects otherwise). */
+  probe: (baseUrl: string) => Promise<unknown>;
+  config: () => ServerClientConfig;
+}
+
+/** True when the user (or a workspace) set llamaChat.serverUrl. */
+export function serverUrlIsSet(): boolean {
+  const i = vscode.workspace.getConfiguration(SECTION).inspect<string>('serverUrl');
+  return i?.globalValue !== undefined || i?.workspaceValue !== undefined || i?.workspaceFolderValue !== undefined;
+}
+
+export class ServerDiscovery extends Disposable {
+  private tried = false;
+
+  constructor(private readonly o: ServerDiscoveryOptions) {
+    super();
+    this._register(o.connection.onDidChange((state) => void this.onState(state.state)));
+  }
+
+  /** The settings changed: a set URL is used as is; an unset one may be discovered again. */
+  reset(): void {
+    this.tried = false;
+  }
+
+  private async onState(state: string): Promise<void> {
+    if (state !== 'error' || this.tried || serverUrlIsSet()) return;
+    if (this.o.clients.config.baseUrl !== DEFAULT_SERVER_URL) return;
+    this.tried = true;
+    try {
+      await this.o.probe(NEW_DEFAULT_URL);
+    } catch {
+      this.o.logger.info(`Nothing answers on ${DEFAULT_SERVER_URL} or ${NEW_DEFAULT_URL}`);
+      return;
+    }
+    this.o.logger.info(`No llama-server on ${DEFAULT_SERVER_URL}; found one on ${NEW_DEFAULT_URL} (llama.cpp's newer default port)`);
+    this.o.clients.update({ ...this.o.config(), baseUrl: NEW_DEFAULT_URL });
+    await this.o.connection.recheck();
+    void this.o.notifier.info(`Llama Chat: nothing answers on port 8080; using the llama-server found on port 9931 (${NEW_DEFAULT_URL}).`);
+  }
+}
