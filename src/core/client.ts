@@ -6,6 +6,8 @@ export interface ChatRequestMessage {
   content: string;
   /** Images (data: URIs) sent with this message as `image_url` parts after its text. */
   images?: string[];
+  /** An earlier answer's reasoning, sent as `reasoning_content` (llamaChat.sendReasoning). */
+  reasoning?: string;
 }
 
 export interface ChatRequest {
@@ -23,7 +25,18 @@ export interface ChatRequest {
   continueFinalMessage?: boolean;
   /** Extra fields merged into the request body (e.g. top_k). */
   extra?: Record<string, unknown>;
+  /**
+   * Sent as `X-Conversation-Id`: llama-server keeps generating after a dropped connection and the client resumes
+   * the stream from the last complete event (`reconnecting` events); Stop cancels the server-side stream.
+   */
+  conversationId?: string;
 }
+
+/**
+ * The abort reason of a request the client leaves running on the server (the window is closing): no cancel is
+ * sent for its stream, so the next window can resume it. Any other abort is a Stop.
+ */
+export const DETACH = 'llama-chat:detach';
 
 /** The exact prompt size of a request, or an estimate where the server cannot count. */
 export interface PromptCount {
@@ -77,6 +90,18 @@ export interface ChatStreamer {
   health?(signal?: AbortSignal): Promise<unknown>;
   /** Optional: GET /slots, to tell a queued or still-running request from a dropped one. */
   getSlots?(signal?: AbortSignal): Promise<SlotInfo[]>;
+  /** Optional: POST /v1/chat/completions/control for a running completion (e.g. end its reasoning). */
+  controlReasoning?(completionId: string, action: 'reasoning_end', signal?: AbortSignal): Promise<void>;
   /** Optional: the tokens of one text (an attachment's chip). */
   tokenCount?(text: string, signal?: AbortSignal): Promise<PromptCount>;
+  /**
+   * Optional: which of these conversation ids the server still holds a stream for ([] when it has no such API):
+   * `done` once generation ended (the whole body can still be replayed), `totalBytes` SSE body bytes so far.
+   */
+  lookupStreams?(ids: string[], signal?: AbortSignal): Promise<{ id: string; done: boolean; totalBytes: number }[]>;
+  /**
+   * Optional: replays the server's stream for `id` from its first byte through a fresh decoder (the whole answer,
+   * then live until it ends). Same contract as streamChatBatches; an error event when the server has no such stream.
+   */
+  resumeStream?(id: string, signal?: AbortSignal): AsyncIterable<StreamEvent[]>;
 }

@@ -275,6 +275,226 @@ async function readText(body: Dispatcher.ResponseData['body'], limit: number): P
   }
 }
 
+/** A stream the server still holds (llama-server's resumable streams). */
+export interface StreamInfo {
+  id: string;
+  /** Generation has ended; the whole body can still be replayed. */
+  done: boolean;
+  /** SSE body bytes so far. */
+  totalBytes: number;
+}
+
+/**
+ * The two spellings of llama-server's resumable-stream endpoints: `path` is `/v1/stream/ID` (newer llama.cpp,
+ * ggml-org/llama.cpp#23226), `query` is `/v1/stream?conv_id=ID` (v0.5.0). Probed in this order.
+ */
+type StreamApi = 'path' | 'query';
+const STREAM_APIS: readonly StreamApi[] = ['path', 'query'];
+/** Statuses of a resume or cancel that mean "not this spelling" (or "no such stream"). */
+const STREAM_MISSING = new Set([400, 404, 405]);
+/** Backoff before resume attempt 1, 2, 3 (attempts in a row without a new complete event). */
+const RESUME_BACKOFF_MS = [200, 500, 1_000];
+const CANCEL_TIMEOUT_MS = 2_000;
+
+/** `/v1/stream/ID?from=N` or `/v1/stream?conv_id=ID&from=N` (without `from`: the DELETE target). */
+export function streamPath(api: StreamApi, id: string, from?: number): string {
+  const e = encodeURIComponent(id);
+  if (api === 'path') return from === undefined ? `/v1/stream/${e}` : `/v1/stream/${e}?from=${from}`;
+  return from === undefined ? `/v1/stream?conv_id=${e}` : `/v1/stream?conv_id=${e}&from=${from}`;
+}
+
+/** A lookup or list answer → the entries for `ids` (v0.5.0: `[{conversation_id, is_done, total_bytes}]`). */
+export function parseStreamList(json: unknown, ids: readonly string[]): StreamInfo[] {
+  const list = Array.isArray(json)
+    ? (json as unknown[])
+    : isObject(json) && Array.isArray(json.streams)
+      ? (json.streams as unknown[])
+      : isObject(json) && Array.isArray(json.data)
+        ? (json.data as unknown[])
+        : undefined;
+  if (list === undefined) throw new LlamaError({ kind: 'unknown', status: 404, message: 'The streams lookup answered no list.' });
+  const wanted = new Set(ids);
+  const out: StreamInfo[] = [];
+  for (const item of list) {
+    if (!isObject(item)) continue;
+    const id = optString(item.conversation_id) ?? optString(item.id);
+    if (id === undefined || !wanted.has(id)) continue;
+    out.push({ id, done: item.is_done === true, totalBytes: optNumber(item.total_bytes) ?? 0 });
+  }
+  return out;
+}
+
+function isMissingStreamApi(err: unknown): boolean {
+  return LlamaError.is(err) && err.status !== undefined && (STREAM_MISSING.has(err.status) || err.status === 501);
+}
+
+function withResumeNote(event: Extract<StreamEvent, { type: 'error' }>, note: string): StreamEvent {
+  const hint = event.error.hint;
+  return { type: 'error', error: { ...event.error, hint: hint === undefined ? `${capitalize(note)}.` : `${capitalize(note)}. ${hint}` } };
+}
+
+function capitalize(text: string): string {
+  return text.charAt(0).toUpperCase() + text.slice(1);
+}
+
+/** Resolves after `ms`, or at once when `signal` aborts. */
+function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal?.aborted) {
+      resolve();
+      return;
+    }
+    const done = (): void => {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal?.addEventListener('abort', done, { once: true });
+  });
+}
+
+interface StreamRun {
+  ctx: ErrorContext;
+  method: 'POST' | 'GET';
+  logUrl: string;
+  started: number;
+  /** The conversation id (X-Conversation-Id): resumable and cancellable on the server. */
+  id: string | undefined;
+  signal: AbortSignal | undefined;
+}
+
+interface OpenedStream {
+  ok: true;
+  body: Dispatcher.ResponseData['body'];
+  url: string;
+}
+
+const LF = 10;
+const CR = 13;
+/** Bytes of one incomplete event held back from the decoder; past this it is fed as it comes (no clean resume). */
+const HOLD_LIMIT = 1024 * 1024;
+
+/**
+ * Follows SSE event boundaries (blank lines: LF LF, CRLF CRLF, CR CR, mixed) in the raw body bytes and feeds the
+ * decoder only whole events, holding an incomplete tail back until its blank line arrives. `offset` is the byte
+ * count of the body through the last complete event: where a resumed stream (`from=offset`) continues.
+ * llama-server writes whole events ending in "\n\n", so the usual chunk costs a two-byte check and no allocation.
+ */
+export class SseEventCursor {
+  /** Body bytes through the end of the last complete event. */
+  offset = 0;
+  private received = 0;
+  private readonly held: Uint8Array[] = [];
+  private heldBytes = 0;
+  /** Part of an event reached the decoder (it exceeded HOLD_LIMIT): a cut before its end cannot be resumed. */
+  private dirty = false;
+  /** Line terminators at the end of the bytes so far (0: the last byte was none), and whether it was CR. */
+  private tailTerms = 0;
+  private tailCr = false;
+
+  /** Whether the decoder saw whole events only (a cut here can be resumed from `offset`). */
+  get clean(): boolean {
+    return !this.dirty;
+  }
+
+  /** Feeds the whole events in `chunk` (and what was held before them); true when at least one event completed. */
+  push(chunk: Uint8Array, sink: { write(bytes: Uint8Array): void }): boolean {
+    const n = chunk.length;
+    this.received += n;
+    const end = this.lastBoundary(chunk);
+    if (this.dirty) {
+      sink.write(chunk);
+      if (end < 0) return false;
+      this.offset = this.received - n + end;
+      this.dirty = end < n;
+      return true;
+    }
+    if (end < 0) {
+      if (n === 0) return false;
+      this.held.push(chunk);
+      this.heldBytes += n;
+      if (this.heldBytes > HOLD_LIMIT) {
+        this.flush(sink);
+        this.dirty = true;
+      }
+      return false;
+    }
+    if (this.heldBytes > 0) this.flush(sink);
+    if (end === n) sink.write(chunk);
+    else {
+      if (end > 0) sink.write(chunk.subarray(0, end));
+      this.held.push(chunk.subarray(end));
+      this.heldBytes = n - end;
+    }
+    this.offset = this.received - n + end;
+    return true;
+  }
+
+  /** Hands the held (incomplete) bytes to the decoder: the body ended for good. */
+  flush(sink: { write(bytes: Uint8Array): void }): void {
+    for (const bytes of this.held) sink.write(bytes);
+    this.held.length = 0;
+    this.heldBytes = 0;
+  }
+
+  /** A continuation starts at `offset`: the held tail is dropped (the continuation sends it again, whole). */
+  restart(): void {
+    this.held.length = 0;
+    this.heldBytes = 0;
+    this.received = this.offset;
+    this.tailTerms = 0;
+    this.tailCr = false;
+    this.dirty = false;
+  }
+
+  /** Index in `chunk` just past its last blank line (with the bytes before it), or -1; updates the tail state. */
+  private lastBoundary(chunk: Uint8Array): number {
+    const n = chunk.length;
+    if (n === 0) return -1;
+    if (chunk[n - 1] === LF && n > 1 && chunk[n - 2] === LF) {
+      this.tailTerms = 2;
+      this.tailCr = false;
+      return n;
+    }
+    const last = chunk[n - 1];
+    const endsInRun = last === LF || last === CR;
+    const prevTerms = this.tailTerms;
+    const prevCr = this.tailCr;
+    if (!endsInRun) {
+      this.tailTerms = 0;
+      this.tailCr = false;
+    }
+    let i = n - 1;
+    let trailing = true;
+    while (i >= 0) {
+      while (i >= 0 && chunk[i] !== LF && chunk[i] !== CR) i--;
+      if (i < 0) break;
+      const runEnd = i;
+      while (i >= 0 && (chunk[i] === LF || chunk[i] === CR)) i--;
+      const runStart = i + 1;
+      let terms = runStart === 0 ? prevTerms : 0;
+      let cr = runStart === 0 ? prevCr : false;
+      for (let k = runStart; k <= runEnd; k++) {
+        const c = chunk[k];
+        if (c === LF && cr) cr = false; // the LF of a CRLF: the same line end
+        else {
+          terms++;
+          cr = c === CR;
+        }
+      }
+      if (trailing && runEnd === n - 1) {
+        this.tailTerms = terms;
+        this.tailCr = last === CR;
+      }
+      trailing = false;
+      // Two line ends in a row: the first ends a line, the second is the blank line that completes an event.
+      if (terms >= 2) return runEnd + 1;
+    }
+    return -1;
+  }
+}
+
 export class LlamaClient implements ChatStreamer {
   readonly baseUrl: string;
   /** Created on first use (see undici()); undefined until then when the client owns its agent. */
@@ -295,6 +515,8 @@ export class LlamaClient implements ChatStreamer {
   private disposed = false;
   /** The last key read, so anything the server quotes back can be blanked out of logs and errors. */
   private knownKey: string | undefined;
+  /** How this server spells its resumable-stream endpoints; 'none': it has none; undefined: not probed yet. */
+  private streamApi: StreamApi | 'none' | undefined;
 
   constructor(options: LlamaClientOptions) {
     this.baseUrl = normalizeBaseUrl(options.baseUrl);
@@ -491,23 +713,33 @@ export class LlamaClient implements ChatStreamer {
   /**
    * The same stream, one array per network chunk: a promise round trip per chunk instead of per event (two
    * events per token with timings_per_token). Batches are never empty; the consumer owns each array.
+   *
+   * With `req.conversationId` the request carries `X-Conversation-Id`, so llama-server keeps generating when the
+   * connection drops; a body that fails or ends before the answer is complete is then resumed from the last
+   * complete SSE event (`reconnecting` events, up to 3 attempts in a row) and the consumer sees one seamless
+   * stream. A stream that ends without `done` (Stop, an early exit, a failure) is cancelled on the server.
    */
   async *streamChatBatches(req: ChatRequest, signal?: AbortSignal): AsyncGenerator<StreamEvent[], void, undefined> {
     const path = '/v1/chat/completions';
     const ctx: ErrorContext = { serverUrl: this.baseUrl, url: this.baseUrl + path };
     const started = Date.now();
     const logUrl = displayUrl(ctx.url!);
+    const id = req.conversationId !== undefined && req.conversationId !== '' ? req.conversationId : undefined;
     let res: Dispatcher.ResponseData;
+    let sent = false;
     try {
       if (this.disposed) throw new LlamaError({ kind: 'aborted', message: 'The client was disposed.' });
       const key = await this.readKey();
       ctx.sentApiKey = key !== undefined;
       if (signal?.aborted) throw new LlamaError({ kind: 'aborted', message: 'Stopped.' });
       this.logger.debug(`POST ${logUrl} (stream, ${req.messages.length} messages)`);
+      const headers = this.headers(key, 'text/event-stream');
+      if (id !== undefined) headers['x-conversation-id'] = id;
+      sent = true;
       res = await undici().request(ctx.url!, {
         method: 'POST',
         dispatcher: this.dispatcher,
-        headers: this.headers(key, 'text/event-stream'),
+        headers,
         body: JSON.stringify(buildChatBody(req)),
         signal,
         headersTimeout: this.streamHeadersTimeoutMs,
@@ -516,54 +748,189 @@ export class LlamaClient implements ChatStreamer {
     } catch (err) {
       const error = networkError(err, { ...ctx, aborted: signal?.aborted === true });
       this.logFailure('POST', logUrl, error, started);
+      // Stopped while the request was out: the server may have started a stream that outlives the connection.
+      if (id !== undefined && sent && error.kind === 'aborted') this.cancelServerStream(id);
       yield [{ type: 'error', error: this.redactInfo(error.toInfo()) }];
       return;
     }
 
     const body = res.body;
-    let streaming = false;
-    let lastEvent: StreamEvent | undefined;
-    try {
-      const contentType = String(res.headers['content-type'] ?? '');
-      if (res.statusCode < 200 || res.statusCode >= 300) {
-        const text = await readText(body, ERROR_BODY_LIMIT);
-        const error = httpStatusError(res.statusCode, text, { ...ctx, contentType });
-        if (error.kind === 'context_exceeded') this.invalidate();
-        this.logFailure('POST', logUrl, error, started);
-        yield [{ type: 'error', error: this.redactInfo(error.toInfo()) }];
-        return;
-      }
-      if (!/^text\/event-stream\b/i.test(contentType)) {
-        const text = await readText(body, EXCERPT_BODY_LIMIT);
-        const error = notSseError(contentType || undefined, text, ctx);
-        this.logFailure('POST', logUrl, error, started, res.statusCode);
-        yield [{ type: 'error', error: this.redactInfo(error.toInfo()) }];
-        return;
-      }
-      this.logger.debug(`POST ${logUrl} → ${res.statusCode} after ${Date.now() - started} ms`);
+    const contentType = String(res.headers['content-type'] ?? '');
+    if (res.statusCode < 200 || res.statusCode >= 300) {
+      const text = await readText(body, ERROR_BODY_LIMIT);
+      const error = httpStatusError(res.statusCode, text, { ...ctx, contentType });
+      if (error.kind === 'context_exceeded') this.invalidate();
+      this.logFailure('POST', logUrl, error, started);
+      yield [{ type: 'error', error: this.redactInfo(error.toInfo()) }];
+      return;
+    }
+    if (!/^text\/event-stream\b/i.test(contentType)) {
+      const text = await readText(body, EXCERPT_BODY_LIMIT);
+      const error = notSseError(contentType || undefined, text, ctx);
+      this.logFailure('POST', logUrl, error, started, res.statusCode);
+      yield [{ type: 'error', error: this.redactInfo(error.toInfo()) }];
+      return;
+    }
+    this.logger.debug(`POST ${logUrl} → ${res.statusCode} after ${Date.now() - started} ms`);
+    yield* this.readStream(body, { ctx, method: 'POST', logUrl, started, id, signal });
+  }
 
-      streaming = true;
-      let queue: StreamEvent[] = [];
-      const decoder = new ChatStreamDecoder((e) => queue.push(e));
-      // Hands the queued events over as one batch (errors redacted) and starts a new queue.
-      const take = (): StreamEvent[] => {
-        const batch = queue;
-        queue = [];
-        for (let i = 0; i < batch.length; i++) if (batch[i].type === 'error') batch[i] = this.redactEvent(batch[i]);
-        lastEvent = batch[batch.length - 1];
-        return batch;
-      };
-      try {
-        // destroyOnReturn false: leaving the loop at [DONE] must not kill a socket that can be reused.
-        const chunks = body.iterator({ destroyOnReturn: false }) as AsyncIterable<Uint8Array>;
-        for await (const chunk of chunks) {
-          decoder.write(chunk);
-          if (queue.length > 0) yield take();
-          if (decoder.finished) break;
+  /**
+   * Replays the server's stream for conversation `id` from byte 0 through a fresh decoder: the whole answer so far,
+   * then live until it ends (a drop is resumed like in streamChatBatches). Same contract as streamChatBatches; an
+   * error event (`truncated`) when the server holds no such stream or has no resumable streams at all. Stop
+   * (abort) cancels the server-side stream.
+   */
+  async *resumeStream(id: string, signal?: AbortSignal): AsyncGenerator<StreamEvent[], void, undefined> {
+    const ctx: ErrorContext = { serverUrl: this.baseUrl, url: `${this.baseUrl}/v1/stream` };
+    const started = Date.now();
+    if (this.disposed || signal?.aborted) {
+      yield [{ type: 'error', error: { kind: 'aborted', message: this.disposed ? 'The client was disposed.' : 'Stopped.' } }];
+      return;
+    }
+    const opened = await this.openStream(id, 0, signal);
+    if (!opened.ok) {
+      const error: ErrorInfo = signal?.aborted
+        ? { kind: 'aborted', message: 'Stopped.' }
+        : { kind: 'truncated', message: `The answer could not be resumed: ${opened.why}.`, hint: 'Send the message again.' };
+      yield [{ type: 'error', error: this.redactInfo(error) }];
+      return;
+    }
+    yield* this.readStream(opened.body, { ctx, method: 'GET', logUrl: displayUrl(opened.url), started, id, signal });
+  }
+
+  /**
+   * Which of `ids` the server still holds a stream for: `POST /v1/streams/lookup` (llama-server v0.5.0), else the
+   * newer `GET /v1/streams`; [] when the server has neither. Rejects on network errors and aborts.
+   */
+  async lookupStreams(ids: string[], signal?: AbortSignal): Promise<StreamInfo[]> {
+    if (ids.length === 0 || this.streamApi === 'none') return [];
+    return (await this.lookupOrMissing(ids, signal)) ?? [];
+  }
+
+  /** The lookup, or undefined when the server has no lookup endpoint at all. */
+  private async lookupOrMissing(ids: string[], signal: AbortSignal | undefined): Promise<StreamInfo[] | undefined> {
+    try {
+      return parseStreamList(await this.postJson('/v1/streams/lookup', { conversation_ids: ids }, signal, true), ids);
+    } catch (err) {
+      if (!isMissingStreamApi(err)) throw err;
+    }
+    try {
+      return parseStreamList(await this.expectJson(await this.send('GET', '/v1/streams', undefined, signal, true), '/v1/streams'), ids);
+    } catch (err) {
+      if (!isMissingStreamApi(err)) throw err;
+      return undefined;
+    }
+  }
+
+  /** Whether this server resumes streams: unknown until a stream first drops (or a resume or Stop tried). */
+  get resumableStreams(): 'yes' | 'no' | 'unknown' {
+    return this.streamApi === undefined ? 'unknown' : this.streamApi === 'none' ? 'no' : 'yes';
+  }
+
+  /**
+   * Reads an SSE body into batches through one decoder; with a conversation id, a body that fails or ends early is
+   * continued from the end of the last complete event. Only whole events reach the decoder (an incomplete tail is
+   * held back until its blank line), so a continuation never makes it see part of an event twice.
+   */
+  private async *readStream(first: Dispatcher.ResponseData['body'], run: StreamRun): AsyncGenerator<StreamEvent[], void, undefined> {
+    const { ctx, signal, id } = run;
+    let body = first;
+    let lastEvent: StreamEvent | undefined;
+    let sawFinish = false;
+    /** Set when resuming was tried and failed: added to the hint of the final error. */
+    let resumeFailure: string | undefined;
+    let queue: StreamEvent[] = [];
+    const decoder = new ChatStreamDecoder((e) => queue.push(e));
+    // Hands the queued events over as one batch (errors redacted) and starts a new queue.
+    const take = (): StreamEvent[] => {
+      const batch = queue;
+      queue = [];
+      for (let i = 0; i < batch.length; i++) {
+        const e = batch[i];
+        if (e.type === 'error') batch[i] = this.redactEvent(resumeFailure === undefined ? e : withResumeNote(e, resumeFailure));
+        else if (e.type === 'finish') sawFinish = true;
+      }
+      lastEvent = batch[batch.length - 1];
+      return batch;
+    };
+    const events = id !== undefined ? new SseEventCursor() : undefined;
+    let attempt = 0;
+    try {
+      for (let resumed = false; ; resumed = true) {
+        let failure: unknown;
+        let failed = false;
+        let progressed = false;
+        try {
+          // destroyOnReturn false: leaving the loop at [DONE] must not kill a socket that can be reused.
+          const chunks = body.iterator({ destroyOnReturn: false }) as AsyncIterable<Uint8Array>;
+          if (events === undefined) {
+            for await (const chunk of chunks) {
+              decoder.write(chunk);
+              if (queue.length > 0) yield take();
+              if (decoder.finished) break;
+            }
+          } else {
+            for await (const chunk of chunks) {
+              if (events.push(chunk, decoder)) progressed = true;
+              if (queue.length > 0) yield take();
+              if (decoder.finished) break;
+            }
+          }
+        } catch (err) {
+          failed = true;
+          failure = err;
         }
-        decoder.end();
-      } catch (err) {
-        decoder.fail(networkError(err, { ...ctx, midStream: true, aborted: signal?.aborted === true }).toInfo());
+        if (decoder.finished) break;
+        const aborted = signal?.aborted === true;
+        const midStream = { ...ctx, midStream: true, aborted };
+        // A body that ends after the finish chunk completes normally (decoder.end() says done).
+        const resumable =
+          events !== undefined && id !== undefined && !aborted && !this.disposed && this.streamApi !== 'none' && events.clean && (failed || !sawFinish);
+        if (!resumable) {
+          if (failed) decoder.fail(networkError(failure, midStream).toInfo());
+          else {
+            events?.flush(decoder);
+            decoder.end();
+          }
+          break;
+        }
+        if (resumed && !progressed && !failed) {
+          // The continuation ended with nothing new: asking again would only get the same.
+          resumeFailure = 'resuming the stream brought nothing new';
+          decoder.end();
+          break;
+        }
+        if (progressed) attempt = 0;
+        let next: OpenedStream | undefined;
+        let why = 'the server did not answer';
+        while (attempt < RESUME_BACKOFF_MS.length) {
+          attempt++;
+          queue.push({ type: 'reconnecting', attempt });
+          yield take();
+          this.logger.info(`${run.method} ${run.logUrl} connection lost; resuming from byte ${events.offset} (attempt ${attempt})`);
+          await sleep(RESUME_BACKOFF_MS[attempt - 1], signal);
+          if (signal?.aborted || this.disposed) break;
+          const opened = await this.openStream(id, events.offset, signal);
+          if (opened.ok) {
+            next = opened;
+            break;
+          }
+          why = opened.why;
+          if (!opened.retry) break;
+        }
+        if (next === undefined) {
+          if (signal?.aborted) decoder.fail(networkError(signal.reason, { ...ctx, midStream: true, aborted: true }).toInfo());
+          else {
+            resumeFailure = `resuming the stream failed (${why})`;
+            if (failed) decoder.fail(networkError(failure, midStream).toInfo());
+            else decoder.end();
+          }
+          break;
+        }
+        destroyQuietly(body);
+        body = next.body;
+        events.restart();
       }
       if (queue.length > 0) yield take();
     } finally {
@@ -572,12 +939,109 @@ export class LlamaClient implements ChatStreamer {
           // Let the last bytes (the chunked terminator) arrive so the socket is reused; give up quickly.
           await body.dump({ limit: ERROR_BODY_LIMIT, signal: AbortSignal.timeout(2_000) }).catch(() => undefined);
         } else {
-          // Errors, aborts and early exits close the connection: llama-server then cancels the generation.
+          // Errors, aborts and early exits close the connection: llama-server then cancels the generation...
           destroyQuietly(body);
         }
       }
-      if (streaming) this.logStreamEnd(logUrl, lastEvent, started);
+      // ...unless the request had X-Conversation-Id: then the stream outlives the connection until cancelled.
+      if (id !== undefined && lastEvent?.type !== 'done') this.cancelServerStream(id);
+      this.logStreamEnd(run.method, run.logUrl, lastEvent, run.started);
     }
+  }
+
+  /**
+   * `GET` the server's stream for `id` from byte `from`, in the spelling this server answers. The first time, both
+   * spellings are tried (newer `/v1/stream/ID`, then v0.5.0's `/v1/stream?conv_id=ID`) and the one that answers is
+   * remembered. An unknown route and an unknown stream both answer 404 "File Not Found", so when both spellings
+   * are missing the lookup endpoint decides: a server without it has no resumable streams (remembered).
+   */
+  private async openStream(id: string, from: number, signal: AbortSignal | undefined): Promise<OpenedStream | { ok: false; retry: boolean; why: string }> {
+    if (this.streamApi === 'none') return { ok: false, retry: false, why: 'this llama-server has no resumable streams' };
+    let key: string | undefined;
+    try {
+      key = await this.readKey();
+    } catch {
+      return { ok: false, retry: false, why: 'the API key could not be read' };
+    }
+    const known = this.streamApi;
+    for (const api of known !== undefined ? [known] : STREAM_APIS) {
+      const url = this.baseUrl + streamPath(api, id, from);
+      const started = Date.now();
+      let res: Dispatcher.ResponseData;
+      try {
+        res = await undici().request(url, {
+          method: 'GET',
+          dispatcher: this.dispatcher,
+          headers: this.headers(key, 'text/event-stream'),
+          signal,
+          headersTimeout: this.requestTimeoutMs,
+          bodyTimeout: 0,
+        });
+      } catch (err) {
+        const error = networkError(err, { serverUrl: this.baseUrl, url, aborted: signal?.aborted === true });
+        this.logFailure('GET', displayUrl(url), error, started);
+        return { ok: false, retry: error.kind !== 'aborted', why: this.redactText(error.message) };
+      }
+      this.logger.debug(`GET ${displayUrl(url)} → ${res.statusCode} after ${Date.now() - started} ms`);
+      const sse = /^text\/event-stream\b/i.test(String(res.headers['content-type'] ?? ''));
+      if (res.statusCode >= 200 && res.statusCode < 300 && sse) {
+        this.streamApi = api;
+        return { ok: true, body: res.body, url };
+      }
+      await readText(res.body, ERROR_BODY_LIMIT);
+      if (res.statusCode === 401 || res.statusCode === 403 || res.statusCode >= 500) {
+        return { ok: false, retry: res.statusCode >= 500, why: `the server answered HTTP ${res.statusCode}` };
+      }
+      // 400/404/405 (or anything but an event stream): not this spelling, or no such stream.
+    }
+    if (known !== undefined) return { ok: false, retry: false, why: 'the server no longer has this stream' };
+    const supported = await this.hasStreamLookup(signal);
+    if (!supported && !signal?.aborted) {
+      this.streamApi = 'none';
+      this.logger.info(`${displayUrl(this.baseUrl)} has no resumable streams (GET /v1/stream: not found); a dropped stream ends the answer.`);
+    }
+    return { ok: false, retry: false, why: supported ? 'the server no longer has this stream' : 'this llama-server has no resumable streams' };
+  }
+
+  /** Whether the server answers a streams lookup (`POST /v1/streams/lookup` or the newer `GET /v1/streams`). */
+  private async hasStreamLookup(signal: AbortSignal | undefined): Promise<boolean> {
+    try {
+      return (await this.lookupOrMissing([], signal)) !== undefined;
+    } catch {
+      return false;
+    }
+  }
+
+  /**
+   * Fire and forget: `DELETE` the server-side stream of `id` so a stopped answer stops generating (with
+   * X-Conversation-Id llama-server goes on after the connection closes). Short timeout; failures are only logged.
+   */
+  private cancelServerStream(id: string): void {
+    if (this.streamApi === 'none' || this.disposed) return;
+    const known = this.streamApi;
+    void (async () => {
+      const key = await this.readKey();
+      for (const api of known !== undefined ? [known] : STREAM_APIS) {
+        const url = this.baseUrl + streamPath(api, id);
+        const res = await undici().request(url, {
+          method: 'DELETE',
+          dispatcher: this.dispatcher,
+          headers: this.headers(key, 'application/json'),
+          signal: AbortSignal.timeout(CANCEL_TIMEOUT_MS),
+          headersTimeout: CANCEL_TIMEOUT_MS,
+          bodyTimeout: CANCEL_TIMEOUT_MS,
+        });
+        await res.body.dump().catch(() => undefined);
+        this.logger.debug(`DELETE ${displayUrl(url)} → ${res.statusCode}`);
+        if (res.statusCode >= 200 && res.statusCode < 300) {
+          if (this.streamApi === undefined) this.streamApi = api;
+          return;
+        }
+        if (!STREAM_MISSING.has(res.statusCode)) return;
+      }
+    })().catch((err: unknown) => {
+      this.logger.debug(`DELETE stream ${id} failed: ${this.redactText(err instanceof Error ? err.message : String(err))}`);
+    });
   }
 
   /** Closes idle and active connections of the own agent. */
@@ -703,12 +1167,12 @@ export class LlamaClient implements ChatStreamer {
     else this.logger.warn(line);
   }
 
-  private logStreamEnd(url: string, last: StreamEvent | undefined, started: number): void {
+  private logStreamEnd(method: string, url: string, last: StreamEvent | undefined, started: number): void {
     const ms = Date.now() - started;
-    if (last?.type === 'done') this.logger.info(`POST ${url} stream done in ${ms} ms`);
+    if (last?.type === 'done') this.logger.info(`${method} ${url} stream done in ${ms} ms`);
     else if (last?.type === 'error') {
-      if (last.error.kind === 'aborted') this.logger.debug(`POST ${url} stream stopped after ${ms} ms`);
-      else this.logger.warn(`POST ${url} stream failed after ${ms} ms: ${last.error.kind}: ${last.error.message}`);
-    } else this.logger.debug(`POST ${url} stream left early after ${ms} ms`);
+      if (last.error.kind === 'aborted') this.logger.debug(`${method} ${url} stream stopped after ${ms} ms`);
+      else this.logger.warn(`${method} ${url} stream failed after ${ms} ms: ${last.error.kind}: ${last.error.message}`);
+    } else this.logger.debug(`${method} ${url} stream left early after ${ms} ms`);
   }
 }
