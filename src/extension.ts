@@ -178,6 +178,10 @@ export async function activate(context: vscode.ExtensionContext): Promise<LlamaC
   if (problems.length > 0) void reportProblems(notifier, channel, logger, problems);
 
   void connection.check();
+  // Answers the last window left streaming are picked up where llama-server still has them.
+  void session.resumeDropped().then((n) => {
+    if (n > 0) logger.info(`Resumed ${n} answer${n === 1 ? '' : 's'} the server kept after the window closed`);
+  });
   shutdown = async () => {
     await session.shutdown();
     await store.dispose();

@@ -46,6 +46,8 @@ export function formatStatusText(input: StatusInput): string {
   let text: string;
   if (stale) {
     text = `$(warning) stalled ${formatInt(Math.max(0, (input.silentMs ?? 0) / 1000))} s`;
+  } else if (stats.reconnecting) {
+    text = '$(sync~spin) Reconnecting…';
   } else if (stats.queued) {
     text = `$(watch) Waiting for a free slot (${formatInt(stats.queued.busy)} of ${formatInt(stats.queued.total)} busy)`;
   } else if (stats.busyMs !== undefined) {

@@ -24,6 +24,7 @@ import type { ActionOutcome, ActiveStream, ChatSessionApi, DeletedMessages, Dele
 import type { LiveStats, SessionEvent } from './sessionEvents';
 import { isRetryable, lastAnswer, planDelete, planEdit, planNewAnswer, planRestore, planSelectVersion } from './treeActions';
 import { StaleWatchdog } from './watchdog';
+import { DETACH } from './client';
 import type { FitResult } from './contextBudget';
 import { ContextFitter } from './sessionContext';
 import { modelNameOf } from './connection';
@@ -102,6 +103,10 @@ interface StreamState {
   queued: { busy: number; total: number } | undefined;
   /** The server's completion id (`chatcmpl-…`), for the control endpoint. */
   completionId: string | undefined;
+  /** The client is resuming a dropped connection. */
+  reconnecting: boolean;
+  /** A replayed stream (after a reload) repeats text the message has: this much is skipped first. */
+  skip: { content: number; reasoning: number };
 }
 
 interface StartOptions {
@@ -355,7 +360,8 @@ export class ChatSession extends Disposable implements ChatSessionApi {
   async shutdown(): Promise<void> {
     this.closed = true;
     const ending = [...this.streams.values()].map((s) => {
-      s.controller.abort();
+      // Detach, not Stop: the server keeps the stream, so the next window can pick it up.
+      s.controller.abort(DETACH);
       return this.finalize(s, { kind: 'shutdown' });
     });
     await Promise.all(ending);
@@ -578,36 +584,11 @@ export class ChatSession extends Disposable implements ChatSessionApi {
       const gone = await this.addOrBail(chatId, message);
       if (gone) return gone;
     }
-    const meter = new ThroughputMeter(this.clock, { startedAt: now, ctxMax: this.lastProps?.nCtx, model });
-    const watchdog = new StaleWatchdog(this.clock, (silentMs) => this.onStale(state, silentMs));
-    const state: StreamState = {
-      chatId,
-      message,
-      controller: new AbortController(),
-      meter,
-      watchdog,
-      stale: false,
-      terminal: false,
-      finishReason: undefined,
-      error: undefined,
-      lastStatsAt: Number.NEGATIVE_INFINITY,
-      lastPhase: 'waiting',
-      storageFailed: false,
-      finalizing: undefined,
-      ended: deferred(),
-      baseTokens: continueOf?.completionTokens ?? 0,
-      progressWatch: new StaleWatchdog(this.clock, (silentMs) => this.onBusy(state, silentMs)),
-      busySince: undefined,
-      queued: undefined,
-      completionId: undefined,
-    };
-    this.streams.set(chatId, state);
+    const state = this.newStream(chatId, message, now, model, continueOf?.completionTokens ?? 0);
     // A continued answer is already in the view: it gets a fresh snapshot with the message streaming again.
     if (continueOf) this.fire({ type: 'chatChanged', chatId });
     else this.fire({ type: 'messageAdded', chatId, message: { ...message } });
     this.fetchProps(state, settings);
-    state.watchdog.arm(settings.staleSeconds * 1000);
-    state.progressWatch.arm(BUSY_AFTER_MS);
     // llama-server writes `:` frames this often while it has nothing else to send: a busy server is not silent.
     const extra: Record<string, unknown> = { ...request.extra, sse_ping_interval: pingSeconds(settings.staleSeconds) };
     const props = this.context.props ?? this.lastProps;
@@ -617,10 +598,94 @@ export class ChatSession extends Disposable implements ChatSessionApi {
     // Lets Skip thinking end the reasoning of this request on the server.
     if (caps?.canSkip) extra.reasoning_control = true;
     request.extra = extra;
+    // llama-server keeps the stream under this id: a dropped connection resumes, a reloaded window picks it up.
+    request.conversationId = message.id;
     await this.checkSlots(state);
     this.logger.info(`Streaming answer ${message.id} in chat ${chatId} (${request.messages.length} messages)`);
-    void this.run(state, request);
+    void this.run(state, this.batches(request, state.controller.signal));
     return { ok: true, chatId, messageId: message.id };
+  }
+
+  /** Registers a stream for `message` (its own copy) with its meter and watchdogs armed. */
+  private newStream(chatId: string, message: ChatMessage, now: number, model: string | undefined, baseTokens: number): StreamState {
+    const settings = this.settings();
+    const meter = new ThroughputMeter(this.clock, { startedAt: now, ctxMax: this.lastProps?.nCtx, model });
+    const state: StreamState = {
+      chatId,
+      message,
+      controller: new AbortController(),
+      meter,
+      watchdog: new StaleWatchdog(this.clock, (silentMs) => this.onStale(state, silentMs)),
+      stale: false,
+      terminal: false,
+      finishReason: undefined,
+      error: undefined,
+      lastStatsAt: Number.NEGATIVE_INFINITY,
+      lastPhase: 'waiting',
+      storageFailed: false,
+      finalizing: undefined,
+      ended: deferred(),
+      baseTokens,
+      progressWatch: new StaleWatchdog(this.clock, (silentMs) => this.onBusy(state, silentMs)),
+      busySince: undefined,
+      queued: undefined,
+      completionId: undefined,
+      reconnecting: false,
+      skip: { content: 0, reasoning: 0 },
+    };
+    this.streams.set(chatId, state);
+    state.watchdog.arm(settings.staleSeconds * 1000);
+    state.progressWatch.arm(BUSY_AFTER_MS);
+    return state;
+  }
+
+  /**
+   * After a window reload: answers the last window left streaming (now `interrupted`) that the server still holds
+   * are picked up again instead of staying cut. Looks at chats changed in the last `maxAgeMs`.
+   */
+  async resumeDropped(maxAgeMs = 60 * 60_000): Promise<number> {
+    const { lookupStreams, resumeStream } = this.streamer;
+    if (!lookupStreams || !resumeStream) return 0;
+    const now = this.clock.now();
+    const candidates: { chatId: string; message: ChatMessage }[] = [];
+    for (const summary of this.repository.listChats()) {
+      if (now - summary.updatedAt > maxAgeMs) break; // newest first
+      if (summary.readOnly) continue;
+      const chat = await this.loadChat(summary.id);
+      for (const m of chat?.messages ?? []) {
+        if (m.role === 'assistant' && m.status === 'interrupted' && now - m.createdAt <= maxAgeMs) candidates.push({ chatId: summary.id, message: m });
+      }
+    }
+    if (candidates.length === 0) return 0;
+    const held = await this.probe((signal) => lookupStreams.call(this.streamer, candidates.map((c) => c.message.id), signal));
+    let resumed = 0;
+    for (const { id } of held ?? []) {
+      const c = candidates.find((x) => x.message.id === id);
+      if (!c || this.checkBusy(c.chatId)) continue;
+      const release = this.reserve(c.chatId);
+      try {
+        if (await this.resumeAnswer(c.chatId, c.message, resumeStream.bind(this.streamer))) resumed++;
+      } finally {
+        release();
+      }
+    }
+    return resumed;
+  }
+
+  private async resumeAnswer(chatId: string, stored: ChatMessage, resume: NonNullable<ChatStreamer['resumeStream']>): Promise<boolean> {
+    const message = structuredClone(stored);
+    message.status = 'streaming';
+    for (const k of ['finishReason', 'limit', 'error', 'finishedAt'] as const) delete message[k];
+    const patch: MessagePatch = { status: 'streaming', finishReason: undefined, limit: undefined, error: undefined, finishedAt: undefined };
+    if (!(await this.persisted(() => this.repository.updateMessage(chatId, message.id, patch)))) return false;
+    const state = this.newStream(chatId, message, this.clock.now(), message.model, 0);
+    // The replay starts at the first byte: the text the message kept is skipped, the rest appended.
+    state.skip = { content: message.content.length, reasoning: message.reasoning?.length ?? 0 };
+    this.logger.info(`Resuming answer ${message.id} in chat ${chatId}: llama-server still has its stream`);
+    this.fire({ type: 'chatChanged', chatId });
+    this.fetchProps(state, this.settings());
+    void this.run(state, resume(message.id, state.controller.signal));
+    return true;
   }
 
   /** n_ctx (and the model name) for the meter; a failure here never blocks the stream. */
@@ -653,10 +718,9 @@ export class ChatSession extends Disposable implements ChatSessionApi {
     );
   }
 
-  private async run(state: StreamState, request: ChatRequest): Promise<void> {
+  private async run(state: StreamState, source: AsyncIterable<StreamEvent[]>): Promise<void> {
     try {
-      const signal = state.controller.signal;
-      for await (const batch of this.batches(request, signal)) {
+      for await (const batch of source) {
         this.onStreamBatch(state, batch);
         if (state.finalizing || state.terminal) break;
       }
@@ -715,9 +779,10 @@ export class ChatSession extends Disposable implements ChatSessionApi {
   /** Tokens, reasoning or prompt progress: the stream is moving (not busy, not waiting for a slot). */
   private onProgress(state: StreamState, now: number): void {
     state.progressWatch.touch(now);
-    if (state.busySince === undefined && state.queued === undefined) return;
+    if (state.busySince === undefined && state.queued === undefined && !state.reconnecting) return;
     state.busySince = undefined;
     state.queued = undefined;
+    state.reconnecting = false;
     if (!state.progressWatch.armed) state.progressWatch.rearm();
     this.emitStats(state, now);
   }
@@ -726,6 +791,14 @@ export class ChatSession extends Disposable implements ChatSessionApi {
   private onText(state: StreamState, kind: 'content' | 'reasoning', text: string, now: number): void {
     if (state.stale) this.clearStale(state);
     this.onProgress(state, now);
+    const skip = state.skip[kind];
+    if (skip > 0) {
+      // A replay from the first byte: what the message already holds is not appended twice.
+      const n = Math.min(skip, text.length);
+      state.skip[kind] -= n;
+      text = text.slice(n);
+      if (!text) return;
+    }
     const delta = kind === 'content' ? { content: text } : { reasoning: text };
     if (kind === 'content') state.message.content += text;
     else state.message.reasoning = (state.message.reasoning ?? '') + text;
@@ -749,6 +822,12 @@ export class ChatSession extends Disposable implements ChatSessionApi {
         this.onProgress(state, now);
         this.fire({ type: 'progress', chatId, messageId, progress: event.progress });
         this.maybeStats(state, now);
+        return;
+      case 'reconnecting':
+        // The connection dropped; the client resumes the stream where the last complete event ended.
+        state.reconnecting = true;
+        this.logger.info(`Connection dropped on answer ${messageId}; resuming (attempt ${event.attempt})`);
+        this.emitStats(state, now);
         return;
       case 'role':
         if (event.id !== undefined) state.completionId = event.id;
@@ -803,6 +882,7 @@ export class ChatSession extends Disposable implements ChatSessionApi {
     const stats = state.meter.stats(now);
     if (!state.stale && state.busySince !== undefined) stats.busyMs = Math.max(0, now - state.busySince);
     if (state.queued) stats.queued = state.queued;
+    if (state.reconnecting) stats.reconnecting = true;
     return stats;
   }
 

@@ -24,6 +24,8 @@ export interface LiveStats {
   busyMs?: number;
   /** Every slot was busy when the request was sent: it waits in the server's queue. */
   queued?: { busy: number; total: number };
+  /** The connection dropped and the client is resuming the stream. */
+  reconnecting?: boolean;
 }
 
 export type SessionEvent =

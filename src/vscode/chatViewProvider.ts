@@ -444,8 +444,8 @@ export class ChatViewProvider extends Disposable implements vscode.WebviewViewPr
       case 'stats': {
         const { stats } = e;
         // Busy and queued change rarely: the view gets them when they start and end, and counts the seconds itself.
-        const liveness = `${stats.busyMs !== undefined ? 'busy' : ''}|${stats.queued ? `${stats.queued.busy}/${stats.queued.total}` : ''}`;
-        if (liveness !== (this.lastLiveness.get(e.messageId) ?? '|')) {
+        const liveness = `${stats.busyMs !== undefined ? 'busy' : ''}|${stats.queued ? `${stats.queued.busy}/${stats.queued.total}` : ''}|${stats.reconnecting ? 'r' : ''}`;
+        if (liveness !== (this.lastLiveness.get(e.messageId) ?? '||')) {
           this.lastLiveness.set(e.messageId, liveness);
           this.post({
             type: 'status',
@@ -454,6 +454,7 @@ export class ChatViewProvider extends Disposable implements vscode.WebviewViewPr
             status: 'streaming',
             busyMs: stats.busyMs ?? null,
             queued: stats.queued ?? null,
+            reconnecting: stats.reconnecting === true,
           });
         }
         if (stats.phase !== 'done' && stats.phase !== this.lastPhase.get(e.messageId)) {
@@ -542,6 +543,7 @@ export class ChatViewProvider extends Disposable implements vscode.WebviewViewPr
       if (s.stats.promptProgress !== undefined) info.promptProgress = s.stats.promptProgress;
       if (s.stats.busyMs !== undefined) info.busyMs = s.stats.busyMs;
       if (s.stats.queued) info.queued = s.stats.queued;
+      if (s.stats.reconnecting) info.reconnecting = true;
       const diagnosis = this.diagnoses.get(s.messageId);
       if (s.stale && diagnosis) info.diagnosis = diagnosis;
       return info;
