@@ -168,6 +168,8 @@ export class FakeStreamer implements ChatStreamer {
   healthAnswer: 'ok' | Error | undefined;
   slotsAnswer: SlotInfo[] | Error | undefined;
   health?: (signal?: AbortSignal) => Promise<unknown>;
+  lookupStreams?: (ids: string[], signal?: AbortSignal) => Promise<{ id: string; done: boolean; totalBytes: number }[]>;
+  resumeStream?: (id: string, signal?: AbortSignal) => AsyncIterable<StreamEvent[]>;
   getSlots?: (signal?: AbortSignal) => Promise<SlotInfo[]>;
 
   /** Gives the fake a /health and a /slots that answer with healthAnswer / slotsAnswer. */

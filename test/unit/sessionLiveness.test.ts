@@ -115,3 +115,66 @@ describe('ChatSession liveness', () => {
     });
   }
 });
+
+describe('ChatSession resumable streams', () => {
+  it('sends the answer id as the conversation id, and shows Reconnecting… until text flows again', async () => {
+    const { session, streamer } = setup();
+    const chat = await session.newChat();
+    const out = await session.send(chat.id, 'q');
+    assert.ok(out.ok);
+    assert.equal(streamer.last.request.conversationId, out.messageId);
+    streamer.last.push({ type: 'reconnecting', attempt: 1 });
+    await streamer.last.drained();
+    assert.equal(session.activeStreams()[0].stats.reconnecting, true);
+    streamer.last.content('more');
+    await streamer.last.drained();
+    assert.equal(session.activeStreams()[0].stats.reconnecting, undefined);
+  });
+
+  it('closing the window detaches (the server keeps the stream); a new window resumes it without doubling text', async () => {
+    const { session, streamer, repo, clock } = setup();
+    const chat = await session.newChat();
+    const out = await session.send(chat.id, 'q');
+    assert.ok(out.ok && out.messageId);
+    streamer.last.content('Hello ');
+    await streamer.last.drained();
+    const first = streamer.last;
+    await session.shutdown();
+    assert.equal(first.signal?.reason, 'llama-chat:detach', 'detached, not stopped');
+    assert.equal((await repo.getChat(chat.id))!.messages[1].status, 'interrupted');
+
+    // The next window: the server still has the stream and replays it from its first byte.
+    const next = new ChatSession({ streamer, repository: repo, clock, settings: () => ({ staleSeconds: 10 }) });
+    const replays: string[] = [];
+    streamer.lookupStreams = (ids) => Promise.resolve(ids.filter((id) => id === out.messageId).map((id) => ({ id, done: false, totalBytes: 100 })));
+    streamer.resumeStream = (id, signal) => {
+      replays.push(id);
+      return streamer.streamChatBatches({ messages: [] }, signal);
+    };
+    assert.equal(await next.resumeDropped(), 1);
+    assert.deepEqual(replays, [out.messageId]);
+    assert.equal(next.isStreaming(chat.id), true);
+    streamer.last.content('Hello ').content('world').finish();
+    await tick();
+    const answer = (await repo.getChat(chat.id))!.messages[1];
+    assert.equal(answer.status, 'complete');
+    assert.equal(answer.content, 'Hello world', 'the replayed start is not appended twice');
+    assert.equal(await next.resumeDropped(), 0, 'nothing left to resume');
+    next.dispose();
+  });
+
+  it('a stream the server no longer has stays interrupted', async () => {
+    const { session, streamer, repo, clock } = setup();
+    const chat = await session.newChat();
+    await session.send(chat.id, 'q');
+    await session.shutdown();
+    const next = new ChatSession({ streamer, repository: repo, clock, settings: () => ({ staleSeconds: 10 }) });
+    streamer.lookupStreams = () => Promise.resolve([]);
+    streamer.resumeStream = () => {
+      throw new Error('must not be called');
+    };
+    assert.equal(await next.resumeDropped(), 0);
+    assert.equal((await repo.getChat(chat.id))!.messages[1].status, 'interrupted');
+    next.dispose();
+  });
+});
