@@ -7,6 +7,7 @@ import type { Dispatcher } from 'undici';
 import { LlamaError } from './errors';
 import type { ErrorInfo } from './errors';
 import type { ChatRequest, ChatRequestMessage, ChatStreamer, ModelInfo, PromptCount, ServerProps, SlotInfo } from './client';
+import { DETACH } from './client';
 import { IMAGE_TOKEN_ESTIMATE, estimatePromptTokens, estimateTextTokens } from './contextBudget';
 import type { StreamEvent } from './events';
 import { nullLogger } from './logger';
@@ -183,16 +184,23 @@ export function parseSlots(json: unknown): SlotInfo[] {
 }
 
 type WirePart = { type: 'text'; text: string } | { type: 'image_url'; image_url: { url: string } };
-type WireMessage = { role: ChatRequestMessage['role']; content: string | WirePart[] };
+type WireMessage = { role: ChatRequestMessage['role']; content: string | WirePart[]; reasoning_content?: string };
 
 /** Request messages as the OpenAI-compatible API takes them: a message with images becomes text + image_url parts. */
 export function toWireMessages(messages: readonly ChatRequestMessage[]): WireMessage[] {
   return messages.map((m) => {
-    if (m.images === undefined || m.images.length === 0) return { role: m.role, content: m.content };
-    const parts: WirePart[] = [];
-    if (m.content) parts.push({ type: 'text', text: m.content });
-    for (const url of m.images) parts.push({ type: 'image_url', image_url: { url } });
-    return { role: m.role, content: parts };
+    let wire: WireMessage;
+    if (m.images === undefined || m.images.length === 0) {
+      wire = { role: m.role, content: m.content };
+    } else {
+      const parts: WirePart[] = [];
+      if (m.content) parts.push({ type: 'text', text: m.content });
+      for (const url of m.images) parts.push({ type: 'image_url', image_url: { url } });
+      wire = { role: m.role, content: parts };
+    }
+    // An earlier answer's thinking, where the template keeps it (llamaChat.sendReasoning).
+    if (m.reasoning) wire.reasoning_content = m.reasoning;
+    return wire;
   });
 }
 
@@ -610,6 +618,11 @@ export class LlamaClient implements ChatStreamer {
    * Tokens of one text as part of a prompt (no BOS), e.g. an attachment's formatted part: `/tokenize`, or an
    * estimate where the server has none.
    */
+  /** POST /v1/chat/completions/control: e.g. end the reasoning of a running completion (`reasoning_control`). */
+  async controlReasoning(completionId: string, action: 'reasoning_end', signal?: AbortSignal): Promise<void> {
+    await this.postJson('/v1/chat/completions/control', { id: completionId, action }, signal);
+  }
+
   async tokenCount(text: string, signal?: AbortSignal): Promise<PromptCount> {
     if (this.tokenizeMissing) return estimateTextTokens(text);
     try {
@@ -749,7 +762,7 @@ export class LlamaClient implements ChatStreamer {
       const error = networkError(err, { ...ctx, aborted: signal?.aborted === true });
       this.logFailure('POST', logUrl, error, started);
       // Stopped while the request was out: the server may have started a stream that outlives the connection.
-      if (id !== undefined && sent && error.kind === 'aborted') this.cancelServerStream(id);
+      if (id !== undefined && sent && error.kind === 'aborted' && signal?.reason !== DETACH) this.cancelServerStream(id);
       yield [{ type: 'error', error: this.redactInfo(error.toInfo()) }];
       return;
     }
@@ -944,7 +957,8 @@ export class LlamaClient implements ChatStreamer {
         }
       }
       // ...unless the request had X-Conversation-Id: then the stream outlives the connection until cancelled.
-      if (id !== undefined && lastEvent?.type !== 'done') this.cancelServerStream(id);
+      // A detached request (the window is closing) leaves it running, for the next window to resume.
+      if (id !== undefined && lastEvent?.type !== 'done' && signal?.reason !== DETACH) this.cancelServerStream(id);
       this.logStreamEnd(run.method, run.logUrl, lastEvent, run.started);
     }
   }

@@ -644,8 +644,8 @@ export class ChatSession extends Disposable implements ChatSessionApi {
    * are picked up again instead of staying cut. Looks at chats changed in the last `maxAgeMs`.
    */
   async resumeDropped(maxAgeMs = 60 * 60_000): Promise<number> {
-    const { lookupStreams, resumeStream } = this.streamer;
-    if (!lookupStreams || !resumeStream) return 0;
+    const streamer = this.streamer;
+    if (!streamer.lookupStreams || !streamer.resumeStream) return 0;
     const now = this.clock.now();
     const candidates: { chatId: string; message: ChatMessage }[] = [];
     for (const summary of this.repository.listChats()) {
@@ -657,14 +657,14 @@ export class ChatSession extends Disposable implements ChatSessionApi {
       }
     }
     if (candidates.length === 0) return 0;
-    const held = await this.probe((signal) => lookupStreams.call(this.streamer, candidates.map((c) => c.message.id), signal));
+    const held = await this.probe((signal) => streamer.lookupStreams?.(candidates.map((c) => c.message.id), signal));
     let resumed = 0;
     for (const { id } of held ?? []) {
       const c = candidates.find((x) => x.message.id === id);
       if (!c || this.checkBusy(c.chatId)) continue;
       const release = this.reserve(c.chatId);
       try {
-        if (await this.resumeAnswer(c.chatId, c.message, resumeStream.bind(this.streamer))) resumed++;
+        if (await this.resumeAnswer(c.chatId, c.message, (id, signal) => streamer.resumeStream!(id, signal))) resumed++;
       } finally {
         release();
       }
