@@ -183,7 +183,9 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
   const requestLog: FaultProxyRequest[] = [];
 
   const PASS: FaultMode = { kind: 'pass' };
-  const modeFor = (path: string): FaultMode => (mode.path === undefined || path.startsWith(mode.path) ? mode : PASS);
+  // A mode's `path` is one endpoint (its query aside): '/v1/chat/completions' is not '/v1/chat/completions/input_tokens'.
+  const matches = (path: string, want: string): boolean => path === want || path.startsWith(`${want}?`) || (want.endsWith('/') && path.startsWith(want));
+  const modeFor = (path: string): FaultMode => (mode.path === undefined || matches(path, mode.path) ? mode : PASS);
 
   const server = http.createServer((req, res) => {
     counters.requests++;

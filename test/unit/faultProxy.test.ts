@@ -179,14 +179,24 @@ describe('fault proxy', () => {
     assert.deepEqual(client.events(), ['1', '2', '3', '[DONE]']);
   });
 
-  it('stall only affects paths with the given prefix', async () => {
-    proxy.setMode({ kind: 'stall', path: '/other' });
-    const client = openStream(`${proxy.url}/sse`);
-    const up = await upstream.next();
-    up.send('x');
-    up.end();
-    assert.equal(await client.outcome, 'end');
-    assert.deepEqual(client.events(), ['x', '[DONE]']);
+  it('stall only affects the given endpoint: not another path, not a longer path that starts with it', async () => {
+    for (const path of ['/other', '/ss', '/sse/more']) {
+      proxy.setMode({ kind: 'stall', path });
+      const client = openStream(`${proxy.url}/sse`);
+      const up = await upstream.next();
+      up.send('x');
+      up.end();
+      assert.equal(await client.outcome, 'end', `mode path ${path}`);
+      assert.deepEqual(client.events(), ['x', '[DONE]']);
+    }
+  });
+
+  it('a mode path matches its endpoint with a query string too', async () => {
+    proxy.setMode({ kind: 'cut', afterEvents: 0, path: '/sse' });
+    const client = openStream(`${proxy.url}/sse?conv_id=abc`);
+    const up = await upstream.next().catch(() => undefined);
+    up?.send('x');
+    assert.notEqual(await client.outcome, 'end', 'cut, not passed through');
   });
 
   it('cut destroys the client connection after N events and closes the upstream request', async () => {
@@ -366,7 +376,7 @@ describe('fault proxy', () => {
 
   describe('cutResume', () => {
     it('cuts only the first matching request after the mode is set, and reports the bytes it got before the cut', async () => {
-      proxy.setMode({ kind: 'cutResume', afterEvents: 2, path: '/v1/chat' });
+      proxy.setMode({ kind: 'cutResume', afterEvents: 2, path: '/v1/chat/completions' });
       // A request on another path does not take the cut.
       const health = await fetch(`${proxy.url}/json`, { method: 'POST', body: 'z' });
       assert.deepEqual(await health.json(), { echo: 'z' });
@@ -395,7 +405,7 @@ describe('fault proxy', () => {
       assert.equal(proxy.stats().cuts, 1);
 
       // Setting the mode again arms it again.
-      proxy.setMode({ kind: 'cutResume', afterEvents: 0, path: '/v1/chat' });
+      proxy.setMode({ kind: 'cutResume', afterEvents: 0, path: '/v1/chat/completions' });
       const third = openStream(`${proxy.url}/v1/chat/completions`);
       const up3 = await upstream.next();
       up3.send('x');
