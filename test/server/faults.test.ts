@@ -439,16 +439,18 @@ describe('faults around a real llama-server', function () {
   });
 
   describe('broken streams', () => {
-    it('a connection cut mid-stream keeps the partial answer as failed (truncated); the next send works', async () => {
-      const r = await rig();
+    it('a connection cut mid-stream is resumed from the last complete event: the answer completes, nothing lost or doubled', async () => {
+      const r = await rig({ settings: { maxTokens: 64 } });
       const chat = await r.newChat();
-      proxy.setMode({ kind: 'cut', afterEvents: 8, path: CHAT_PATH });
+      proxy.setMode({ kind: 'cutResume', afterEvents: 30, path: CHAT_PATH });
       const id = await r.send(chat, 'cut me off');
       const m = await r.ended(id);
-      assert.equal(m.status, 'failed');
-      assert.equal(m.error?.kind, 'truncated');
-      assert.ok(m.content.length > 0);
-      assert.equal(m.content, r.deltaText(id));
+      assert.equal(m.status, 'complete', JSON.stringify(m.error));
+      assert.equal(m.completionTokens, 64, 'every token, once');
+      assert.equal(m.content, r.deltaText(id), 'the deltas add up to the saved text');
+      const log = proxy.stats().requestLog.map((x) => `${x.method} ${x.path.split('?')[0]}`);
+      assert.ok(log.some((x) => x.startsWith('GET /v1/stream')), `the client resumed: ${log.join(', ')}`);
+      assert.equal(proxy.stats().lastCut?.kind, 'cutResume');
       await assertSaved(r, chat, m);
       proxy.setMode({ kind: 'pass' });
       await r.sendComplete(chat, 'whole answer please');
