@@ -39,7 +39,7 @@ export class StaleNotifier extends Disposable {
       const title = this.o.chatTitle(chatId) ?? 'Chat';
       const seconds = Math.max(1, Math.round(silentMs / 1000));
       const choice = await this.o.notifier.warn(
-        `Llama Chat: “${title}” has had no tokens for ${seconds} s.${diagnosis ? ` ${diagnosis.charAt(0).toUpperCase()}${diagnosis.slice(1)}.` : ''}`,
+        `Llama Chat: “${title}” has had no tokens for ${seconds} s${diagnosis ? `: ${diagnosis}` : ''}.`,
         STALE_RETRY,
         STALE_DISCARD,
       );
