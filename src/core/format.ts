@@ -106,7 +106,10 @@ export function formatStatusTooltip(input: TooltipInput): string {
   if (stats.ttftMs !== undefined) rows.push(['Time to first token', formatDuration(stats.ttftMs)]);
   if (stats.promptTokens !== undefined) rows.push(['Prompt tokens', formatInt(stats.promptTokens)]);
   if (stats.promptPerSecond !== undefined) rows.push(['Prompt processing', `${formatTps(stats.promptPerSecond)} tok/s`]);
-  if (stats.cachedTokens !== undefined) rows.push(['Cached tokens', formatInt(stats.cachedTokens)]);
+  if (stats.cachedTokens !== undefined) {
+    const reuse = stats.promptTokens ? ` (cache reuse ${formatInt((stats.cachedTokens / stats.promptTokens) * 100)} %)` : '';
+    rows.push(['Cached tokens', `${formatInt(stats.cachedTokens)}${reuse}`]);
+  }
   if (stats.ctxUsed !== undefined) {
     rows.push(['Context', stats.ctxMax ? `${formatInt(stats.ctxUsed)} / ${formatInt(stats.ctxMax)}` : formatInt(stats.ctxUsed)]);
   }

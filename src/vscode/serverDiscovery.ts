@@ -21,6 +21,8 @@ export interface ServerDiscoveryOptions {
   /** Answers when a server at `baseUrl` is up (rejects otherwise). */
   probe: (baseUrl: string) => Promise<unknown>;
   config: () => ServerClientConfig;
+  /** Whether the user set llamaChat.serverUrl (default: read from the settings). */
+  isUserSet?: () => boolean;
 }
 
 /** True when the user (or a workspace) set llamaChat.serverUrl. */
@@ -43,7 +45,7 @@ export class ServerDiscovery extends Disposable {
   }
 
   private async onState(state: string): Promise<void> {
-    if (state !== 'error' || this.tried || serverUrlIsSet()) return;
+    if (state !== 'error' || this.tried || (this.o.isUserSet ?? serverUrlIsSet)()) return;
     if (this.o.clients.config.baseUrl !== DEFAULT_SERVER_URL) return;
     this.tried = true;
     try {

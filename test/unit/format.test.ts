@@ -165,3 +165,13 @@ describe('formatStatusText: busy and queued read apart from stale', () => {
   });
 });
 
+describe('formatStatusTooltip: the figures users compare models by', () => {
+  it('shows prompt tokens, prompt tok/s, TTFT and the cache reuse share', () => {
+    const t = formatStatusTooltip({ stats: stats({ promptTokens: 800, cachedTokens: 600, promptPerSecond: 1234, ttftMs: 230 }), serverUrl: 'http://127.0.0.1:8080', stale: false, count: 1 });
+    assert.match(t, /Prompt tokens: 800/);
+    assert.match(t, /Cached tokens: 600 \(cache reuse 75 %\)/);
+    assert.match(t, /Prompt processing: 1,234 tok\/s/);
+    assert.match(t, /Time to first token: 230 ms/);
+  });
+});
+
