@@ -117,6 +117,26 @@ export class ServerClientHolder implements ChatStreamer, ConnectionProbe, IDispo
     }
   }
 
+  lookupStreams(ids: string[], signal?: AbortSignal): Promise<{ id: string; done: boolean; totalBytes: number }[]> {
+    const client = this.slot.client;
+    return client.lookupStreams ? client.lookupStreams(ids, signal) : Promise.resolve([]);
+  }
+
+  async *resumeStream(id: string, signal?: AbortSignal): AsyncGenerator<StreamEvent[], void, undefined> {
+    const slot = this.slot;
+    if (!slot.client.resumeStream) {
+      yield [{ type: 'error', error: { kind: 'truncated', message: 'This server cannot resume a stream.' } }];
+      return;
+    }
+    slot.streams++;
+    try {
+      yield* slot.client.resumeStream(id, signal);
+    } finally {
+      slot.streams--;
+      if (slot.retired && slot.streams === 0) slot.client.dispose();
+    }
+  }
+
   dispose(): void {
     this.slot.client.dispose();
   }

@@ -81,4 +81,46 @@ describe('ServerClientHolder', () => {
     await it.return(undefined);
     assert.equal(made[0].disposed, true);
   });
+
+  it('passes every optional server ability through to the current client (counting, slots, control, resume)', async () => {
+    const calls: string[] = [];
+    const full: ServerClient = {
+      ...new FakeClient({ baseUrl: 'http://b', requestTimeoutMs: 1 }),
+      health: () => Promise.resolve('ok'),
+      getProps: () => Promise.resolve({ nCtx: 1 }),
+      listModels: () => Promise.resolve([]),
+      streamChat: () => ({ [Symbol.asyncIterator]: () => ({ next: () => Promise.resolve({ done: true as const, value: undefined }) }) }),
+      dispose: () => undefined,
+      countPrompt: () => (calls.push('count'), Promise.resolve({ tokens: 7, exact: true })),
+      tokenCount: () => (calls.push('tokens'), Promise.resolve({ tokens: 3, exact: true })),
+      getSlots: () => (calls.push('slots'), Promise.resolve([{ id: 0, isProcessing: true }])),
+      controlReasoning: (id) => (calls.push(`control ${id}`), Promise.resolve()),
+      lookupStreams: (ids) => (calls.push(`lookup ${ids.join()}`), Promise.resolve([{ id: ids[0], done: false, totalBytes: 9 }])),
+      resumeStream: async function* (id) {
+        calls.push(`resume ${id}`);
+        await Promise.resolve();
+        yield [{ type: 'content', text: 'again' }];
+      },
+    };
+    const holder = new ServerClientHolder(() => full, { baseUrl: 'http://b', requestTimeoutMs: 1 });
+    assert.deepEqual(await holder.countPrompt(REQ), { tokens: 7, exact: true });
+    assert.deepEqual(await holder.tokenCount('x'), { tokens: 3, exact: true });
+    assert.equal((await holder.getSlots()).length, 1);
+    await holder.controlReasoning('chatcmpl-1', 'reasoning_end');
+    assert.deepEqual(await holder.lookupStreams(['m1']), [{ id: 'm1', done: false, totalBytes: 9 }]);
+    const replayed: StreamEvent[] = [];
+    for await (const b of holder.resumeStream('m1')) replayed.push(...b);
+    assert.deepEqual(replayed, [{ type: 'content', text: 'again' }]);
+    assert.deepEqual(calls, ['count', 'tokens', 'slots', 'control chatcmpl-1', 'lookup m1', 'resume m1']);
+  });
+
+  it('a client without those abilities: lookup finds nothing, a resume ends as truncated, counting rejects', async () => {
+    const { holder } = setup();
+    assert.deepEqual(await holder.lookupStreams(['m1']), []);
+    const replayed: StreamEvent[] = [];
+    for await (const b of holder.resumeStream('m1')) replayed.push(...b);
+    assert.equal(replayed[0]?.type, 'error');
+    await assert.rejects(holder.countPrompt(REQ));
+  });
 });
+
