@@ -14,6 +14,7 @@ import { startCodeServer, workbenchUrl } from '../harness/codeServer';
 import type { CodeServerHandle, UserSettings } from '../harness/codeServer';
 import type { FaultMode } from '../harness/faultProxy';
 import { repoRoot } from '../harness/paths';
+import { ensureReasoningModel, reasoningGrammar } from '../harness/reasoningModel';
 import { DEFAULT_TINY_RECIPE, ensureTinyModel } from '../harness/tinyModel';
 import { Workbench } from './workbench';
 
@@ -33,6 +34,43 @@ export interface E2eEnv {
 }
 
 let current: E2eEnv | undefined;
+
+/**
+ * The reasoning backend's grammar (`--grammar`: the default of every request, since the extension sends none):
+ * the tiny model thinks up to this many characters (greedy, it writes them all: several seconds), then answers
+ * REASONING_ANSWER.
+ */
+export const REASONING_MAX_CHARS = 10_000;
+export const REASONING_ANSWER = 'The answer is **42**.';
+
+/** Started by the first scenario that asks for it (reasoningBackends), stopped by teardownE2e. */
+let reasoning: { promise: Promise<Backends>; stop: () => Promise<void> } | undefined;
+
+/**
+ * An optional second backend: llama-server on the tiny reasoning model (Qwen3 template, `reasoning_content`,
+ * enable_thinking, reasoning_control) behind its own fault proxy, started lazily and once per run. Its proxy
+ * passes events as they come (the server generates at its own pace, and a slow proxy would hold back a backlog
+ * the server had long written: Skip thinking ends the thinking on the server, not in the proxy).
+ */
+export function reasoningBackends(progress: (line: string) => void = () => undefined): Promise<Backends> {
+  if (!reasoning) {
+    const promise = (async () => {
+      const model = await ensureReasoningModel({ onProgress: progress });
+      const backends = await startBackends({
+        model,
+        alias: 'tiny-reasoning',
+        ctx: 8192,
+        parallel: 2,
+        extraArgs: ['--grammar', reasoningGrammar({ maxChars: REASONING_MAX_CHARS, answer: REASONING_ANSWER })],
+        onProgress: progress,
+      });
+      progress(`reasoning llama-server ${backends.server.url} (pid ${backends.server.pid}), fault proxy ${backends.proxy.url}`);
+      return backends;
+    })();
+    reasoning = { promise, stop: () => promise.then((b) => b.stop(), () => undefined) };
+  }
+  return reasoning.promise;
+}
 
 export function e2e(): E2eEnv {
   if (!current) throw new Error('the e2e environment is not set up (run through out/test/harness/runE2e.js)');
@@ -83,8 +121,15 @@ export async function setupE2e(root: string, artifacts: string, progress: (line:
 export async function teardownE2e(): Promise<void> {
   const env = current;
   current = undefined;
-  if (!env) return;
-  await Promise.all([env.browser.close(), env.codeServer.stop(), env.backends.stop()].map((p) => p.catch(() => undefined)));
+  const extra = reasoning;
+  reasoning = undefined;
+  if (!env) {
+    await extra?.stop();
+    return;
+  }
+  const stops: Promise<void>[] = [env.browser.close(), env.codeServer.stop(), env.backends.stop()];
+  if (extra) stops.push(extra.stop());
+  await Promise.all(stops.map((p) => p.catch(() => undefined)));
 }
 
 export interface OpenWorkbenchOptions {

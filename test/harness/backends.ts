@@ -29,11 +29,13 @@ export interface StartBackendsOptions {
   model?: string;
   /** The model name the server reports (default `tiny-llama`; the file path otherwise). */
   alias?: string;
+  /** More llama-server arguments (e.g. `--grammar` for every request). */
+  extraArgs?: readonly string[];
   onProgress?: (line: string) => void;
 }
 
 export async function startBackends(options: StartBackendsOptions = {}): Promise<Backends> {
-  const server = await startLlamaServer({ model: options.model, ctx: options.ctx, parallel: options.parallel, alias: options.alias ?? 'tiny-llama', onProgress: options.onProgress });
+  const server = await startLlamaServer({ model: options.model, ctx: options.ctx, parallel: options.parallel, alias: options.alias ?? 'tiny-llama', extraArgs: options.extraArgs, onProgress: options.onProgress });
   let proxy: FaultProxy | undefined;
   try {
     proxy = await startFaultProxy({ target: server.url, mode: options.mode });
