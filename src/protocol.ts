@@ -5,7 +5,7 @@
  */
 import type { Attachment, Chat, ChatMessage, ChatSummary, MessageStatus } from './core/chat';
 import type { ErrorInfo } from './core/errors';
-import type { RefusalReason } from './core/sessionApi';
+import type { DraftMeasure, RefusalReason } from './core/sessionApi';
 
 export type { RefusalReason };
 
@@ -71,25 +71,11 @@ export interface UsagePayload {
 /** The figures of a usage post without its addressing. */
 export type UsageFigures = Omit<UsagePayload, 'chatId' | 'messageId'>;
 
-/** What the next request would be, counted by the server before sending. */
-export interface PromptSize {
+/** What the next request would be, counted by the server before sending (answer to `draft`). */
+export interface PromptSize extends DraftMeasure {
   chatId: string | undefined;
   /** Echoes the draft's `draftId`, so an answer to an older draft is ignored. */
   draftId: string;
-  tokens: number;
-  /** False when the server could not count (shown with ≈). */
-  exact: boolean;
-  nCtx?: number;
-  /** Tokens kept free for the answer. */
-  reserve: number;
-  /** The request fits with room for the answer (after leaving out what the overflow policy leaves out). */
-  fits: boolean;
-  /** Earlier messages the policy would leave out (trimOldest) or summarize (summarize). */
-  omitted: number;
-  /** Why it cannot be sent, with the numbers, when even the question alone does not fit. */
-  tooLarge?: string;
-  /** Tokens of each attachment of the draft, in order. */
-  attachmentTokens?: (number | undefined)[];
 }
 
 /** The host's answer to a request (send, edit and resend, retry, regenerate): the view never guesses. */

@@ -620,7 +620,13 @@ export class LlamaClient implements ChatStreamer {
    */
   /** POST /v1/chat/completions/control: e.g. end the reasoning of a running completion (`reasoning_control`). */
   async controlReasoning(completionId: string, action: 'reasoning_end', signal?: AbortSignal): Promise<void> {
-    await this.postJson('/v1/chat/completions/control', { id: completionId, action }, signal);
+    const json = await this.postJson('/v1/chat/completions/control', { id: completionId, action }, signal);
+    // The server answers 200 either way: {"success": false, "message": …} means nothing was done.
+    const answer = (json ?? {}) as { success?: unknown; message?: unknown };
+    if (answer.success === false) {
+      const why = typeof answer.message === 'string' ? answer.message : 'the server did not do it';
+      throw new LlamaError({ kind: 'unknown', message: `llama-server refused ${action}: ${why}.` });
+    }
   }
 
   async tokenCount(text: string, signal?: AbortSignal): Promise<PromptCount> {

@@ -111,12 +111,18 @@ export interface ChatSessionApi extends IDisposable {
 /** What a draft would send: the prompt size and how it fits. */
 export interface DraftMeasure {
   tokens: number;
+  /** False when the server could not count (shown with ≈). */
   exact: boolean;
   nCtx?: number;
+  /** Tokens kept free for the answer. */
   reserve: number;
+  /** The request fits with room for the answer (after leaving out what the overflow policy leaves out). */
   fits: boolean;
+  /** Earlier messages the policy would leave out (trimOldest) or summarize (summarize). */
   omitted: number;
+  /** Why it cannot be sent, with the numbers, when even the question alone does not fit. */
   tooLarge?: string;
+  /** Tokens of each attachment of the draft, in order (undefined where it cannot be counted). */
   attachmentTokens: (number | undefined)[];
 }
 

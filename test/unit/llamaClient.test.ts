@@ -580,4 +580,23 @@ describe('LlamaClient', () => {
       assert.equal(normalizeBaseUrl('http://h:1/proxy/llama/'), 'http://h:1/proxy/llama');
     });
   });
+
+  describe('controlReasoning', () => {
+    it('posts the completion id and action; a 200 with success false is a refusal with the server\'s words', async () => {
+      server.setHandler(
+        routes({
+          'POST /v1/chat/completions/control': (req) =>
+            (JSON.parse(req.body) as { id?: string }).id === 'chatcmpl-live'
+              ? json(200, { success: true })
+              : json(200, { success: false, message: 'no active completion for this id' }),
+        }),
+      );
+      await client.controlReasoning('chatcmpl-live', 'reasoning_end');
+      const sent = JSON.parse(server.requests.at(-1)!.body) as unknown;
+      assert.deepEqual(sent, { id: 'chatcmpl-live', action: 'reasoning_end' });
+      const refused = await rejection(client.controlReasoning('chatcmpl-gone', 'reasoning_end'));
+      assert.match(refused.message, /no active completion for this id/);
+    });
+  });
 });
+

@@ -1,29 +1,12 @@
 import * as assert from 'node:assert/strict';
 import type { ChatMessage } from '../../src/core/chat';
 import { activePath } from '../../src/core/chatTree';
-import { ChatSession } from '../../src/core/session';
 import { PROPS_WAIT_MS } from '../../src/core/sessionContext';
-import type { ActionOutcome, SessionSettings } from '../../src/core/sessionApi';
-import type { SessionEvent } from '../../src/core/sessionEvents';
-import { FakeClock } from '../support/fakeClock';
-import { FakeStreamer } from '../support/fakeStreamer';
-import { MemoryRepository } from '../support/memoryRepository';
+import type { ActionOutcome } from '../../src/core/sessionApi';
+import type { MemoryRepository } from '../support/memoryRepository';
+import { sessionRig, tick } from '../support/sessionRig';
 
-/** Lets every pending promise in the fakes settle (they only use microtasks). */
-const tick = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
-
-function setup(settingsInit: Partial<SessionSettings> = {}) {
-  const clock = new FakeClock();
-  const streamer = new FakeStreamer();
-  const repo = new MemoryRepository(clock);
-  const settings: SessionSettings = { staleSeconds: 10, ...settingsInit };
-  const session = new ChatSession({ streamer, repository: repo, clock, settings: () => settings });
-  const events: SessionEvent[] = [];
-  session.onEvent((e) => events.push(e));
-  const of = <T extends SessionEvent['type']>(type: T) =>
-    events.filter((e): e is Extract<SessionEvent, { type: T }> => e.type === type);
-  return { clock, streamer, repo, settings, session, events, of };
-}
+const setup = sessionRig;
 
 function okId(out: ActionOutcome): string {
   assert.ok(out.ok, `expected ok, got ${JSON.stringify(out)}`);

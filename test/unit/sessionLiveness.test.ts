@@ -1,25 +1,9 @@
 /** Slow, busy and dead streams never look alike: liveness on the fake clock, through the session. */
 import * as assert from 'node:assert/strict';
 import { BUSY_AFTER_MS, ChatSession, pingSeconds } from '../../src/core/session';
-import type { SessionSettings } from '../../src/core/sessionApi';
-import type { SessionEvent } from '../../src/core/sessionEvents';
-import { FakeClock } from '../support/fakeClock';
-import { FakeStreamer } from '../support/fakeStreamer';
-import { MemoryRepository } from '../support/memoryRepository';
+import { sessionRig, tick } from '../support/sessionRig';
 
-const tick = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
-
-function setup(settingsInit: Partial<SessionSettings> = {}) {
-  const clock = new FakeClock();
-  const streamer = new FakeStreamer();
-  const repo = new MemoryRepository(clock);
-  const settings: SessionSettings = { staleSeconds: 10, ...settingsInit };
-  const session = new ChatSession({ streamer, repository: repo, clock, settings: () => settings });
-  const events: SessionEvent[] = [];
-  session.onEvent((e) => events.push(e));
-  const of = <T extends SessionEvent['type']>(type: T) => events.filter((e): e is Extract<SessionEvent, { type: T }> => e.type === type);
-  return { clock, streamer, repo, session, events, of };
-}
+const setup = sessionRig;
 
 const ALIVE_PING = { type: 'alive', ping: true } as const;
 

@@ -2,24 +2,12 @@
 import * as assert from 'node:assert/strict';
 import type { ChatMessage } from '../../src/core/chat';
 import { activePath } from '../../src/core/chatTree';
-import { ChatSession } from '../../src/core/session';
 import type { ActionOutcome, SessionSettings } from '../../src/core/sessionApi';
-import type { SessionEvent } from '../../src/core/sessionEvents';
-import { FakeClock } from '../support/fakeClock';
-import { FakeStreamer } from '../support/fakeStreamer';
-import { MemoryRepository } from '../support/memoryRepository';
-
-const tick = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+import { sessionRig, tick } from '../support/sessionRig';
 
 function setup(settingsInit: Partial<SessionSettings> = {}) {
-  const clock = new FakeClock();
-  const streamer = new FakeStreamer();
-  const repo = new MemoryRepository(clock);
-  const settings: SessionSettings = { staleSeconds: 10, ...settingsInit };
-  const session = new ChatSession({ streamer, repository: repo, clock, settings: () => settings });
-  const events: SessionEvent[] = [];
-  session.onEvent((e) => events.push(e));
-  const of = <T extends SessionEvent['type']>(type: T) => events.filter((e): e is Extract<SessionEvent, { type: T }> => e.type === type);
+  const rig = sessionRig(settingsInit);
+  const { streamer, repo, session } = rig;
   /** Sends `q`, answers it with `a` and waits for the end. */
   const turn = async (chatId: string, q: string, a: string): Promise<string> => {
     const id = okId(await session.send(chatId, q));
@@ -29,7 +17,7 @@ function setup(settingsInit: Partial<SessionSettings> = {}) {
   };
   const path = (chatId: string): string[] => activePath(repo.peek(chatId)!).map((m) => m.content);
   const all = (chatId: string): ChatMessage[] => repo.peek(chatId)!.messages;
-  return { clock, streamer, repo, settings, session, events, of, turn, path, all };
+  return { ...rig, turn, path, all };
 }
 
 function okId(out: ActionOutcome): string {

@@ -31,7 +31,7 @@ const ok = (requestId: string, chatId = 'c1'): Record<string, RequestResult> => 
 const chipNames = (root: ParentNode): string[] => Array.from(root.querySelectorAll('.chips .chip')).map((c) => c.textContent ?? '');
 
 function size(draftId: string, over: Partial<PromptSize> = {}): PromptSize {
-  return { chatId: 'c1', draftId, tokens: 1234, exact: true, nCtx: 8192, reserve: 512, fits: true, omitted: 0, ...over };
+  return { chatId: 'c1', draftId, tokens: 1234, exact: true, nCtx: 8192, reserve: 512, fits: true, omitted: 0, attachmentTokens: [], ...over };
 }
 const lastDraftId = (host: FakeHost): string => {
   const drafts = host.ofType('draft');

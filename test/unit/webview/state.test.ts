@@ -264,8 +264,8 @@ describe('webview state reducer: message tree', () => {
   });
 
   it('promptSize keeps the latest count without its type; attach queues numbered chips, keeping the latest few', () => {
-    let m = apply(initialModel, tree(), { type: 'promptSize', chatId: 'c1', draftId: 'd1-a', tokens: 10, exact: true, reserve: 0, fits: true, omitted: 0 });
-    assert.deepEqual(m.promptSize, { chatId: 'c1', draftId: 'd1-a', tokens: 10, exact: true, reserve: 0, fits: true, omitted: 0 });
+    let m = apply(initialModel, tree(), { type: 'promptSize', chatId: 'c1', draftId: 'd1-a', tokens: 10, exact: true, reserve: 0, fits: true, omitted: 0, attachmentTokens: [] });
+    assert.deepEqual(m.promptSize, { chatId: 'c1', draftId: 'd1-a', tokens: 10, exact: true, reserve: 0, fits: true, omitted: 0, attachmentTokens: [] });
     const file = { kind: 'file' as const, name: 'a.ts', text: 'x' };
     m = apply(m, { type: 'attach', attachment: file }, { type: 'attach', attachment: { ...file, name: 'b.ts' } });
     assert.deepEqual(m.attachQueue.map((r) => [r.seq, r.attachment.name]), [[1, 'a.ts'], [2, 'b.ts']], 'two in one tick both arrive');
