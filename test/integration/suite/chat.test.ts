@@ -3,6 +3,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { ChatStore } from '../../../src/core/chatStore';
 import { setProxyMode } from '../../harness/faultProxyControl';
+import * as vscode from 'vscode';
+import { activePath } from '../../../src/core/chatTree';
 import { activateExtension, env, nextEvent, streamEndedIn, useServer, waitFor } from './support';
 
 const SERVER = env('LLAMA_CHAT_TEST_SERVER_URL');
@@ -87,4 +89,29 @@ describe('chatting with llama-server', function () {
       await setProxyMode(CONTROL, { kind: 'pass' });
     }
   });
+
+  it('Delete Message removes one message (its reply moves up) and Undo in the notification brings it back', async function () {
+    if (!SERVER) this.skip();
+    const { api } = await activateExtension();
+    await useServer(api, SERVER);
+    const chat = await api.session.newChat();
+    for (const q of ['First question', 'Second question']) {
+      const ended = nextEvent(api, streamEndedIn(chat.id));
+      assert.equal((await api.session.send(chat.id, q)).ok, true);
+      await ended;
+    }
+    const before = structuredClone((await api.repository.getChat(chat.id))!);
+    const firstAnswer = before.messages[1];
+    const seen = api.notifications().length;
+    await vscode.commands.executeCommand('llamaChat.deleteMessage', chat.id, firstAnswer.id, 'message');
+    const shown = activePath((await api.repository.getChat(chat.id))!);
+    assert.deepEqual(shown.map((m) => m.role), ['user', 'user', 'assistant'], 'the answer is gone, its reply moved up');
+    const toast = await waitFor('the Undo notification', () => api.notifications().slice(seen).find((n) => n.items.includes('Undo')));
+    assert.match(toast.message, /deleted 1 message/);
+    toast.choose('Undo');
+    await waitFor('the message back', async () => ((await api.repository.getChat(chat.id))!.messages.length === before.messages.length ? true : undefined));
+    const after = (await api.repository.getChat(chat.id))!;
+    assert.deepEqual(activePath(after).map((m) => [m.id, m.parentId]), activePath(before).map((m) => [m.id, m.parentId]));
+  });
 });
+
