@@ -14,8 +14,10 @@ import type { Backends } from './backends';
 import { launchBrowser } from './browser';
 import type { BrowserHandle } from './browser';
 import { ensureCodeServer, startCodeServer, workbenchUrl } from './codeServer';
+import { ensureLlamaServer } from './llamaBuild';
 import type { CodeServerHandle } from './codeServer';
 import { repoRoot, runDir, runStamp } from './paths';
+import { ensureTinyModel } from './tinyModel';
 
 const SUITE = 'vscode-integration';
 /** test/integration/index.ts prefixes mocha's report with this; everything else goes to the workbench log. */
@@ -121,6 +123,9 @@ export async function runExtensionHostTests(): Promise<ExtensionHostRunResult> {
     backends = await startBackends({ onProgress: progress });
     progress(`llama-server ${backends.server.url}, fault proxy ${backends.proxy.url} (control ${backends.control.url})`);
     const workspace = makeWorkspace(path.join(run, 'workspace'));
+    // For the local-server suite: the binary and model the extension starts itself (both cached by startBackends).
+    const serverBin = await ensureLlamaServer({ onProgress: progress });
+    const tinyModel = await ensureTinyModel({ onProgress: progress });
     codeServer = await startCodeServer({
       workspace,
       extensionPath: root,
@@ -131,6 +136,8 @@ export async function runExtensionHostTests(): Promise<ExtensionHostRunResult> {
         LLAMA_CHAT_MOCHA_MARKER: MOCHA_MARKER,
         // The run's scratch folder, e.g. for export files the tests write.
         LLAMA_CHAT_TEST_RUN_DIR: run,
+        LLAMA_CHAT_TEST_SERVER_BIN: serverBin,
+        LLAMA_CHAT_TEST_MODEL: tinyModel,
       },
       settings: {
         'llamaChat.serverUrl': backends.proxy.url,
