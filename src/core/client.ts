@@ -65,6 +65,14 @@ export interface ModelInfo {
   size?: number;
 }
 
+/** One model of a llama-server in router mode (`--models-dir`), from GET /models. */
+export interface RouterModel {
+  id: string;
+  state: 'loaded' | 'unloaded' | 'loading' | 'sleeping' | (string & {});
+  /** e.g. ['text', 'image']; [] when the server does not say. */
+  inputModalities: string[];
+}
+
 export interface SlotInfo {
   id: number;
   nCtx?: number;
@@ -82,8 +90,8 @@ export interface ChatStreamer {
    * trip per chunk rather than per event. Same contract as streamChat; batches are never empty.
    */
   streamChatBatches?(request: ChatRequest, signal?: AbortSignal): AsyncIterable<StreamEvent[]>;
-  /** n_ctx and friends, cached per model by the implementation. */
-  getProps(signal?: AbortSignal): Promise<ServerProps>;
+  /** n_ctx and friends, cached per model by the implementation (`model`: that model's, on a router server). */
+  getProps(signal?: AbortSignal, model?: string): Promise<ServerProps>;
   /** Optional: the exact prompt size of `request` (an estimate, `exact: false`, where the server cannot count). */
   countPrompt?(request: ChatRequest, signal?: AbortSignal): Promise<PromptCount>;
   /** Optional: GET /health (rejects when the server does not answer). */
@@ -104,4 +112,13 @@ export interface ChatStreamer {
    * then live until it ends). Same contract as streamChatBatches; an error event when the server has no such stream.
    */
   resumeStream?(id: string, signal?: AbortSignal): AsyncIterable<StreamEvent[]>;
+  /**
+   * Optional: the models of a router-mode llama-server (GET /models); undefined when the server is not in router
+   * mode (no such endpoint, or an answer of another shape).
+   */
+  listRouterModels?(signal?: AbortSignal): Promise<RouterModel[] | undefined>;
+  /** Optional: POST /models/load on a router-mode server (resolves once the server accepted it). */
+  loadModel?(id: string, signal?: AbortSignal): Promise<void>;
+  /** Optional: POST /models/unload on a router-mode server. */
+  unloadModel?(id: string, signal?: AbortSignal): Promise<void>;
 }

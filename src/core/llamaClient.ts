@@ -6,7 +6,7 @@ import type * as UndiciTypes from 'undici';
 import type { Dispatcher } from 'undici';
 import { LlamaError } from './errors';
 import type { ErrorInfo } from './errors';
-import type { ChatRequest, ChatRequestMessage, ChatStreamer, ModelInfo, PromptCount, ServerProps, SlotInfo } from './client';
+import type { ChatRequest, ChatRequestMessage, ChatStreamer, ModelInfo, PromptCount, RouterModel, ServerProps, SlotInfo } from './client';
 import { DETACH } from './client';
 import { IMAGE_TOKEN_ESTIMATE, estimatePromptTokens, estimateTextTokens } from './contextBudget';
 import type { StreamEvent } from './events';
@@ -40,6 +40,11 @@ export interface LlamaClientOptions {
    * /tokenize) and then 'estimate' when the server lacks the endpoints. Tests force a fallback with this.
    */
   countMethod?: PromptCountMethod;
+  /**
+   * The context size (tokens) to assume where the server does not say (an OpenAI-compatible server without /props
+   * and without a context length in /v1/models).
+   */
+  contextSize?: number;
 }
 
 /**
@@ -156,8 +161,9 @@ export function parseModels(json: unknown): ModelInfo[] {
     if (!isObject(item) || typeof item.id !== 'string') continue;
     const model: ModelInfo = { id: item.id };
     const meta = isObject(item.meta) ? item.meta : {};
-    const nCtx = optNumber(meta.n_ctx);
-    if (nCtx !== undefined) model.nCtx = nCtx;
+    // llama-server: meta.n_ctx; vLLM: max_model_len; LM Studio and others: context_length / max_context_length.
+    const nCtx = optNumber(meta.n_ctx) ?? optNumber(item.context_length) ?? optNumber(item.max_model_len) ?? optNumber(item.max_context_length);
+    if (nCtx !== undefined && nCtx > 0) model.nCtx = nCtx;
     const nCtxTrain = optNumber(meta.n_ctx_train);
     if (nCtxTrain !== undefined) model.nCtxTrain = nCtxTrain;
     const nParams = optNumber(meta.n_params);
@@ -165,6 +171,25 @@ export function parseModels(json: unknown): ModelInfo[] {
     const size = optNumber(meta.size);
     if (size !== undefined) model.size = size;
     models.push(model);
+  }
+  return models;
+}
+
+/**
+ * GET /models of a router-mode llama-server → RouterModel[]; undefined for any other shape (a plain llama-server
+ * answers an Ollama-style `{"models": [...]}` there, other servers 404 or an OpenAI list without `status`).
+ */
+export function parseRouterModels(json: unknown): RouterModel[] | undefined {
+  if (!isObject(json) || !Array.isArray(json.data)) return undefined;
+  const models: RouterModel[] = [];
+  for (const item of json.data as unknown[]) {
+    if (!isObject(item) || typeof item.id !== 'string') continue;
+    const status = item.status;
+    const state = isObject(status) ? optString(status.value) : optString(status);
+    if (state === undefined) return undefined;
+    const arch = isObject(item.architecture) ? item.architecture : {};
+    const inputModalities = Array.isArray(arch.input_modalities) ? (arch.input_modalities as unknown[]).filter((m): m is string => typeof m === 'string') : [];
+    models.push({ id: item.id, state, inputModalities });
   }
   return models;
 }
@@ -243,6 +268,16 @@ export function buildCountBody(req: ChatRequest): Record<string, unknown> {
 
 /** Statuses that say "this server has no such endpoint". */
 const MISSING_ENDPOINT = new Set([404, 405, 501]);
+
+/** An HTTP status that says the endpoint is not there (not: the server is down or refused the key). */
+function isMissing(err: unknown): err is LlamaError {
+  return LlamaError.is(err) && err.status !== undefined && MISSING_ENDPOINT.has(err.status);
+}
+
+/** A 2xx answer that is not JSON (expectJson): some other server's page, not the endpoint. */
+function isNotJson(err: unknown): boolean {
+  return LlamaError.is(err) && err.status === undefined && err.kind === 'unknown' && /did not answer with JSON/.test(err.message);
+}
 
 function hasImages(req: ChatRequest): boolean {
   return req.messages.some((m) => (m.images?.length ?? 0) > 0);
@@ -521,6 +556,9 @@ export class LlamaClient implements ChatStreamer {
   /** Count problems already logged (once each, at debug). */
   private readonly countLogged = new Set<string>();
   private disposed = false;
+  private readonly contextSize: number | undefined;
+  /** Endpoints this server lacks (an OpenAI-compatible server that is not llama-server): not asked again. */
+  private readonly missing = new Set<'props' | 'slots' | 'health' | 'models' | 'router'>();
   /** The last key read, so anything the server quotes back can be blanked out of logs and errors. */
   private knownKey: string | undefined;
   /** How this server spells its resumable-stream endpoints; 'none': it has none; undefined: not probed yet. */
@@ -534,6 +572,7 @@ export class LlamaClient implements ChatStreamer {
     this.streamHeadersTimeoutMs = options.streamHeadersTimeoutMs ?? Math.max(this.requestTimeoutMs, 300_000);
     this.initialCountMethod = options.countMethod ?? 'input_tokens';
     this.countMethodInUse = this.initialCountMethod;
+    this.contextSize = options.contextSize !== undefined && Number.isFinite(options.contextSize) && options.contextSize > 0 ? Math.floor(options.contextSize) : undefined;
     this.agent = options.dispatcher;
     this.ownsDispatcher = options.dispatcher === undefined;
     this.agentOptions = {
@@ -551,30 +590,150 @@ export class LlamaClient implements ChatStreamer {
 
   /** GET /health: 'ok', or 'loading' while the model loads (503). Throws LlamaError otherwise. */
   async health(signal?: AbortSignal): Promise<HealthStatus> {
-    const res = await this.send('GET', '/health', undefined, signal);
-    if (res.statusCode === 503) {
-      await readText(res.body, ERROR_BODY_LIMIT);
-      return 'loading';
+    if (!this.missing.has('health')) {
+      let res: Dispatcher.ResponseData | undefined;
+      try {
+        res = await this.send('GET', '/health', undefined, signal, true);
+      } catch (err) {
+        if (!isMissing(err)) {
+          if (LlamaError.is(err) && err.status !== undefined) this.logger.warn(`GET /health → ${err.status}: ${err.message}`);
+          throw err;
+        }
+        this.noteMissing('health', `GET /health is not offered (HTTP ${err.status}); GET /v1/models is the liveness check.`);
+      }
+      if (res !== undefined) {
+        if (res.statusCode === 503) {
+          await readText(res.body, ERROR_BODY_LIMIT);
+          return 'loading';
+        }
+        await this.expectJson(res, '/health');
+        return 'ok';
+      }
     }
-    await this.expectJson(res, '/health');
+    // An OpenAI-compatible server: it is alive when it lists its models.
+    await this.getJson('/v1/models', signal);
     return 'ok';
   }
 
+  /** Logs once (at debug) that this server lacks an endpoint, and remembers it. */
+  private noteMissing(what: 'props' | 'slots' | 'health' | 'models' | 'router', line: string): void {
+    if (this.missing.has(what)) return;
+    this.missing.add(what);
+    this.logger.debug(`${displayUrl(this.baseUrl)}: ${line}`);
+  }
+
+  /** Which llama-server endpoints this server lacks (learnt on first use; an OpenAI-only server lacks all). */
+  get missingEndpoints(): string[] {
+    return [...this.missing];
+  }
+
   /** GET /props (cached per model; `model` selects one on a multi-model server). */
+  /**
+   * n_ctx and friends. llama-server: GET /props (`?model=ID` on a router-mode server, which loads that model if it is
+   * not loaded). A server without /props (any OpenAI-compatible one): the model's context length from /v1/models,
+   * else the `contextSize` option. Cached per model; a missing endpoint is logged once at debug and not asked again.
+   */
   async getProps(signal?: AbortSignal, model?: string): Promise<ServerProps> {
     const key = model ?? '';
     const cached = this.propsCache.get(key);
     if (cached !== undefined) return cached;
-    const path = model !== undefined && model !== '' ? `/props?model=${encodeURIComponent(model)}` : '/props';
-    const props = parseProps(await this.getJson(path, signal));
+    let props: ServerProps | undefined;
+    if (!this.missing.has('props')) {
+      const path = model !== undefined && model !== '' ? `/props?model=${encodeURIComponent(model)}` : '/props';
+      let json: unknown;
+      try {
+        json = await this.expectJson(await this.send('GET', path, undefined, signal, true), path);
+      } catch (err) {
+        if (!isMissing(err) && !isNotJson(err)) {
+          if (LlamaError.is(err) && err.status !== undefined) this.logger.warn(`GET ${path} → ${err.status}: ${err.message}`);
+          throw err;
+        }
+        this.noteMissing('props', `GET /props is not offered (${LlamaError.is(err) && err.status !== undefined ? `HTTP ${err.status}` : 'not JSON'}); context size from /v1/models or the contextSize setting.`);
+      }
+      if (json !== undefined) {
+        try {
+          props = parseProps(json);
+        } catch {
+          this.noteMissing('props', 'GET /props is not llama-server\'s (no n_ctx); context size from /v1/models or the contextSize setting.');
+        }
+      }
+    }
+    // A router-mode server's own /props says n_ctx 0 (no model of its own): look further, keep the rest.
+    if (props === undefined || !(props.nCtx > 0)) {
+      const nCtx = (await this.contextFromModels(model, signal)) ?? this.contextSize;
+      if (nCtx !== undefined) props = { ...(props ?? {}), nCtx };
+      else if (props === undefined) {
+        throw new LlamaError({
+          kind: 'unknown',
+          message: `${displayUrl(this.baseUrl)} does not say its context size (no /props, no context length in /v1/models).`,
+          hint: 'Set the context size in the settings',
+        });
+      }
+    }
     this.propsCache.set(key, props);
     if (props.modelAlias !== undefined && key === '') this.propsCache.set(props.modelAlias, props);
     return props;
   }
 
+  /** The context length /v1/models gives for `model` (or the first model), where the server says one. */
+  private async contextFromModels(model: string | undefined, signal: AbortSignal | undefined): Promise<number | undefined> {
+    if (this.missing.has('models')) return undefined;
+    let models: ModelInfo[];
+    try {
+      models = parseModels(await this.expectJson(await this.send('GET', '/v1/models', undefined, signal, true), '/v1/models'));
+    } catch (err) {
+      if (signal?.aborted || (LlamaError.is(err) && (err.status === 401 || err.status === 403))) throw err;
+      this.noteMissing('models', `GET /v1/models gave no models (${err instanceof Error ? err.message : String(err)}).`);
+      return undefined;
+    }
+    const found = model !== undefined && model !== '' ? models.find((m) => m.id === model) : models[0];
+    return found?.nCtx;
+  }
+
+  /**
+   * GET /models of a router-mode llama-server (`--models-dir`, no `-m`): each model with its state and input
+   * modalities. Undefined when the server is not in router mode (404, or another shape: a plain llama-server
+   * answers an Ollama-style list there).
+   */
+  async listRouterModels(signal?: AbortSignal): Promise<RouterModel[] | undefined> {
+    if (this.missing.has('router')) return undefined;
+    let json: unknown;
+    try {
+      json = await this.expectJson(await this.send('GET', '/models', undefined, signal, true), '/models');
+    } catch (err) {
+      if (!isMissing(err) && !isNotJson(err) && !(LlamaError.is(err) && err.status === 400)) throw err;
+      this.noteMissing('router', `GET /models is not offered (not in router mode).`);
+      return undefined;
+    }
+    const models = parseRouterModels(json);
+    if (models === undefined) this.noteMissing('router', 'GET /models is not a router list (not in router mode).');
+    return models;
+  }
+
+  /** POST /models/load on a router-mode server: starts loading `id` (listRouterModels shows `loading`, then `loaded`). */
+  async loadModel(id: string, signal?: AbortSignal): Promise<void> {
+    await this.modelAction('load', id, signal);
+  }
+
+  /** POST /models/unload on a router-mode server. */
+  async unloadModel(id: string, signal?: AbortSignal): Promise<void> {
+    await this.modelAction('unload', id, signal);
+  }
+
+  private async modelAction(action: 'load' | 'unload', id: string, signal: AbortSignal | undefined): Promise<void> {
+    const json = await this.postJson(`/models/${action}`, { model: id }, signal);
+    const answer = (json ?? {}) as { success?: unknown; message?: unknown };
+    if (answer.success === false) {
+      const why = typeof answer.message === 'string' ? answer.message : 'the server did not do it';
+      throw new LlamaError({ kind: 'unknown', message: `llama-server could not ${action} ${id}: ${why}.` });
+    }
+    this.logger.info(`${action === 'load' ? 'Loading' : 'Unloaded'} model ${id}`);
+  }
+
   /** Forgets cached /props and how prompts are counted (server restarted, model or URL changed). */
   invalidate(): void {
     this.propsCache.clear();
+    this.missing.clear();
     this.countMethodInUse = this.initialCountMethod;
     this.tokenizeMissing = false;
   }
@@ -688,9 +847,16 @@ export class LlamaClient implements ChatStreamer {
 
   /** GET /slots. A server started with --no-slots answers 501: that becomes a bad_request error that says so. */
   async getSlots(signal?: AbortSignal): Promise<SlotInfo[]> {
+    if (this.missing.has('slots')) return [];
     try {
-      return parseSlots(await this.getJson('/slots', signal));
+      return parseSlots(await this.expectJson(await this.send('GET', '/slots', undefined, signal, true), '/slots'));
     } catch (err) {
+      // Not llama-server (404), or a router-mode one (400: /slots needs ?model=): no slot figures, no error.
+      if (LlamaError.is(err) && (err.status === 404 || err.status === 405 || err.status === 400)) {
+        this.noteMissing('slots', `GET /slots is not offered (HTTP ${err.status}); no slot figures.`);
+        return [];
+      }
+      if (LlamaError.is(err) && err.status !== undefined) this.logger.warn(`GET /slots → ${err.status}: ${err.message}`);
       if (LlamaError.is(err) && (err.status === 501 || err.status === 404)) {
         const info = err.toInfo();
         info.message = `This llama-server does not offer the /slots endpoint (HTTP ${err.status}).`;

@@ -26,6 +26,11 @@ export interface StartLlamaServerOptions {
   alias?: string;
   /** Model file; default: the tiny model. */
   model?: string;
+  /**
+   * Router mode: `--models-dir DIR` and no `-m` (each .gguf in DIR is a model, id = file name without .gguf, loaded on
+   * demand in a child llama-server). `ctx` is then passed only when given (each model keeps its own n_ctx otherwise).
+   */
+  modelsDir?: string;
   /** Binary; default: ensureLlamaServer(). */
   binary?: string;
   extraArgs?: readonly string[];
@@ -63,18 +68,18 @@ export async function startLlamaServer(options: StartLlamaServerOptions = {}): P
     return { url, port, pid: undefined, logFile: undefined, model: undefined, external: true, stop: () => Promise.resolve() };
   }
   const binary = options.binary ?? (await ensureLlamaServer({ onProgress: options.onProgress }));
-  const model = options.model ?? (await ensureTinyModel({ onProgress: options.onProgress }));
+  const model = options.modelsDir !== undefined ? undefined : (options.model ?? (await ensureTinyModel({ onProgress: options.onProgress })));
   let lastError: Error | undefined;
   for (let attempt = 0; attempt < PORT_ATTEMPTS; attempt++) {
     const port = await findFreePort();
     const logFile = options.logFile ?? path.join(logDir(), `${runStamp()}-${port}.log`);
     const args = [
-      '-m', model,
+      ...(model !== undefined ? ['-m', model] : ['--models-dir', options.modelsDir!]),
       '--host', '127.0.0.1',
       '--port', String(port),
-      '-c', String(options.ctx ?? 2048),
-      '-np', String(options.parallel ?? 4),
-      options.kvUnified === false ? '--no-kv-unified' : '--kv-unified',
+      ...(model !== undefined || options.ctx !== undefined ? ['-c', String(options.ctx ?? 2048)] : []),
+      ...(model !== undefined || options.parallel !== undefined ? ['-np', String(options.parallel ?? 4)] : []),
+      ...(model !== undefined ? [options.kvUnified === false ? '--no-kv-unified' : '--kv-unified'] : []),
       '--no-ui',
       '-t', String(options.threads ?? 1),
       '-tb', String(options.threads ?? 1),
