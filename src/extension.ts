@@ -23,7 +23,10 @@ import { ServerClientHolder } from './vscode/serverClient';
 import type { ServerClientConfig } from './vscode/serverClient';
 import { SECTION, readSettings } from './vscode/settings';
 import { ServerDiscovery } from './vscode/serverDiscovery';
+import { ServerRegistry } from './vscode/serverRegistry';
 import { StaleNotifier } from './vscode/staleNotifier';
+import { registerLocalServer } from './vscode/localServer';
+import type { LocalServerApi } from './vscode/localServer';
 import { ChatStatusBar } from './vscode/statusBar';
 
 /** What activate() returns in test runs (ExtensionMode.Test) only: enough for tests to drive the session and observe what the user would see. */
@@ -54,6 +57,7 @@ export interface LlamaChatApi {
   /** The last log lines as written (after redaction). */
   recentLogs(): readonly string[];
   contextKeys(): Readonly<ContextKeyValues>;
+  localServer(): LocalServerApi;
 }
 
 let shutdown: (() => Promise<void>) | undefined;
@@ -68,18 +72,23 @@ export async function activate(context: vscode.ExtensionContext): Promise<LlamaC
   context.subscriptions.push(channel);
   const logger = new ChannelLogger(channel);
   const notifier = new Notifier();
-  const apiKeys = new ApiKeyStore(context.secrets);
+  let settings = readSettings();
+  // Filled in once the registry exists (the key store asks for the active server at every call).
+  const ref: { registry?: ServerRegistry } = {};
+  const apiKeys = new ApiKeyStore(
+    context.secrets,
+    () => ref.registry?.active.url,
+    (url) => url === normalizeBaseUrl(settings.serverUrl),
+  );
   // Known secrets are masked in the log even if some code path were to print one.
   const refreshSecrets = async (): Promise<void> => {
-    const key = await apiKeys.get();
-    logger.setSecrets(key ? [key] : []);
+    logger.setSecrets(await apiKeys.all(ref.registry?.list().map((e) => e.url) ?? []));
   };
-  await refreshSecrets();
   context.subscriptions.push(apiKeys.onDidChange(() => void refreshSecrets()));
 
-  let settings = readSettings();
   const clients = new ServerClientHolder(
-    (config) => new LlamaClient({ baseUrl: config.baseUrl, requestTimeoutMs: config.requestTimeoutMs, apiKey: () => apiKeys.get(), logger }),
+    // Each client sends the key of its own server.
+    (config) => new LlamaClient({ baseUrl: config.baseUrl, requestTimeoutMs: config.requestTimeoutMs, apiKey: () => apiKeys.get(config.baseUrl), logger }),
     clientConfig(),
   );
   context.subscriptions.push(clients);
@@ -96,24 +105,48 @@ export async function activate(context: vscode.ExtensionContext): Promise<LlamaC
       await context.workspaceState.update(THINKING_KEY, all);
     },
   };
+  const MODEL_KEY = 'llamaChat.chatModel';
+  const chatModels = {
+    get: (chatId: string): string | undefined => context.workspaceState.get<Record<string, string>>(MODEL_KEY, {})[chatId],
+    set: async (chatId: string, model: string): Promise<void> => {
+      const all = { ...context.workspaceState.get<Record<string, string>>(MODEL_KEY, {}) };
+      if (model) all[chatId] = model;
+      else delete all[chatId];
+      await context.workspaceState.update(MODEL_KEY, all);
+    },
+  };
   const session = new ChatSession({
     streamer: clients,
     repository: store,
     logger,
-    settings: () => settings.session,
-    chatOptions: (chatId) => ({ thinking: thinking.get(chatId) }),
+    settings: () => ({ ...settings.session, ...(ref.registry ? { serverName: ref.registry.active.name } : {}) }),
+    chatOptions: (chatId) => ({ thinking: thinking.get(chatId), model: chatModels.get(chatId) }),
   });
   context.subscriptions.push(session);
   const connection = new ConnectionMonitor({ probe: () => clients, url: () => clients.config.baseUrl, logger });
   context.subscriptions.push(connection);
+  const servers = new ServerRegistry({
+    memento: context.globalState,
+    clients,
+    connection,
+    logger,
+    settings: () => ({ servers: settings.servers, serverUrl: settings.serverUrl, requestTimeoutMs: settings.requestTimeoutMs }),
+  });
+  ref.registry = servers;
+  context.subscriptions.push(servers);
+  // The remembered active server (another than serverUrl) takes over before the first check.
+  servers.refresh();
+  const local = registerLocalServer(context, { logger, notifier, onStarted: (url) => servers.useLocal(url), onStopped: () => servers.localStopped() });
+  await refreshSecrets();
   const discovery = new ServerDiscovery({
     clients,
     connection,
     logger,
     notifier,
     config: clientConfig,
+    use: (url) => servers.useDiscovered(url),
     probe: async (baseUrl) => {
-      const probeClient = new LlamaClient({ baseUrl, requestTimeoutMs: 3_000, apiKey: () => apiKeys.get(), logger });
+      const probeClient = new LlamaClient({ baseUrl, requestTimeoutMs: 3_000, apiKey: () => apiKeys.get(baseUrl), logger });
       try {
         await probeClient.health();
       } finally {
@@ -137,11 +170,17 @@ export async function activate(context: vscode.ExtensionContext): Promise<LlamaC
     memento: context.workspaceState,
     currentModel,
     thinking,
+    server: () => ({ name: servers.active.name, url: servers.active.url }),
   });
   context.subscriptions.push(view, vscode.window.registerWebviewViewProvider(CHAT_VIEW_ID, view, { webviewOptions: { retainContextWhenHidden: false } }));
 
   const chatTitle = (chatId: string): string | undefined => store.listChats().find((c) => c.id === chatId)?.title;
-  const statusBar = new ChatStatusBar({ session, serverUrl: () => clients.config.baseUrl, focusedChatId: () => view.activeChatId, chatTitle });
+  const statusBar = new ChatStatusBar({
+    session,
+    serverUrl: () => (servers.active.name === servers.active.url.replace(/^https?:\/\//, '') ? servers.active.url : `${servers.active.name} (${servers.active.url})`),
+    focusedChatId: () => view.activeChatId,
+    chatTitle,
+  });
   const staleNotifier = new StaleNotifier({ session, notifier, logger, chatTitle });
   const contextKeys = new ContextKeys(session, connection, () => view.activeChatId);
   context.subscriptions.push(
@@ -154,7 +193,8 @@ export async function activate(context: vscode.ExtensionContext): Promise<LlamaC
     }),
   );
 
-  const commands = new ChatCommands({ session, repository: store, view, connection, clients, apiKeys, notifier, logger, channel });
+  context.subscriptions.push(servers.onDidChange(() => view.refreshServer()));
+  const commands = new ChatCommands({ session, repository: store, view, connection, clients, apiKeys, notifier, logger, channel, servers, chatModels });
   context.subscriptions.push(...commands.register());
 
   context.subscriptions.push(
@@ -162,7 +202,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<LlamaC
       if (!e.affectsConfiguration(SECTION)) return;
       settings = readSettings();
       if (e.affectsConfiguration(`${SECTION}.model`)) view.refreshModel();
-      if (clients.update(clientConfig())) {
+      if (servers.refresh()) {
         discovery.reset();
         logger.info(`Server settings changed: ${clients.config.baseUrl}, request timeout ${clients.config.requestTimeoutMs} ms`);
         void connection.recheck();
@@ -214,6 +254,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<LlamaC
     hasApiKey: () => apiKeys.has(),
     recentLogs: () => logger.recent(),
     contextKeys: () => contextKeys.current(),
+    localServer: () => local,
   };
 }
 

@@ -55,6 +55,8 @@ export interface ViewState {
   model: string | undefined;
   /** What the server's chat template can do with reasoning (absent: nothing). */
   reasoning?: { canToggle: boolean; canSkip: boolean };
+  /** The active server (Select Server), shown in the header. */
+  server?: { name: string; url: string };
 }
 
 export interface UsagePayload {
@@ -185,7 +187,8 @@ export type FromWebviewMessage =
   | { type: 'openLink'; href: string }
   | { type: 'retryConnection' }
   | { type: 'openSettings' }
-  | { type: 'selectModel' };
+  | { type: 'selectModel' }
+  | { type: 'selectServer' };
 
 export type FromWebviewType = FromWebviewMessage['type'];
 
@@ -264,6 +267,7 @@ const SCHEMAS: { [K in FromWebviewType]: Record<string, FieldSpec> } = {
   retryConnection: {},
   openSettings: {},
   selectModel: {},
+  selectServer: {},
 };
 
 /** A refused parse keeps the request id when it had a valid one, so the host can still answer the request. */

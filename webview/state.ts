@@ -98,6 +98,7 @@ export function fromSnapshot(state: ViewState, prev: ViewModel): ViewModel {
     connection: state.connection,
     model: state.model,
     reasoning: state.reasoning,
+    server: state.server,
     lastSeq,
     chosenLeaves: [],
   };

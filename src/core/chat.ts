@@ -66,6 +66,8 @@ export interface ChatMessage {
   status: MessageStatus;
   /** Model that produced an assistant message. */
   model?: string;
+  /** The server (its name) that produced an assistant message. */
+  server?: string;
   createdAt: number;
   finishedAt?: number;
   finishReason?: string;

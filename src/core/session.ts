@@ -34,7 +34,7 @@ export interface ChatSessionOptions {
   streamer: ChatStreamer;
   repository: ChatRepository;
   /** Per-chat choices kept outside the chat file (the thinking switch). */
-  chatOptions?: (chatId: string) => { thinking?: boolean };
+  chatOptions?: (chatId: string) => { thinking?: boolean; model?: string };
   clock?: Clock;
   logger?: Logger;
   settings: () => SessionSettings;
@@ -135,7 +135,7 @@ export class ChatSession extends Disposable implements ChatSessionApi {
   private readonly logger: Logger;
   private readonly settings: () => SessionSettings;
   private readonly context: ContextFitter;
-  private readonly chatOptions: (chatId: string) => { thinking?: boolean };
+  private readonly chatOptions: (chatId: string) => { thinking?: boolean; model?: string };
   private readonly emitter = this._register(new Emitter<SessionEvent>());
   private readonly streams = new Map<string, StreamState>();
   /**
@@ -547,7 +547,8 @@ export class ChatSession extends Disposable implements ChatSessionApi {
   private async startAnswer(chatId: string, history: ChatMessage[], options: StartOptions = {}): Promise<ActionOutcome> {
     if (!this.repository.listChats().some((c) => c.id === chatId)) return this.unknownChat(chatId);
     const settings = this.settings();
-    const named = settings.model || (this.lastProps ? modelNameOf(this.lastProps) : undefined);
+    const chatModel = this.chatOptions(chatId).model;
+    const named = chatModel || settings.model || (this.lastProps ? modelNameOf(this.lastProps) : undefined);
     const model = named ? displayModelName(named) : undefined;
     const continueOf = options.continueOf;
     const continueFinal = continueOf !== undefined;
@@ -556,6 +557,8 @@ export class ChatSession extends Disposable implements ChatSessionApi {
     if (fit.toSummarize && fit.toSummarize.length > 0) fit = await this.summarizeAndFit(chatId, history, fit, continueFinal);
     const request = this.context.baseRequest(history, continueFinal);
     request.messages = fit.messages;
+    // The chat's own model (router mode) wins over the setting.
+    if (chatModel) request.model = chatModel;
     const now = this.clock.now();
     let message: ChatMessage;
     if (continueOf) {
@@ -570,6 +573,7 @@ export class ChatSession extends Disposable implements ChatSessionApi {
       const parentId = history[history.length - 1]?.id;
       if (parentId !== undefined) message.parentId = parentId;
       if (model) message.model = model;
+      if (settings.serverName) message.server = settings.serverName;
     }
     if (fit.nCtx !== undefined && (fit.omitted > 0 || fit.summarized > 0)) {
       message.context = { omitted: fit.omitted, nCtx: fit.nCtx };
@@ -705,7 +709,7 @@ export class ChatSession extends Disposable implements ChatSessionApi {
         const patch: MessagePatch = {};
         // The alias cached from an earlier answer may name a model the server has since swapped.
         const name = modelNameOf(props);
-        if (!settings.model && name && name !== state.message.model) {
+        if (!settings.model && !this.chatOptions(state.chatId).model && name && name !== state.message.model) {
           state.message.model = name;
           state.meter.setModel(name);
           patch.model = name;

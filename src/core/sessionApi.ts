@@ -11,6 +11,8 @@ export interface SessionSettings {
   /** <= 0 or undefined: no limit. */
   maxTokens?: number;
   staleSeconds: number;
+  /** The active server's name, recorded on each answer. */
+  serverName?: string;
   /**
    * Resend earlier answers' reasoning (only where the template preserves it: chat_template_caps
    * supports_preserve_reasoning); off by default.

@@ -38,6 +38,8 @@ export interface ChatViewProviderOptions {
   memento: vscode.Memento;
   /** The model requests use: the setting, else the server's. */
   currentModel: () => string | undefined;
+  /** The active server, for the header. */
+  server?: () => { name: string; url: string };
   /** The per-chat thinking switch (kept per workspace). */
   thinking?: { get(chatId: string): boolean | undefined; set(chatId: string, enabled: boolean): Promise<void> };
   clock?: Clock;
@@ -180,6 +182,11 @@ export class ChatViewProvider extends Disposable implements vscode.WebviewViewPr
       this.pendingFocus = false;
       this.post({ type: 'focusInput' });
     }
+  }
+
+  /** The active server changed: the header and the model shown follow. */
+  refreshServer(): void {
+    void this.postSnapshot();
   }
 
   /** Settings changed: the model shown in the view may have changed with them. */
@@ -354,7 +361,10 @@ export class ChatViewProvider extends Disposable implements vscode.WebviewViewPr
         await vscode.commands.executeCommand('workbench.action.openSettings', 'llamaChat');
         return;
       case 'selectModel':
-        await vscode.commands.executeCommand('llamaChat.selectModel');
+        await vscode.commands.executeCommand('llamaChat.selectModel', this.activeId);
+        return;
+      case 'selectServer':
+        await vscode.commands.executeCommand('llamaChat.selectServer');
         return;
       default:
         assertNever(msg);
@@ -558,6 +568,8 @@ export class ChatViewProvider extends Disposable implements vscode.WebviewViewPr
       model: this.o.currentModel(),
     };
     if (connection.state === 'connected' && connection.reasoning) state.reasoning = connection.reasoning;
+    const server = this.o.server?.();
+    if (server) state.server = server;
     if (activeChat) {
       const thinking = this.o.thinking?.get(activeChat.id);
       if (thinking !== undefined) activeChat.thinking = thinking;

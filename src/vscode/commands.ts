@@ -6,7 +6,7 @@ import type { ChatRepository } from '../core/chatRepository';
 import type { ConnectionMonitor } from '../core/connection';
 import type { ErrorInfo } from '../core/errors';
 import { LlamaError } from '../core/errors';
-import { formatInt } from '../core/format';
+import { displayModelName, formatInt } from '../core/format';
 import type { Attachment } from '../core/chat';
 import type { ModelInfo } from '../core/client';
 import type { ChatSessionApi, DeletedMessages } from '../core/sessionApi';
@@ -18,6 +18,9 @@ import type { ChannelLogger } from './log';
 import type { Notifier } from './notifications';
 import type { ApiKeyStore } from './secrets';
 import type { ServerClientHolder } from './serverClient';
+import type { ServerRegistry } from './serverRegistry';
+import { LlamaClient } from '../core/llamaClient';
+import type { ServerEntry } from '../core/servers';
 import { readSettings, writeModelSetting } from './settings';
 
 export interface CommandDeps {
@@ -30,6 +33,9 @@ export interface CommandDeps {
   notifier: Notifier;
   logger: ChannelLogger;
   channel: vscode.LogOutputChannel;
+  servers: ServerRegistry;
+  /** The model each chat uses (router mode: the chat's choice, sent as `model`). */
+  chatModels: { get(chatId: string): string | undefined; set(chatId: string, model: string): Promise<void> };
 }
 
 /** Largest file `addFileToChat` puts into the message box. */
@@ -110,7 +116,8 @@ export class ChatCommands {
       reg('llamaChat.deleteChat', (chatId) => this.deleteChat(idArg(chatId))),
       reg('llamaChat.forkChat', (chatId, messageId) => this.forkChat(idArg(chatId), idArg(messageId))),
       reg('llamaChat.exportChat', (chatId) => this.exportChat(idArg(chatId))),
-      reg('llamaChat.selectModel', () => this.selectModel()),
+      reg('llamaChat.selectModel', (chatId) => this.selectModel(idArg(chatId))),
+      reg('llamaChat.selectServer', (id) => this.selectServer(typeof id === 'string' ? id : undefined)),
       reg('llamaChat.setApiKey', () => this.setApiKey()),
       reg('llamaChat.clearApiKey', () => this.clearApiKey()),
       reg('llamaChat.checkConnection', () => this.checkConnection()),
@@ -334,7 +341,7 @@ export class ChatCommands {
     return doc;
   }
 
-  async selectModel(): Promise<void> {
+  async selectModel(_chatId?: string): Promise<void> {
     let models: ModelInfo[];
     try {
       models = await vscode.window.withProgress(
@@ -361,6 +368,57 @@ export class ChatCommands {
     if (!picked) return;
     await writeModelSetting(picked.model);
     this.d.logger.info(`Model set to ${picked.model || 'the server default'}`);
+  }
+
+  /**
+   * Select Server: each server's live state (connected · model · n_ctx, or the error), checked in parallel with a
+   * short timeout; the chosen one becomes the active server for new answers.
+   */
+  async selectServer(id?: string): Promise<ServerEntry | undefined> {
+    const list = this.d.servers.list();
+    if (id !== undefined) {
+      const ok = await this.d.servers.select(id);
+      return ok ? this.d.servers.active : undefined;
+    }
+    type Item = vscode.QuickPickItem & { entry: ServerEntry };
+    const active = this.d.servers.active.id;
+    const base = (e: ServerEntry): Item => ({ label: e.name, description: `${e.url}${e.id === active ? ' (current)' : ''}`, detail: 'checking…', entry: e });
+    const pick = vscode.window.createQuickPick<Item>();
+    pick.title = 'Select Server';
+    pick.placeholder = 'Server for new answers';
+    pick.items = list.map(base);
+    pick.busy = true;
+    let pending = list.length;
+    for (const e of list) {
+      void this.liveState(e).then((detail) => {
+        pick.items = pick.items.map((it) => (it.entry.id === e.id ? { ...it, detail } : it));
+        if (--pending === 0) pick.busy = false;
+      });
+    }
+    const chosen = await new Promise<Item | undefined>((resolve) => {
+      pick.onDidAccept(() => resolve(pick.selectedItems[0]));
+      pick.onDidHide(() => resolve(undefined));
+      pick.show();
+    });
+    pick.dispose();
+    if (!chosen) return undefined;
+    await this.d.servers.select(chosen.entry.id);
+    return chosen.entry;
+  }
+
+  private async liveState(e: ServerEntry): Promise<string> {
+    const probe = new LlamaClient({ baseUrl: e.url, requestTimeoutMs: 3_000, apiKey: () => this.d.apiKeys.get(e.url), logger: this.d.logger });
+    try {
+      const props = await probe.getProps(AbortSignal.timeout(4_000));
+      const parts = ['connected'];
+      if (props.modelAlias || props.modelPath) parts.push(displayModelName(props.modelAlias || props.modelPath || ''));
+      if (props.nCtx) parts.push(`n_ctx ${formatInt(props.nCtx)}`);
+      return parts.join(' · ');
+    } catch (err) {
+      return `$(error) ${errorInfoOf(err).message}`;
+    } finally {
+      probe.dispose();
+    }
   }
 
   async setApiKey(value?: string): Promise<boolean> {

@@ -23,12 +23,16 @@ export interface ServerDiscoveryOptions {
   config: () => ServerClientConfig;
   /** Whether the user set llamaChat.serverUrl (default: read from the settings). */
   isUserSet?: () => boolean;
+  /** Switches to the found server (default: the client alone). */
+  use?: (url: string) => void;
 }
 
-/** True when the user (or a workspace) set llamaChat.serverUrl. */
+/** True when the user (or a workspace) set llamaChat.serverUrl, or listed servers. */
 export function serverUrlIsSet(): boolean {
-  const i = vscode.workspace.getConfiguration(SECTION).inspect<string>('serverUrl');
-  return i?.globalValue !== undefined || i?.workspaceValue !== undefined || i?.workspaceFolderValue !== undefined;
+  const c = vscode.workspace.getConfiguration(SECTION);
+  const i = c.inspect<string>('serverUrl');
+  const servers = c.get<unknown[]>('servers', []);
+  return (Array.isArray(servers) && servers.length > 0) || i?.globalValue !== undefined || i?.workspaceValue !== undefined || i?.workspaceFolderValue !== undefined;
 }
 
 export class ServerDiscovery extends Disposable {
@@ -55,7 +59,8 @@ export class ServerDiscovery extends Disposable {
       return;
     }
     this.o.logger.info(`No llama-server on ${DEFAULT_SERVER_URL}; found one on ${NEW_DEFAULT_URL} (llama.cpp's newer default port)`);
-    this.o.clients.update({ ...this.o.config(), baseUrl: NEW_DEFAULT_URL });
+    if (this.o.use) this.o.use(NEW_DEFAULT_URL);
+    else this.o.clients.update({ ...this.o.config(), baseUrl: NEW_DEFAULT_URL });
     await this.o.connection.recheck();
     void this.o.notifier.info(`Llama Chat: nothing answers on port 8080; using the llama-server found on port 9931 (${NEW_DEFAULT_URL}).`);
   }

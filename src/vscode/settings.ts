@@ -7,6 +7,8 @@ export const DEFAULT_SERVER_URL = 'http://127.0.0.1:8080';
 
 export interface ExtensionSettings {
   serverUrl: string;
+  /** `llamaChat.servers` as written (the registry validates the entries). */
+  servers: readonly unknown[];
   requestTimeoutMs: number;
   session: SessionSettings;
 }
@@ -32,8 +34,10 @@ export function readSettings(): ExtensionSettings {
   if (c.get<boolean>('sendReasoning', false) === true) session.sendReasoning = true;
   const overflow = c.get<string>('contextOverflow', 'trimOldest');
   session.contextOverflow = overflow === 'summarize' || overflow === 'fail' ? overflow : 'trimOldest';
+  const servers = c.get<unknown>('servers', []);
   return {
     serverUrl: url || DEFAULT_SERVER_URL,
+    servers: Array.isArray(servers) ? servers : [],
     requestTimeoutMs: Math.max(1, finiteOr(c.get('requestTimeoutSeconds'), 30)) * 1000,
     session,
   };

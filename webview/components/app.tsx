@@ -75,7 +75,7 @@ export function App(): JSX.Element {
 
   return (
     <div class="app">
-      <Header chats={model.chats} activeChatId={model.activeChatId} />
+      <Header chats={model.chats} activeChatId={model.activeChatId} server={model.server} />
       <ConnectionBanner connection={model.connection} />
       <NoticeBanner notice={model.notice} onDismiss={() => dispatch({ type: 'dismissNotice' })} />
       {chat && chat.messages.length > 0 ? (

@@ -8,6 +8,8 @@ import { IconButton } from './iconButton';
 export interface HeaderProps {
   chats: ChatSummary[];
   activeChatId: string | undefined;
+  /** The active server (Select Server); clicking it picks another. */
+  server?: { name: string; url: string };
 }
 
 function RenameField({ chat, onDone }: { chat: ChatSummary; onDone: () => void }): JSX.Element {
@@ -43,7 +45,7 @@ function RenameField({ chat, onDone }: { chat: ChatSummary; onDone: () => void }
   );
 }
 
-export function Header({ chats, activeChatId }: HeaderProps): JSX.Element {
+export function Header({ chats, activeChatId, server }: HeaderProps): JSX.Element {
   const host = useHost();
   const [listOpen, setListOpen] = useState(false);
   const [renaming, setRenaming] = useState(false);
@@ -90,6 +92,12 @@ export function Header({ chats, activeChatId }: HeaderProps): JSX.Element {
             <span class={`codicon codicon-chevron-${listOpen ? 'up' : 'down'}`} aria-hidden="true" />
           </button>
         )}
+        {server ? (
+          <button type="button" class="server-name" title={`Server: ${server.url} (Select Server)`} onClick={() => host.post({ type: 'selectServer' })}>
+            <span class="codicon codicon-server" aria-hidden="true" />
+            <span class="server-name-text">{server.name}</span>
+          </button>
+        ) : null}
         <span class="header-actions">
           <IconButton icon="add" label="New chat" onClick={() => host.post({ type: 'newChat' })} />
           {active ? (
