@@ -88,7 +88,15 @@ export async function activate(context: vscode.ExtensionContext): Promise<LlamaC
 
   const clients = new ServerClientHolder(
     // Each client sends the key of its own server.
-    (config) => new LlamaClient({ baseUrl: config.baseUrl, requestTimeoutMs: config.requestTimeoutMs, apiKey: () => apiKeys.get(config.baseUrl), logger }),
+    (config) =>
+      new LlamaClient({
+        baseUrl: config.baseUrl,
+        requestTimeoutMs: config.requestTimeoutMs,
+        apiKey: () => apiKeys.get(config.baseUrl),
+        logger,
+        // A gateway that does not report its context: the size given in llamaChat.servers.
+        contextSize: ref.registry?.list().find((e) => e.url === config.baseUrl)?.contextSize,
+      }),
     clientConfig(),
   );
   context.subscriptions.push(clients);
@@ -158,7 +166,9 @@ export async function activate(context: vscode.ExtensionContext): Promise<LlamaC
 
   const currentModel = (): string | undefined => {
     const state = connection.state;
-    return settings.session.model ?? (state.state === 'connected' ? state.model : undefined);
+    const chatId = view.activeChatId;
+    const own = chatId !== undefined ? chatModels.get(chatId) : undefined;
+    return own || (settings.session.model ?? (state.state === 'connected' ? state.model : undefined));
   };
   const view = new ChatViewProvider({
     extensionUri: context.extensionUri,

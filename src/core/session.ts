@@ -207,7 +207,7 @@ export class ChatSession extends Disposable implements ChatSessionApi {
       const path = activePath(chat);
       const user = this.newQuestion(text, path[path.length - 1]?.id, attachments);
       // A question that cannot fit even alone is refused before anything is saved or sent: the draft stays.
-      const fit = await this.context.fit([...path, user]);
+      const fit = await this.context.fit([...path, user], { model: this.chatOptions(chatId).model });
       if (refuseTooLarge(fit)) return { ok: false, reason: 'too-large', detail: fit.tooLarge! };
       const firstUserMessage = !chat.messages.some((m) => m.role === 'user');
       const gone = await this.addOrBail(chatId, user);
@@ -254,7 +254,7 @@ export class ChatSession extends Disposable implements ChatSessionApi {
       const plan = planEdit(chat, messageId);
       if (!plan.ok) return plan;
       const user = this.newQuestion(text, plan.target.parentId, attachments ?? plan.target.attachments);
-      const fit = await this.context.fit([...plan.history, user]);
+      const fit = await this.context.fit([...plan.history, user], { model: this.chatOptions(chatId).model });
       if (refuseTooLarge(fit)) return { ok: false, reason: 'too-large', detail: fit.tooLarge! };
       const gone = await this.addOrBail(chatId, user);
       if (gone) return gone;
@@ -420,7 +420,7 @@ export class ChatSession extends Disposable implements ChatSessionApi {
     const path = chat ? activePath(chat) : [];
     const user = this.newQuestion(text, path[path.length - 1]?.id, attachments);
     const [fit, attachmentTokens] = await Promise.all([
-      this.context.fit([...path, user], { signal }),
+      this.context.fit([...path, user], { signal, model: chatId !== undefined ? this.chatOptions(chatId).model : undefined }),
       this.context.attachmentTokens(attachments, signal),
     ]);
     const out: DraftMeasure = {
@@ -552,7 +552,7 @@ export class ChatSession extends Disposable implements ChatSessionApi {
     const model = named ? displayModelName(named) : undefined;
     const continueOf = options.continueOf;
     const continueFinal = continueOf !== undefined;
-    let fit = options.fit ?? (await this.context.fit(history, { continueFinal }));
+    let fit = options.fit ?? (await this.context.fit(history, { continueFinal, model: this.chatOptions(chatId).model }));
     if (refuseTooLarge(fit)) return { ok: false, reason: 'too-large', detail: fit.tooLarge! };
     if (fit.toSummarize && fit.toSummarize.length > 0) fit = await this.summarizeAndFit(chatId, history, fit, continueFinal);
     const request = this.context.baseRequest(history, continueFinal);
@@ -696,7 +696,7 @@ export class ChatSession extends Disposable implements ChatSessionApi {
   private fetchProps(state: StreamState, settings: SessionSettings): void {
     let p: Promise<ServerProps>;
     try {
-      p = this.streamer.getProps(state.controller.signal);
+      p = this.streamer.getProps(state.controller.signal, this.chatOptions(state.chatId).model);
     } catch (err) {
       this.logger.warn(`Could not read server props: ${errorText(err)}`);
       return;

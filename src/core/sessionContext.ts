@@ -29,6 +29,8 @@ function roleName(role: ChatRequestMessage['role']): string {
 
 export interface FitOptions {
   continueFinal?: boolean;
+  /** The chat's own model (router mode): its n_ctx and its count. */
+  model?: string;
   policy?: OverflowPolicy;
   signal?: AbortSignal;
 }
@@ -59,12 +61,12 @@ export class ContextFitter {
   }
 
   /** n_ctx from /props (the client caches it), or undefined when the server does not say within PROPS_WAIT_MS. */
-  async nCtx(signal?: AbortSignal): Promise<number | undefined> {
+  async nCtx(signal?: AbortSignal, model?: string): Promise<number | undefined> {
     let timer: ReturnType<Clock['setTimeout']> | undefined;
     const timeout = new Promise<undefined>((resolve) => (timer = this.clock.setTimeout(() => resolve(undefined), PROPS_WAIT_MS)));
     try {
       return await Promise.race([
-        this.streamer.getProps(signal).then((p) => {
+        this.streamer.getProps(signal, model).then((p) => {
           this.props = p;
           return p.nCtx;
         }),
@@ -79,9 +81,10 @@ export class ContextFitter {
 
   /** Fits `path` (root to the question, or to a partial answer with continueFinal); never throws. */
   async fit(path: readonly ChatMessage[], options: FitOptions = {}): Promise<FitResult> {
-    const nCtx = await this.nCtx(options.signal);
+    const nCtx = await this.nCtx(options.signal, options.model);
     const settings = this.effectiveSettings();
     const base = this.baseRequest(path, options.continueFinal);
+    if (options.model) base.model = options.model;
     const count = (messages: ChatRequestMessage[], signal?: AbortSignal): Promise<PromptCount> =>
       this.streamer.countPrompt ? this.streamer.countPrompt({ ...base, messages }, signal) : Promise.resolve(estimatePromptTokens(messages));
     // Counting that hangs (a stalled server) gives up after COUNT_WAIT_MS; the request then goes out unfitted.

@@ -8,7 +8,6 @@ import type { ErrorInfo } from '../core/errors';
 import { LlamaError } from '../core/errors';
 import { displayModelName, formatInt } from '../core/format';
 import type { Attachment } from '../core/chat';
-import type { ModelInfo } from '../core/client';
 import type { ChatSessionApi, DeletedMessages } from '../core/sessionApi';
 import { activeLeafId } from '../core/chatTree';
 import type { ConnectionState } from '../protocol';
@@ -21,6 +20,7 @@ import type { ServerClientHolder } from './serverClient';
 import type { ServerRegistry } from './serverRegistry';
 import { LlamaClient } from '../core/llamaClient';
 import type { ServerEntry } from '../core/servers';
+import { pickModel } from './modelPicker';
 import { readSettings, writeModelSetting } from './settings';
 
 export interface CommandDeps {
@@ -341,33 +341,25 @@ export class ChatCommands {
     return doc;
   }
 
-  async selectModel(_chatId?: string): Promise<void> {
-    let models: ModelInfo[];
-    try {
-      models = await vscode.window.withProgress(
-        { location: vscode.ProgressLocation.Window, title: 'Llama Chat: reading models' },
-        () => this.d.clients.listModels(),
-      );
-    } catch (err) {
-      const info = errorInfoOf(err);
-      const choice = await this.d.notifier.error(`Llama Chat: could not list the server's models: ${info.message}`, 'Show Logs');
-      if (choice) this.d.channel.show(true);
+  /**
+   * Select Model. On a router-mode server: its models with their state (Load / Unload), and the choice is the
+   * chat's model (sent as `model` for that chat only). On a plain server: `/v1/models`, and the choice is the
+   * `llamaChat.model` setting.
+   */
+  async selectModel(chatId?: string): Promise<void> {
+    const id = chatId ?? this.d.view.activeChatId;
+    const router = await this.d.clients.listRouterModels().catch(() => undefined);
+    const current = router && id !== undefined ? this.d.chatModels.get(id) : readSettings().session.model;
+    const picked = await pickModel({ client: this.d.clients, current, logger: this.d.logger, notifier: this.d.notifier });
+    if (picked === undefined) return;
+    if (router && id !== undefined) {
+      await this.d.chatModels.set(id, picked);
+      this.d.logger.info(`Chat ${id} uses ${picked || 'the server default'}`);
+      this.d.view.refreshModel();
       return;
     }
-    const current = readSettings().session.model ?? '';
-    type Item = vscode.QuickPickItem & { model: string };
-    const describe = (m: ModelInfo): string =>
-      [m.nCtx ? `context ${formatInt(m.nCtx)}` : undefined, m.nParams ? `${formatInt(m.nParams / 1e6)}M params` : undefined, m.size ? `${formatInt(m.size / 1e6)} MB` : undefined]
-        .filter(Boolean)
-        .join(' · ');
-    const items: Item[] = [
-      { label: 'Server default', description: current === '' ? '(current)' : undefined, detail: 'Send no model name: the server uses its loaded model', model: '' },
-      ...models.map((m) => ({ label: m.id, description: m.id === current ? '(current)' : undefined, detail: describe(m) || undefined, model: m.id })),
-    ];
-    const picked = await vscode.window.showQuickPick(items, { title: 'Select Model', placeHolder: 'Model for new answers (llamaChat.model)' });
-    if (!picked) return;
-    await writeModelSetting(picked.model);
-    this.d.logger.info(`Model set to ${picked.model || 'the server default'}`);
+    await writeModelSetting(picked);
+    this.d.logger.info(`Model set to ${picked || 'the server default'}`);
   }
 
   /**

@@ -3,7 +3,7 @@
  * and a changed URL or timeout swaps the client underneath. An old client is disposed once its last stream ends,
  * so changing settings never cuts an answer that is being generated.
  */
-import type { ChatRequest, ChatStreamer, ModelInfo, PromptCount, ServerProps, SlotInfo } from '../core/client';
+import type { ChatRequest, ChatStreamer, ModelInfo, PromptCount, RouterModel, ServerProps, SlotInfo } from '../core/client';
 import type { ConnectionProbe } from '../core/connection';
 import type { IDisposable } from '../core/disposable';
 import type { StreamEvent } from '../core/events';
@@ -55,8 +55,25 @@ export class ServerClientHolder implements ChatStreamer, ConnectionProbe, IDispo
     return this.slot.client.health(signal);
   }
 
-  getProps(signal?: AbortSignal): Promise<ServerProps> {
-    return this.slot.client.getProps(signal);
+  getProps(signal?: AbortSignal, model?: string): Promise<ServerProps> {
+    return this.slot.client.getProps(signal, model);
+  }
+
+  listRouterModels(signal?: AbortSignal): Promise<RouterModel[] | undefined> {
+    const client = this.slot.client;
+    return client.listRouterModels ? client.listRouterModels(signal) : Promise.resolve(undefined);
+  }
+
+  loadModel(id: string, signal?: AbortSignal): Promise<void> {
+    const client = this.slot.client;
+    if (!client.loadModel) return Promise.reject(new Error('This server does not load models on request.'));
+    return client.loadModel(id, signal);
+  }
+
+  unloadModel(id: string, signal?: AbortSignal): Promise<void> {
+    const client = this.slot.client;
+    if (!client.unloadModel) return Promise.reject(new Error('This server does not unload models on request.'));
+    return client.unloadModel(id, signal);
   }
 
   listModels(signal?: AbortSignal): Promise<ModelInfo[]> {
