@@ -5,7 +5,6 @@
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as net from 'node:net';
 import * as readline from 'node:readline';
 
 export interface ExitInfo {
@@ -169,18 +168,7 @@ export function sleep(ms: number): Promise<void> {
 }
 
 /** A port that was free a moment ago on `host` (the OS picks it). Callers retry on EADDRINUSE. */
-export function findFreePort(host = '127.0.0.1'): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.unref();
-    server.once('error', reject);
-    server.listen({ host, port: 0, exclusive: true }, () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      server.close(() => (port ? resolve(port) : reject(new Error('no port assigned'))));
-    });
-  });
-}
+export { findFreePort } from '../../src/core/localServerProcess';
 
 export interface WaitForHttpOptions {
   timeoutMs?: number;
