@@ -39,8 +39,13 @@ export const editorCalls = {
   },
 };
 
+export class FakeThemeIcon {
+  constructor(readonly id: string) {}
+}
+
 export const fakeVscode = {
   Uri: FakeUri,
+  ThemeIcon: FakeThemeIcon,
   commands: {
     executeCommand: (id: string, ...args: unknown[]): Promise<undefined> => {
       editorCalls.commands.push({ id, args });
@@ -59,7 +64,7 @@ export const fakeVscode = {
       return Promise.resolve(true);
     },
   },
-  window: { activeTextEditor: undefined, visibleTextEditors: [] },
+  window: { activeTextEditor: undefined, visibleTextEditors: [] } as Record<string, unknown>,
   workspace: {},
 };
 
