@@ -203,7 +203,13 @@ export async function activate(context: vscode.ExtensionContext): Promise<LlamaC
     }),
   );
 
-  context.subscriptions.push(servers.onDidChange(() => view.refreshServer()));
+  context.subscriptions.push(
+    servers.onDidChange(() => {
+      view.refreshServer();
+      // Another server (or settings that arrived late): answers it still holds for this window are picked up.
+      void session.resumeDropped();
+    }),
+  );
   const commands = new ChatCommands({ session, repository: store, view, connection, clients, apiKeys, notifier, logger, channel, servers, chatModels });
   context.subscriptions.push(...commands.register());
 
