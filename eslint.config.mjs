@@ -25,14 +25,32 @@ export default tseslint.config(
     },
   },
   {
-    files: ['src/core/**/*.ts', 'src/protocol.ts'],
+    // The pure core: no vscode, and nothing from the layers above it (protocol, view, adapters, extension).
+    files: ['src/core/**/*.ts'],
     rules: {
-      '@typescript-eslint/no-restricted-imports': ['error', noVscodeAtRuntime],
+      '@typescript-eslint/no-restricted-imports': ['error', {
+        ...noVscodeAtRuntime,
+        patterns: [{ regex: '^(\\.\\./)+(protocol|view/|vscode/|extension)', message: 'src/core/ imports nothing from protocol, view, vscode adapters or extension: those layers build on the core.' }],
+      }],
+    },
+  },
+  {
+    // The view layer (presentation of session events as protocol messages): pure, no vscode, no adapters.
+    files: ['src/view/**/*.ts'],
+    rules: {
+      '@typescript-eslint/no-restricted-imports': ['error', {
+        paths: [{ name: 'vscode', message: 'src/view/ is vscode-free: it is unit-tested without VS Code.' }],
+        patterns: [{ regex: '^(\\.\\./)+(vscode/|extension)', message: 'src/view/ does not import the vscode adapters.' }],
+      }],
     },
   },
   {
     files: ['src/protocol.ts'],
     rules: {
+      '@typescript-eslint/no-restricted-imports': ['error', {
+        ...noVscodeAtRuntime,
+        patterns: [{ regex: '^\\./(view/|vscode/|extension)', message: 'protocol.ts is the shared contract: it may use core types, nothing from the view or adapters.' }],
+      }],
       'no-restricted-imports': ['error', { patterns: [{ group: ['node:*', 'undici', 'eventsource-parser', 'preact', 'preact/*'], message: 'protocol.ts is shared by host and webview.' }] }],
     },
   },
@@ -44,7 +62,7 @@ export default tseslint.config(
         {
           paths: [{ name: 'vscode', message: 'The webview has no vscode module; talk to the host through the protocol.' }],
           patterns: [
-            { regex: '^\\.\\./(\\.\\./)*src/(?!protocol$|core/chat$|core/chatTree$|core/errors$)', message: 'webview/ imports only src/protocol.ts (and the plain data types it uses) from the host.' },
+            { regex: '^\\.\\./(\\.\\./)*src/(?!protocol$|core/chats/chat$|core/chats/chatTree$|core/base/errors$)', message: 'webview/ imports only src/protocol.ts (and the plain data types it uses) from the host.' },
             { group: ['node:*'], message: 'The webview runs in a browser.' },
           ],
         },

@@ -6,7 +6,7 @@
 import { h } from 'preact';
 import type { JSX } from 'preact';
 import { Lexer } from 'marked';
-import type { Chat, ChatMessage } from '../src/core/chat';
+import type { Chat, ChatMessage } from '../src/core/chats/chat';
 import type { ToWebviewMessage, ViewState } from '../src/protocol';
 import { MessageList } from '../webview/components/messageList';
 import { Markdown } from '../webview/markdown/markdown';

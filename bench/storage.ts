@@ -6,8 +6,8 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import type { ChatMessage } from '../src/core/chat';
-import { ChatStore } from '../src/core/chatStore';
+import type { ChatMessage } from '../src/core/chats/chat';
+import { ChatStore } from '../src/core/store/chatStore';
 import { FakeClock } from '../test/support/fakeClock';
 import { metric, ratioMetric, runPart } from './lib/results';
 import { interleaved, median, round } from './lib/stats';

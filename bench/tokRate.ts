@@ -3,11 +3,11 @@
  * harness build) streams answers through the full host path; the session's live `stats` (what the status bar
  * formats) are compared with the server's own `timings.predicted_per_second`.
  */
-import type { ServerTimings } from '../src/core/events';
-import { formatStatusText } from '../src/core/format';
-import { ThroughputMeter } from '../src/core/meter';
-import { systemClock } from '../src/core/clock';
-import type { LiveStats } from '../src/core/sessionEvents';
+import type { ServerTimings } from '../src/core/base/events';
+import { formatStatusText } from '../src/core/base/format';
+import { ThroughputMeter } from '../src/core/session/meter';
+import { systemClock } from '../src/core/base/clock';
+import type { LiveStats } from '../src/core/session/sessionEvents';
 import { startLlamaServer } from '../test/harness/llamaServer';
 import { HostPath } from './lib/hostPath';
 import { metric, runPart } from './lib/results';

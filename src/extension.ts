@@ -3,13 +3,13 @@
  * registration goes into context.subscriptions. The returned object lets extension-host tests observe state.
  */
 import * as vscode from 'vscode';
-import type { ChatRepository } from './core/chatRepository';
-import type { StoreProblem } from './core/chatRepository';
-import { ChatStore } from './core/chatStore';
-import { ConnectionMonitor } from './core/connection';
-import { LlamaClient, normalizeBaseUrl } from './core/llamaClient';
-import { ChatSession } from './core/session';
-import type { ChatSessionApi } from './core/sessionApi';
+import type { ChatRepository } from './core/chats/chatRepository';
+import type { StoreProblem } from './core/chats/chatRepository';
+import { ChatStore } from './core/store/chatStore';
+import { ConnectionMonitor } from './core/server/connection';
+import { LlamaClient, normalizeBaseUrl } from './core/server/llamaClient';
+import { ChatSession } from './core/session/session';
+import type { ChatSessionApi } from './core/session/sessionApi';
 import type { ConnectionState } from './protocol';
 import { CHAT_VIEW_ID, ChatViewProvider } from './vscode/chatViewProvider';
 import { ChatCommands } from './vscode/commands';

@@ -3,27 +3,13 @@
  * Streamed payloads carry an increasing `seq` per message; a webview that was hidden or reloaded asks with
  * `ready` and gets a full `snapshot`, never a replay of deltas.
  */
-import type { Attachment, Chat, ChatMessage, ChatSummary, MessageStatus } from './core/chat';
-import type { ErrorInfo } from './core/errors';
-import type { DraftMeasure, RefusalReason } from './core/sessionApi';
+import type { Attachment, Chat, ChatMessage, ChatSummary, MessageStatus } from './core/chats/chat';
+import type { ErrorInfo } from './core/base/errors';
+import type { DraftMeasure, RefusalReason } from './core/session/sessionApi';
+import type { ConnectionState } from './core/server/connection';
 
 export type { RefusalReason };
-
-export type ConnectionState =
-  | { state: 'unknown' }
-  | { state: 'checking'; url: string }
-  | {
-      state: 'connected';
-      url: string;
-      model?: string;
-      nCtx?: number;
-      build?: string;
-      /** The model takes images. */
-      vision?: boolean;
-      /** What the chat template can do with reasoning. */
-      reasoning?: { canToggle: boolean; canSkip: boolean };
-    }
-  | { state: 'error'; url: string; error: ErrorInfo };
+export type { ConnectionState };
 
 export interface StreamingInfo {
   chatId: string;

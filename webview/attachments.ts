@@ -2,7 +2,7 @@
  * Attachments in the webview: labels for chips, a long paste turned into a `paste` attachment, and image files
  * read as data: URIs. No Preact here.
  */
-import type { Attachment } from '../src/core/chat';
+import type { Attachment } from '../src/core/chats/chat';
 import { LIMITS } from '../src/protocol';
 import { formatInt } from './format';
 

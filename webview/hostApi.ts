@@ -3,7 +3,7 @@
  */
 import { createContext } from 'preact';
 import { useContext } from 'preact/hooks';
-import type { Attachment } from '../src/core/chat';
+import type { Attachment } from '../src/core/chats/chat';
 import type { FromWebviewMessage } from '../src/protocol';
 
 /** View-only state kept by VS Code across webview reloads. The host owns chats, not this. */

@@ -2,8 +2,8 @@
  * The webview's view model and the pure reducer that applies every host message to it. No DOM, no Preact:
  * tested directly. The host owns chats; this is only a mirror plus the bookkeeping that keeps it consistent.
  */
-import type { ErrorInfo } from '../src/core/errors';
-import type { Attachment, Chat, ChatMessage } from '../src/core/chat';
+import type { ErrorInfo } from '../src/core/base/errors';
+import type { Attachment, Chat, ChatMessage } from '../src/core/chats/chat';
 import type { PromptSize, RequestResult, StreamingInfo, ToWebviewMessage, UsageFigures, ViewState } from '../src/protocol';
 import { activePath, indexTree, leafForVersion } from './tree';
 

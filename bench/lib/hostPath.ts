@@ -6,16 +6,16 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import type { ChatMessage } from '../../src/core/chat';
-import type { ChatStreamer } from '../../src/core/client';
-import type { StreamEvent } from '../../src/core/events';
-import { ChatStore } from '../../src/core/chatStore';
-import { LlamaClient } from '../../src/core/llamaClient';
-import { PostCoalescer, doneWithoutText } from '../../src/core/postCoalescer';
-import { ChatSession } from '../../src/core/session';
-import type { SessionSettings } from '../../src/core/sessionApi';
-import type { SessionEvent } from '../../src/core/sessionEvents';
-import { systemClock } from '../../src/core/clock';
+import type { ChatMessage } from '../../src/core/chats/chat';
+import type { ChatStreamer } from '../../src/core/server/client';
+import type { StreamEvent } from '../../src/core/base/events';
+import { ChatStore } from '../../src/core/store/chatStore';
+import { LlamaClient } from '../../src/core/server/llamaClient';
+import { PostCoalescer, doneWithoutText } from '../../src/view/postCoalescer';
+import { ChatSession } from '../../src/core/session/session';
+import type { SessionSettings } from '../../src/core/session/sessionApi';
+import type { SessionEvent } from '../../src/core/session/sessionEvents';
+import { systemClock } from '../../src/core/base/clock';
 import type { ToWebviewMessage } from '../../src/protocol';
 
 export interface HostPathOptions {

@@ -5,20 +5,20 @@
  */
 import { randomBytes } from 'node:crypto';
 import * as vscode from 'vscode';
-import type { ChatRepository } from '../core/chatRepository';
-import type { Clock } from '../core/clock';
-import { systemClock } from '../core/clock';
-import type { ConnectionMonitor } from '../core/connection';
-import { Disposable, Emitter, toDisposable } from '../core/disposable';
-import type { IDisposable } from '../core/disposable';
-import type { Logger } from '../core/logger';
-import { PostCoalescer, doneWithoutText } from '../core/postCoalescer';
-import type { ActionOutcome, ChatSessionApi } from '../core/sessionApi';
-import type { SessionEvent } from '../core/sessionEvents';
+import type { ChatRepository } from '../core/chats/chatRepository';
+import type { Clock } from '../core/base/clock';
+import { systemClock } from '../core/base/clock';
+import type { ConnectionMonitor } from '../core/server/connection';
+import { Disposable, Emitter, toDisposable } from '../core/base/disposable';
+import type { IDisposable } from '../core/base/disposable';
+import type { Logger } from '../core/base/logger';
+import { PostCoalescer, doneWithoutText } from '../view/postCoalescer';
+import type { ActionOutcome, ChatSessionApi } from '../core/session/sessionApi';
+import type { SessionEvent } from '../core/session/sessionEvents';
 import { parseFromWebview } from '../protocol';
 import type { FromWebviewMessage, PromptSize, StreamingInfo, ToWebviewMessage, UsagePayload, ViewState } from '../protocol';
-import type { Attachment } from '../core/chat';
-import { DraftCounter } from '../core/draftCounter';
+import type { Attachment } from '../core/chats/chat';
+import { DraftCounter } from '../core/session/draftCounter';
 import type { Notifier } from './notifications';
 import { renderHtml, safeExternalUrl } from './webviewHtml';
 

@@ -1,15 +1,15 @@
 /** The `llamaChat.*` commands. Palette, menus and the webview all land here; arguments are checked, never trusted. */
 import * as path from 'node:path';
 import * as vscode from 'vscode';
-import { exportMarkdown } from '../core/chatOps';
-import type { ChatRepository } from '../core/chatRepository';
-import type { ConnectionMonitor } from '../core/connection';
-import type { ErrorInfo } from '../core/errors';
-import { LlamaError } from '../core/errors';
-import { displayModelName, formatInt } from '../core/format';
-import type { Attachment } from '../core/chat';
-import type { ChatSessionApi, DeletedMessages } from '../core/sessionApi';
-import { activeLeafId } from '../core/chatTree';
+import { exportMarkdown } from '../core/chats/chatOps';
+import type { ChatRepository } from '../core/chats/chatRepository';
+import type { ConnectionMonitor } from '../core/server/connection';
+import type { ErrorInfo } from '../core/base/errors';
+import { LlamaError } from '../core/base/errors';
+import { displayModelName, formatInt } from '../core/base/format';
+import type { Attachment } from '../core/chats/chat';
+import type { ChatSessionApi, DeletedMessages } from '../core/session/sessionApi';
+import { activeLeafId } from '../core/chats/chatTree';
 import type { ConnectionState } from '../protocol';
 import { LIMITS } from '../protocol';
 import type { ChatViewProvider } from './chatViewProvider';
@@ -18,8 +18,8 @@ import type { Notifier } from './notifications';
 import type { ApiKeyStore } from './secrets';
 import type { ServerClientHolder } from './serverClient';
 import type { ServerRegistry } from './serverRegistry';
-import { LlamaClient } from '../core/llamaClient';
-import type { ServerEntry } from '../core/servers';
+import { LlamaClient } from '../core/server/llamaClient';
+import type { ServerEntry } from '../core/server/servers';
 import { pickModel } from './modelPicker';
 import { readSettings, writeModelSetting } from './settings';
 

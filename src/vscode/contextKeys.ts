@@ -1,8 +1,8 @@
 /** Context keys for `when` and `enablement` clauses: llamaChat.streaming, .stale, .hasActiveChat, .connected, .canRetry. */
 import * as vscode from 'vscode';
-import { Disposable } from '../core/disposable';
-import type { ConnectionMonitor } from '../core/connection';
-import type { ChatSessionApi } from '../core/sessionApi';
+import { Disposable } from '../core/base/disposable';
+import type { ConnectionMonitor } from '../core/server/connection';
+import type { ChatSessionApi } from '../core/session/sessionApi';
 
 export interface ContextKeyValues {
   'llamaChat.streaming': boolean;

@@ -1,13 +1,13 @@
 /**
- * Llama Chat: Start / Stop Local Server. Runs llama-server (src/core/localServerProcess.ts) with the
+ * Llama Chat: Start / Stop Local Server. Runs llama-server (src/core/server/localServerProcess.ts) with the
  * `llamaChat.localServer.*` settings, its output in the `llama-server` channel, a cancellable progress
  * notification until /health is ok, a status bar item, and a crash report with Restart.
  */
 import * as path from 'node:path';
 import * as vscode from 'vscode';
-import { describeExit, LocalServerError, resolveBinary, startLocalServer } from '../core/localServerProcess';
-import type { LocalServerExit, LocalServerProcess } from '../core/localServerProcess';
-import type { Logger } from '../core/logger';
+import { describeExit, LocalServerError, resolveBinary, startLocalServer } from '../core/server/localServerProcess';
+import type { LocalServerExit, LocalServerProcess } from '../core/server/localServerProcess';
+import type { Logger } from '../core/base/logger';
 import type { Notifier } from './notifications';
 import { SECTION } from './settings';
 

@@ -4,7 +4,7 @@
  * for the extension-host tests, which cannot read an output channel.
  */
 import type * as vscode from 'vscode';
-import type { Logger } from '../core/logger';
+import type { Logger } from '../core/base/logger';
 
 const MAX_RECENT = 500;
 

@@ -4,10 +4,10 @@
  * picked model id ('' for the server default), or undefined when dismissed. The caller stores it as the chat's model.
  */
 import * as vscode from 'vscode';
-import type { ModelInfo, RouterModel, ServerProps } from '../core/client';
-import { LlamaError } from '../core/errors';
-import type { Logger } from '../core/logger';
-import { formatInt } from '../core/format';
+import type { ModelInfo, RouterModel, ServerProps } from '../core/server/client';
+import { LlamaError } from '../core/base/errors';
+import type { Logger } from '../core/base/logger';
+import { formatInt } from '../core/base/format';
 
 export interface ModelPickerClient {
   listRouterModels?(signal?: AbortSignal): Promise<RouterModel[] | undefined>;

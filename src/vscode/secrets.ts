@@ -3,7 +3,7 @@
  * server (by its URL); the key saved before servers had their own is the default server's.
  */
 import type * as vscode from 'vscode';
-import type { IDisposable } from '../core/disposable';
+import type { IDisposable } from '../core/base/disposable';
 
 const KEY = 'llamaChat.apiKey';
 

@@ -3,10 +3,10 @@
  * and a changed URL or timeout swaps the client underneath. An old client is disposed once its last stream ends,
  * so changing settings never cuts an answer that is being generated.
  */
-import type { ChatRequest, ChatStreamer, ModelInfo, PromptCount, RouterModel, ServerProps, SlotInfo } from '../core/client';
-import type { ConnectionProbe } from '../core/connection';
-import type { IDisposable } from '../core/disposable';
-import type { StreamEvent } from '../core/events';
+import type { ChatRequest, ChatStreamer, ModelInfo, PromptCount, RouterModel, ServerProps, SlotInfo } from '../core/server/client';
+import type { ConnectionProbe } from '../core/server/connection';
+import type { IDisposable } from '../core/base/disposable';
+import type { StreamEvent } from '../core/base/events';
 
 export interface ServerClient extends ChatStreamer {
   health(signal?: AbortSignal): Promise<unknown>;

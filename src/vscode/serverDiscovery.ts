@@ -4,9 +4,9 @@
  * one was found. Never changes the user's settings; a set serverUrl is never second-guessed.
  */
 import * as vscode from 'vscode';
-import type { ConnectionMonitor } from '../core/connection';
-import { Disposable } from '../core/disposable';
-import type { Logger } from '../core/logger';
+import type { ConnectionMonitor } from '../core/server/connection';
+import { Disposable } from '../core/base/disposable';
+import type { Logger } from '../core/base/logger';
 import type { Notifier } from './notifications';
 import type { ServerClientConfig, ServerClientHolder } from './serverClient';
 import { DEFAULT_SERVER_URL, SECTION } from './settings';

@@ -4,12 +4,12 @@
  * it is still there.
  */
 import type * as vscode from 'vscode';
-import type { ConnectionMonitor } from '../core/connection';
-import { Disposable, Emitter } from '../core/disposable';
-import type { Logger } from '../core/logger';
-import { normalizeBaseUrl } from '../core/llamaClient';
-import { pickActive, serverList } from '../core/servers';
-import type { ServerEntry } from '../core/servers';
+import type { ConnectionMonitor } from '../core/server/connection';
+import { Disposable, Emitter } from '../core/base/disposable';
+import type { Logger } from '../core/base/logger';
+import { normalizeBaseUrl } from '../core/server/llamaClient';
+import { pickActive, serverList } from '../core/server/servers';
+import type { ServerEntry } from '../core/server/servers';
 import type { ServerClientHolder } from './serverClient';
 
 const ACTIVE_KEY = 'llamaChat.activeServer';

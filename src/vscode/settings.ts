@@ -1,6 +1,6 @@
 /** Reads the `llamaChat.*` settings into plain values; read again on every change, never cached. */
 import * as vscode from 'vscode';
-import type { SessionSettings } from '../core/sessionApi';
+import type { SessionSettings } from '../core/session/sessionApi';
 
 export const SECTION = 'llamaChat';
 export const DEFAULT_SERVER_URL = 'http://127.0.0.1:8080';

@@ -2,9 +2,9 @@
  * Asks the user what to do with a stream that went silent: Retry or Discard. The answer can race with the stream
  * recovering or ending on its own; then nothing is changed and the user is told why.
  */
-import { Disposable } from '../core/disposable';
-import type { Logger } from '../core/logger';
-import type { ChatSessionApi } from '../core/sessionApi';
+import { Disposable } from '../core/base/disposable';
+import type { Logger } from '../core/base/logger';
+import type { ChatSessionApi } from '../core/session/sessionApi';
 import type { Notifier } from './notifications';
 
 export interface StaleNotifierOptions {

@@ -4,12 +4,12 @@
  * After the last stream ends it shows the final figures (marked as final) briefly, then hides.
  */
 import * as vscode from 'vscode';
-import type { Clock, TimerHandle } from '../core/clock';
-import { systemClock } from '../core/clock';
-import { Disposable, toDisposable } from '../core/disposable';
-import { formatFinalText, formatStatusText, formatStatusTooltip } from '../core/format';
-import type { ActiveStream, ChatSessionApi } from '../core/sessionApi';
-import type { SessionEvent } from '../core/sessionEvents';
+import type { Clock, TimerHandle } from '../core/base/clock';
+import { systemClock } from '../core/base/clock';
+import { Disposable, toDisposable } from '../core/base/disposable';
+import { formatFinalText, formatStatusText, formatStatusTooltip } from '../core/base/format';
+import type { ActiveStream, ChatSessionApi } from '../core/session/sessionApi';
+import type { SessionEvent } from '../core/session/sessionEvents';
 
 export interface ChatStatusBarOptions {
   session: ChatSessionApi;

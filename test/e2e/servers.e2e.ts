@@ -6,7 +6,7 @@
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { parseChatLog } from '../../src/core/storeFormat';
+import { parseChatLog } from '../../src/core/store/storeFormat';
 import { e2e, openWorkbench, withUserSettings } from './env';
 import { pollUntil } from './workbench';
 

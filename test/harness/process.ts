@@ -168,7 +168,7 @@ export function sleep(ms: number): Promise<void> {
 }
 
 /** A port that was free a moment ago on `host` (the OS picks it). Callers retry on EADDRINUSE. */
-export { findFreePort } from '../../src/core/localServerProcess';
+export { findFreePort } from '../../src/core/server/localServerProcess';
 
 export interface WaitForHttpOptions {
   timeoutMs?: number;

@@ -4,14 +4,14 @@
  * context is refused before any chat request. The counts come from the server itself.
  */
 import * as assert from 'node:assert/strict';
-import type { ChatMessage } from '../../src/core/chat';
-import { activePath } from '../../src/core/chatTree';
-import type { ChatRequest, ChatStreamer, PromptCount, ServerProps } from '../../src/core/client';
-import type { StreamEvent } from '../../src/core/events';
-import { LlamaClient } from '../../src/core/llamaClient';
-import { ChatSession } from '../../src/core/session';
-import type { SessionSettings } from '../../src/core/sessionApi';
-import type { SessionEvent } from '../../src/core/sessionEvents';
+import type { ChatMessage } from '../../src/core/chats/chat';
+import { activePath } from '../../src/core/chats/chatTree';
+import type { ChatRequest, ChatStreamer, PromptCount, ServerProps } from '../../src/core/server/client';
+import type { StreamEvent } from '../../src/core/base/events';
+import { LlamaClient } from '../../src/core/server/llamaClient';
+import { ChatSession } from '../../src/core/session/session';
+import type { SessionSettings } from '../../src/core/session/sessionApi';
+import type { SessionEvent } from '../../src/core/session/sessionEvents';
 import { MemoryRepository } from '../support/memoryRepository';
 import { SERVER_CTX, serverUnderTest } from './hooks';
 

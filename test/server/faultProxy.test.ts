@@ -1,8 +1,8 @@
 /** LlamaClient through the fault proxy in front of the real llama-server: stalls, cuts, error statuses, empty frames, pings. */
 import * as assert from 'node:assert/strict';
 import { request } from 'undici';
-import type { ChatRequest } from '../../src/core/client';
-import { LlamaClient } from '../../src/core/llamaClient';
+import type { ChatRequest } from '../../src/core/server/client';
+import { LlamaClient } from '../../src/core/server/llamaClient';
 import { startFaultProxy } from '../harness/faultProxy';
 import type { FaultProxy } from '../harness/faultProxy';
 import { cancelledTasks, collect, completeNonStreamed, ofType, waitForCancelLogged, waitForIdleSlots } from './helpers';

@@ -1,9 +1,9 @@
 /** Small helpers shared by the real-server tests. */
 import { readFileSync } from 'node:fs';
 import { request } from 'undici';
-import type { ChatRequestMessage } from '../../src/core/client';
-import type { StreamEvent } from '../../src/core/events';
-import type { LlamaClient } from '../../src/core/llamaClient';
+import type { ChatRequestMessage } from '../../src/core/server/client';
+import type { StreamEvent } from '../../src/core/base/events';
+import type { LlamaClient } from '../../src/core/server/llamaClient';
 
 export interface Collected {
   events: StreamEvent[];

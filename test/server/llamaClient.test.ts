@@ -1,7 +1,7 @@
 /** LlamaClient against a real llama-server (tiny random-weight model): every byte of the protocol is real. */
 import * as assert from 'node:assert/strict';
-import type { ChatRequest } from '../../src/core/client';
-import { LlamaClient } from '../../src/core/llamaClient';
+import type { ChatRequest } from '../../src/core/server/client';
+import { LlamaClient } from '../../src/core/server/llamaClient';
 import { cancelledTasks, collect, completeNonStreamed, ofType, waitForBusySlot, waitForCancelLogged, waitForIdleSlots } from './helpers';
 import { SERVER_ALIAS, SERVER_CTX, SERVER_SLOTS, serverUnderTest } from './hooks';
 

@@ -5,12 +5,12 @@
  * answers; a question too large for the context is refused before any chat request.
  */
 import * as assert from 'node:assert/strict';
-import type { Attachment, ChatMessage } from '../../src/core/chat';
-import { buildChatRequest, buildRequestMessages, formatAttachment } from '../../src/core/chatOps';
-import type { ChatRequest, ChatRequestMessage, PromptCount } from '../../src/core/client';
-import { fitRequest } from '../../src/core/contextBudget';
-import { LlamaClient } from '../../src/core/llamaClient';
-import type { SessionSettings } from '../../src/core/sessionApi';
+import type { Attachment, ChatMessage } from '../../src/core/chats/chat';
+import { buildChatRequest, buildRequestMessages, formatAttachment } from '../../src/core/chats/chatOps';
+import type { ChatRequest, ChatRequestMessage, PromptCount } from '../../src/core/server/client';
+import { fitRequest } from '../../src/core/session/contextBudget';
+import { LlamaClient } from '../../src/core/server/llamaClient';
+import type { SessionSettings } from '../../src/core/session/sessionApi';
 import { startFaultProxy } from '../harness/faultProxy';
 import type { FaultProxy } from '../harness/faultProxy';
 import { collect, ofType } from './helpers';

@@ -4,9 +4,9 @@
  * the slot goes idle although X-Conversation-Id keeps generation going after a disconnect.
  */
 import * as assert from 'node:assert/strict';
-import { LlamaClient } from '../../src/core/llamaClient';
-import type { ChatRequest } from '../../src/core/client';
-import type { StreamEvent } from '../../src/core/events';
+import { LlamaClient } from '../../src/core/server/llamaClient';
+import type { ChatRequest } from '../../src/core/server/client';
+import type { StreamEvent } from '../../src/core/base/events';
 import { startFaultProxy } from '../harness/faultProxy';
 import type { FaultProxy } from '../harness/faultProxy';
 import { serverUnderTest } from './hooks';

@@ -4,9 +4,9 @@
  * queued when the consumer asks comes as one batch, like the events of one network chunk. Faithful to the contract: it never throws, an abort ends the stream with
  * `{type: 'error', error: {kind: 'aborted'}}`, and nothing follows a `done` or `error` event.
  */
-import type { ChatRequest, ChatStreamer, PromptCount, ServerProps, SlotInfo } from '../../src/core/client';
-import type { ErrorInfo } from '../../src/core/errors';
-import type { FinishReason, ServerTimings, StreamEvent, Usage } from '../../src/core/events';
+import type { ChatRequest, ChatStreamer, PromptCount, ServerProps, SlotInfo } from '../../src/core/server/client';
+import type { ErrorInfo } from '../../src/core/base/errors';
+import type { FinishReason, ServerTimings, StreamEvent, Usage } from '../../src/core/base/events';
 
 export const ABORTED: ErrorInfo = { kind: 'aborted', message: 'The request was cancelled.' };
 

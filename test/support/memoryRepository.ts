@@ -2,12 +2,12 @@
  * An in-memory ChatRepository for tests. Faithful to the contract: every value going in or out is copied (callers
  * can never alias stored state), unknown chats/messages are errors, and failures can be injected per method.
  */
-import type { Chat, ChatMessage, ChatSummary, MessagePatch } from '../../src/core/chat';
-import type { ChatRepository, StoreProblem, TreeEdit } from '../../src/core/chatRepository';
-import type { Clock } from '../../src/core/clock';
-import { systemClock } from '../../src/core/clock';
-import { Emitter } from '../../src/core/disposable';
-import { newId } from '../../src/core/ids';
+import type { Chat, ChatMessage, ChatSummary, MessagePatch } from '../../src/core/chats/chat';
+import type { ChatRepository, StoreProblem, TreeEdit } from '../../src/core/chats/chatRepository';
+import type { Clock } from '../../src/core/base/clock';
+import { systemClock } from '../../src/core/base/clock';
+import { Emitter } from '../../src/core/base/disposable';
+import { newId } from '../../src/core/base/ids';
 
 export type RepositoryMethod =
   | 'open'

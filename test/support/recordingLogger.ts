@@ -1,5 +1,5 @@
-import type { Logger } from '../../src/core/logger';
-import type { StreamEvent } from '../../src/core/events';
+import type { Logger } from '../../src/core/base/logger';
+import type { StreamEvent } from '../../src/core/base/events';
 
 function show(value: unknown): string {
   return value instanceof Error ? `${value.message} ${value.stack ?? ''}` : typeof value === 'string' ? value : JSON.stringify(value);

@@ -1,7 +1,7 @@
 /** One ChatSession on the fakes (clock, streamer, repository) with every event recorded: the unit suites' rig. */
-import { ChatSession } from '../../src/core/session';
-import type { SessionSettings } from '../../src/core/sessionApi';
-import type { SessionEvent } from '../../src/core/sessionEvents';
+import { ChatSession } from '../../src/core/session/session';
+import type { SessionSettings } from '../../src/core/session/sessionApi';
+import type { SessionEvent } from '../../src/core/session/sessionEvents';
 import { FakeClock } from './fakeClock';
 import { FakeStreamer } from './fakeStreamer';
 import { MemoryRepository } from './memoryRepository';

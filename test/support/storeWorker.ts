@@ -4,9 +4,9 @@
  * is durable (`stream` prints one `chunk` line per flushed chunk). Prints `{"ready":true}` after open.
  */
 import * as readline from 'node:readline';
-import type { ChatMessage, Role } from '../../src/core/chat';
-import type { TreeEdit } from '../../src/core/chatRepository';
-import { ChatStore } from '../../src/core/chatStore';
+import type { ChatMessage, Role } from '../../src/core/chats/chat';
+import type { TreeEdit } from '../../src/core/chats/chatRepository';
+import { ChatStore } from '../../src/core/store/chatStore';
 
 export type WorkerCommand =
   | { tag: number; op: 'create'; title?: string }

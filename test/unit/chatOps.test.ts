@@ -1,6 +1,6 @@
 import * as assert from 'node:assert/strict';
-import type { Attachment, Chat, ChatMessage } from '../../src/core/chat';
-import { buildChatRequest, buildRequestMessages, exportMarkdown, forkMessages, formatAttachment } from '../../src/core/chatOps';
+import type { Attachment, Chat, ChatMessage } from '../../src/core/chats/chat';
+import { buildChatRequest, buildRequestMessages, exportMarkdown, forkMessages, formatAttachment } from '../../src/core/chats/chatOps';
 
 function msg(id: string, role: ChatMessage['role'], content: string, extra: Partial<ChatMessage> = {}): ChatMessage {
   return { id, role, content, status: 'complete', createdAt: 1, ...extra };

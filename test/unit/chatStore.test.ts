@@ -2,11 +2,11 @@ import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import type { ChatMessage, MessageStatus, Role } from '../../src/core/chat';
-import type { StoreProblem } from '../../src/core/chatRepository';
-import type { FileStat, StoreFs } from '../../src/core/chatStore';
-import { ChatStore, nodeStoreFs } from '../../src/core/chatStore';
-import { newId } from '../../src/core/ids';
+import type { ChatMessage, MessageStatus, Role } from '../../src/core/chats/chat';
+import type { StoreProblem } from '../../src/core/chats/chatRepository';
+import type { FileStat, StoreFs } from '../../src/core/store/chatStore';
+import { ChatStore, nodeStoreFs } from '../../src/core/store/chatStore';
+import { newId } from '../../src/core/base/ids';
 import { FakeClock } from '../support/fakeClock';
 import { seededRandom } from '../harness/tinyModel';
 

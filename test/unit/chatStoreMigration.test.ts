@@ -2,9 +2,9 @@ import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import type { Chat } from '../../src/core/chat';
-import { ChatStore } from '../../src/core/chatStore';
-import { READ_ONLY_NEWER } from '../../src/core/storeEntry';
+import type { Chat } from '../../src/core/chats/chat';
+import { ChatStore } from '../../src/core/store/chatStore';
+import { READ_ONLY_NEWER } from '../../src/core/store/storeEntry';
 import { FakeClock } from '../support/fakeClock';
 
 const FIXTURES = path.resolve(__dirname, '../../../test/fixtures/store-v1');

@@ -6,8 +6,8 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as readline from 'node:readline';
-import type { ChatMessage } from '../../src/core/chat';
-import { ChatStore } from '../../src/core/chatStore';
+import type { ChatMessage } from '../../src/core/chats/chat';
+import { ChatStore } from '../../src/core/store/chatStore';
 import type { WorkerAck, WorkerCommand } from '../support/storeWorker';
 
 const WORKER = path.join(__dirname, '../support/storeWorker.js');

@@ -2,9 +2,9 @@ import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import type { ChatMessage } from '../../src/core/chat';
-import { ChatStore } from '../../src/core/chatStore';
-import type { WatchFactory } from '../../src/core/storeWatch';
+import type { ChatMessage } from '../../src/core/chats/chat';
+import { ChatStore } from '../../src/core/store/chatStore';
+import type { WatchFactory } from '../../src/core/store/storeWatch';
 
 function until(cond: () => boolean, what: string, ms = 3000): Promise<void> {
   const end = Date.now() + ms;

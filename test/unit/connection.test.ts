@@ -1,8 +1,8 @@
 import * as assert from 'node:assert/strict';
-import type { ServerProps } from '../../src/core/client';
-import { ConnectionMonitor, modelNameOf } from '../../src/core/connection';
-import type { ConnectionProbe } from '../../src/core/connection';
-import { LlamaError } from '../../src/core/errors';
+import type { ServerProps } from '../../src/core/server/client';
+import { ConnectionMonitor, modelNameOf } from '../../src/core/server/connection';
+import type { ConnectionProbe } from '../../src/core/server/connection';
+import { LlamaError } from '../../src/core/base/errors';
 import type { ConnectionState } from '../../src/protocol';
 import { FakeClock } from '../support/fakeClock';
 

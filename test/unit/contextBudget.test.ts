@@ -1,9 +1,9 @@
 import * as assert from 'node:assert/strict';
-import type { Attachment, ChatMessage } from '../../src/core/chat';
-import { buildRequestMessages } from '../../src/core/chatOps';
-import type { ChatRequestMessage, PromptCount } from '../../src/core/client';
-import { estimatePromptTokens, fitRequest, reserveFor } from '../../src/core/contextBudget';
-import type { FitInput } from '../../src/core/contextBudget';
+import type { Attachment, ChatMessage } from '../../src/core/chats/chat';
+import { buildRequestMessages } from '../../src/core/chats/chatOps';
+import type { ChatRequestMessage, PromptCount } from '../../src/core/server/client';
+import { estimatePromptTokens, fitRequest, reserveFor } from '../../src/core/session/contextBudget';
+import type { FitInput } from '../../src/core/session/contextBudget';
 
 function msg(id: string, role: ChatMessage['role'], content: string, extra: Partial<ChatMessage> = {}): ChatMessage {
   return { id, role, content, status: 'complete', createdAt: 1, ...extra };

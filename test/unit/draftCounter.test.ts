@@ -1,5 +1,5 @@
 import * as assert from 'node:assert/strict';
-import { DraftCounter } from '../../src/core/draftCounter';
+import { DraftCounter } from '../../src/core/session/draftCounter';
 import { FakeClock } from '../support/fakeClock';
 
 interface Call {

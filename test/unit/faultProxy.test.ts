@@ -3,8 +3,8 @@ import * as fs from 'node:fs';
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import * as path from 'node:path';
-import { emptyFrame, startFaultProxy } from '../../test/harness/faultProxy';
-import type { FaultProxy } from '../../test/harness/faultProxy';
+import { emptyFrame, startFaultProxy } from '../harness/faultProxy';
+import type { FaultProxy } from '../harness/faultProxy';
 
 /** An upstream whose SSE responses the test writes event by event. */
 interface ScriptedUpstream {

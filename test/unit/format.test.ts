@@ -1,6 +1,6 @@
 import * as assert from 'node:assert/strict';
-import { displayModelName, escapeMarkdown, fenceCode, formatDuration, formatFinalText, formatInt, formatStatusText, formatStatusTooltip, formatTps, reasoningCaps } from '../../src/core/format';
-import type { LiveStats } from '../../src/core/sessionEvents';
+import { displayModelName, escapeMarkdown, fenceCode, formatDuration, formatFinalText, formatInt, formatStatusText, formatStatusTooltip, formatTps, reasoningCaps } from '../../src/core/base/format';
+import type { LiveStats } from '../../src/core/session/sessionEvents';
 
 function stats(over: Partial<LiveStats> = {}): LiveStats {
   return { phase: 'generating', completionTokens: 0, ...over };

@@ -1,9 +1,9 @@
 import * as assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { fromFloat16Bits, GGML_TYPE, getKv, readGguf, tensorData, toFloat16Bits, writeGguf } from '../../test/harness/gguf';
-import type { GgufKv } from '../../test/harness/gguf';
-import { buildTinyModel, DEFAULT_TINY_RECIPE, seededRandom, tokenizerKvs } from '../../test/harness/tinyModel';
-import type { TinyModelRecipe } from '../../test/harness/tinyModel';
+import { fromFloat16Bits, GGML_TYPE, getKv, readGguf, tensorData, toFloat16Bits, writeGguf } from '../harness/gguf';
+import type { GgufKv } from '../harness/gguf';
+import { buildTinyModel, DEFAULT_TINY_RECIPE, seededRandom, tokenizerKvs } from '../harness/tinyModel';
+import type { TinyModelRecipe } from '../harness/tinyModel';
 
 /** A tiny synthetic SPM-style vocab: enough metadata for the model writer, no llama.cpp source needed. */
 function syntheticVocab(): Uint8Array {

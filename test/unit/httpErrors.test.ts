@@ -1,6 +1,6 @@
 import * as assert from 'node:assert/strict';
-import { displayUrl, excerpt, httpStatusError, networkError, notSseError, parseServerErrorBody, streamErrorInfo } from '../../src/core/httpErrors';
-import { LlamaError } from '../../src/core/errors';
+import { displayUrl, excerpt, httpStatusError, networkError, notSseError, parseServerErrorBody, streamErrorInfo } from '../../src/core/server/httpErrors';
+import { LlamaError } from '../../src/core/base/errors';
 import { findFrame, parseFrames } from '../support/frames';
 
 const frames = parseFrames();

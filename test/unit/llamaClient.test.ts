@@ -1,11 +1,11 @@
 import * as assert from 'node:assert/strict';
 import * as net from 'node:net';
-import { LlamaClient, buildChatBody, buildCountBody, normalizeBaseUrl } from '../../src/core/llamaClient';
-import type { LlamaClientOptions } from '../../src/core/llamaClient';
-import { LlamaError } from '../../src/core/errors';
-import type { ErrorInfo } from '../../src/core/errors';
-import type { StreamEvent } from '../../src/core/events';
-import type { ChatRequest } from '../../src/core/client';
+import { LlamaClient, buildChatBody, buildCountBody, normalizeBaseUrl } from '../../src/core/server/llamaClient';
+import type { LlamaClientOptions } from '../../src/core/server/llamaClient';
+import { LlamaError } from '../../src/core/base/errors';
+import type { ErrorInfo } from '../../src/core/base/errors';
+import type { StreamEvent } from '../../src/core/base/events';
+import type { ChatRequest } from '../../src/core/server/client';
 import { findFrame, parseFrames } from '../support/frames';
 import type { FrameSection } from '../support/frames';
 import { ScriptedServer, json, routes, sseResponse } from '../support/scriptedServer';

@@ -1,7 +1,7 @@
 import * as assert from 'node:assert/strict';
-import type { ChatRequest } from '../../src/core/client';
-import type { StreamEvent } from '../../src/core/events';
-import { LlamaClient } from '../../src/core/llamaClient';
+import type { ChatRequest } from '../../src/core/server/client';
+import type { StreamEvent } from '../../src/core/base/events';
+import { LlamaClient } from '../../src/core/server/llamaClient';
 import { findFrame, parseFrames } from '../support/frames';
 import { ScriptedServer } from '../support/scriptedServer';
 import type { BodyStep } from '../support/scriptedServer';

@@ -4,10 +4,10 @@
  * spellings (remembered), giving up on 404 without a retry storm, DELETE on Stop, lookup and replay.
  */
 import * as assert from 'node:assert/strict';
-import { LlamaClient, SseEventCursor, parseStreamList, streamPath } from '../../src/core/llamaClient';
-import type { StreamEvent } from '../../src/core/events';
-import type { ChatRequest } from '../../src/core/client';
-import { decodeChatStream } from '../../src/core/streamDecoder';
+import { LlamaClient, SseEventCursor, parseStreamList, streamPath } from '../../src/core/server/llamaClient';
+import type { StreamEvent } from '../../src/core/base/events';
+import type { ChatRequest } from '../../src/core/server/client';
+import { decodeChatStream } from '../../src/core/server/streamDecoder';
 import { ScriptedServer, json, routes, sseResponse } from '../support/scriptedServer';
 import type { Handler, RecordedRequest, ScriptedResponse } from '../support/scriptedServer';
 import { RecordingLogger } from '../support/recordingLogger';

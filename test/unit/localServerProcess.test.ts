@@ -4,8 +4,8 @@ import * as http from 'node:http';
 import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { LocalServerError, resolveBinary, serverArgs, startLocalServer } from '../../src/core/localServerProcess';
-import type { LocalServerExit, LocalServerProcess } from '../../src/core/localServerProcess';
+import { LocalServerError, resolveBinary, serverArgs, startLocalServer } from '../../src/core/server/localServerProcess';
+import type { LocalServerExit, LocalServerProcess } from '../../src/core/server/localServerProcess';
 
 /**
  * A fake llama-server: parses --port, prints lines, answers /health 503 for FAKE_LOAD_MS then 200, /exit exits

@@ -1,6 +1,6 @@
 import * as assert from 'node:assert/strict';
-import type { StreamEvent } from '../../src/core/events';
-import { ThroughputMeter } from '../../src/core/meter';
+import type { StreamEvent } from '../../src/core/base/events';
+import { ThroughputMeter } from '../../src/core/session/meter';
 import { FakeClock } from '../support/fakeClock';
 
 const token: StreamEvent = { type: 'content', text: 'x' };

@@ -3,10 +3,10 @@
  * LiteLLM: /v1/chat/completions and /v1/models, nothing else, no timings) and a router-mode llama-server's model API.
  */
 import * as assert from 'node:assert/strict';
-import { LlamaClient, parseRouterModels } from '../../src/core/llamaClient';
-import type { ChatMessage } from '../../src/core/chat';
-import { ChatSession } from '../../src/core/session';
-import type { SessionEvent } from '../../src/core/sessionEvents';
+import { LlamaClient, parseRouterModels } from '../../src/core/server/llamaClient';
+import type { ChatMessage } from '../../src/core/chats/chat';
+import { ChatSession } from '../../src/core/session/session';
+import type { SessionEvent } from '../../src/core/session/sessionEvents';
 import { MemoryRepository } from '../support/memoryRepository';
 import { RecordingLogger } from '../support/recordingLogger';
 import { ScriptedServer, json, routes, sseResponse } from '../support/scriptedServer';

@@ -1,6 +1,6 @@
 import * as assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { PostCoalescer } from '../../src/core/postCoalescer';
+import { PostCoalescer } from '../../src/view/postCoalescer';
 import type { ToWebviewMessage } from '../../src/protocol';
 import { FakeClock } from '../support/fakeClock';
 

@@ -1,6 +1,6 @@
 import * as assert from 'node:assert/strict';
-import { normalizeBaseUrl } from '../../src/core/llamaClient';
-import { LOCAL_SERVER_NAME, pickActive, serverList } from '../../src/core/servers';
+import { normalizeBaseUrl } from '../../src/core/server/llamaClient';
+import { LOCAL_SERVER_NAME, pickActive, serverList } from '../../src/core/server/servers';
 
 describe('servers', () => {
   it('lists the setting (bad entries skipped, one per URL), else the one serverUrl; a local server joins', () => {

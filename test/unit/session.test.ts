@@ -1,8 +1,8 @@
 import * as assert from 'node:assert/strict';
-import type { ChatMessage } from '../../src/core/chat';
-import { activePath } from '../../src/core/chatTree';
-import { PROPS_WAIT_MS } from '../../src/core/sessionContext';
-import type { ActionOutcome } from '../../src/core/sessionApi';
+import type { ChatMessage } from '../../src/core/chats/chat';
+import { activePath } from '../../src/core/chats/chatTree';
+import { PROPS_WAIT_MS } from '../../src/core/session/sessionContext';
+import type { ActionOutcome } from '../../src/core/session/sessionApi';
 import type { MemoryRepository } from '../support/memoryRepository';
 import { sessionRig, tick } from '../support/sessionRig';
 

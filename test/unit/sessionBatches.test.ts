@@ -1,8 +1,8 @@
 import * as assert from 'node:assert/strict';
-import type { ChatStreamer, ServerProps } from '../../src/core/client';
-import type { StreamEvent } from '../../src/core/events';
-import { ChatSession } from '../../src/core/session';
-import type { SessionEvent } from '../../src/core/sessionEvents';
+import type { ChatStreamer, ServerProps } from '../../src/core/server/client';
+import type { StreamEvent } from '../../src/core/base/events';
+import { ChatSession } from '../../src/core/session/session';
+import type { SessionEvent } from '../../src/core/session/sessionEvents';
 import { FakeClock } from '../support/fakeClock';
 import { MemoryRepository } from '../support/memoryRepository';
 

@@ -1,11 +1,11 @@
 /** Context through the session: fitting on send, cut answers, continue, summaries, attachments, the draft meter. */
 import * as assert from 'node:assert/strict';
-import type { ChatMessage } from '../../src/core/chat';
-import { activePath } from '../../src/core/chatTree';
-import { ChatSession } from '../../src/core/session';
-import { COUNT_WAIT_MS } from '../../src/core/sessionContext';
-import type { ActionOutcome, SessionSettings } from '../../src/core/sessionApi';
-import type { SessionEvent } from '../../src/core/sessionEvents';
+import type { ChatMessage } from '../../src/core/chats/chat';
+import { activePath } from '../../src/core/chats/chatTree';
+import { ChatSession } from '../../src/core/session/session';
+import { COUNT_WAIT_MS } from '../../src/core/session/sessionContext';
+import type { ActionOutcome, SessionSettings } from '../../src/core/session/sessionApi';
+import type { SessionEvent } from '../../src/core/session/sessionEvents';
 import { FakeClock } from '../support/fakeClock';
 import { FakeStreamer } from '../support/fakeStreamer';
 import { MemoryRepository } from '../support/memoryRepository';

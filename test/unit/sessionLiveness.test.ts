@@ -1,6 +1,6 @@
 /** Slow, busy and dead streams never look alike: liveness on the fake clock, through the session. */
 import * as assert from 'node:assert/strict';
-import { BUSY_AFTER_MS, ChatSession, pingSeconds } from '../../src/core/session';
+import { BUSY_AFTER_MS, ChatSession, pingSeconds } from '../../src/core/session/session';
 import { sessionRig, tick } from '../support/sessionRig';
 
 const setup = sessionRig;

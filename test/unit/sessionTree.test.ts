@@ -1,8 +1,8 @@
 /** The conversation as a tree, through the session: nothing an action does may lose an answer. */
 import * as assert from 'node:assert/strict';
-import type { ChatMessage } from '../../src/core/chat';
-import { activePath } from '../../src/core/chatTree';
-import type { ActionOutcome, SessionSettings } from '../../src/core/sessionApi';
+import type { ChatMessage } from '../../src/core/chats/chat';
+import { activePath } from '../../src/core/chats/chatTree';
+import type { ActionOutcome, SessionSettings } from '../../src/core/session/sessionApi';
 import { sessionRig, tick } from '../support/sessionRig';
 
 function setup(settingsInit: Partial<SessionSettings> = {}) {

@@ -1,7 +1,7 @@
 import * as assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { ChatStreamDecoder, decodeChatStream } from '../../src/core/streamDecoder';
-import type { StreamEvent } from '../../src/core/events';
+import { ChatStreamDecoder, decodeChatStream } from '../../src/core/server/streamDecoder';
+import type { StreamEvent } from '../../src/core/base/events';
 import { findFrame, parseFrames } from '../support/frames';
 import type { FrameSection } from '../support/frames';
 

@@ -1,7 +1,7 @@
 import * as assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { splitThink, ThinkParser } from '../../src/core/thinkParser';
-import type { ThinkKind } from '../../src/core/thinkParser';
+import { splitThink, ThinkParser } from '../../src/core/server/thinkParser';
+import type { ThinkKind } from '../../src/core/server/thinkParser';
 
 interface Split {
   reasoning: string;

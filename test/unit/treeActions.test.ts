@@ -1,7 +1,7 @@
 import * as assert from 'node:assert/strict';
-import type { Chat, ChatMessage } from '../../src/core/chat';
-import { activePath, indexTree, latestLeafUnder, leafForVersion, pathTo, siblingsOf, subtreeIds, versionOf } from '../../src/core/chatTree';
-import { planDelete, planEdit, planNewAnswer, planRestore } from '../../src/core/treeActions';
+import type { Chat, ChatMessage } from '../../src/core/chats/chat';
+import { activePath, indexTree, latestLeafUnder, leafForVersion, pathTo, siblingsOf, subtreeIds, versionOf } from '../../src/core/chats/chatTree';
+import { planDelete, planEdit, planNewAnswer, planRestore } from '../../src/core/chats/treeActions';
 
 let clock = 0;
 function m(id: string, role: ChatMessage['role'], parentId?: string, extra: Partial<ChatMessage> = {}): ChatMessage {

@@ -1,5 +1,5 @@
 import * as assert from 'node:assert/strict';
-import { StaleWatchdog } from '../../src/core/watchdog';
+import { StaleWatchdog } from '../../src/core/session/watchdog';
 import { FakeClock } from '../support/fakeClock';
 
 describe('StaleWatchdog', () => {

@@ -1,7 +1,7 @@
 /** The chat view: wires host messages into the reducer and lays out header, banners, log and composer. */
 import type { JSX } from 'preact';
 import { useEffect, useMemo, useReducer } from 'preact/hooks';
-import type { ChatMessage } from '../../src/core/chat';
+import type { ChatMessage } from '../../src/core/chats/chat';
 import type { ToWebviewMessage } from '../../src/protocol';
 import { useHost } from '../hostApi';
 import { activeStream, initialModel, pathOf, readOnlyReason, reasoningOf, reduce } from '../state';

@@ -3,7 +3,7 @@
  * bubble showing the attached text or image.
  */
 import type { JSX } from 'preact';
-import type { Attachment } from '../../src/core/chat';
+import type { Attachment } from '../../src/core/chats/chat';
 import { attachmentLabel, codiconFor, lineRange, tokensText } from '../attachments';
 
 function ChipLabel({ attachment: a, tokens }: { attachment: Attachment; tokens: number | undefined }): JSX.Element {

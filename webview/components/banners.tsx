@@ -1,6 +1,6 @@
 /** Banners: connection state, a stale stream, a read-only chat, errors not tied to a message; and the empty state. */
 import type { JSX } from 'preact';
-import type { ErrorInfo } from '../../src/core/errors';
+import type { ErrorInfo } from '../../src/core/base/errors';
 import type { ConnectionState, StreamingInfo } from '../../src/protocol';
 import { useElapsed } from '../clock';
 import { formatSeconds, sentence } from '../format';

@@ -8,7 +8,7 @@
  */
 import type { JSX } from 'preact';
 import { useEffect, useRef, useState } from 'preact/hooks';
-import type { Attachment } from '../../src/core/chat';
+import type { Attachment } from '../../src/core/chats/chat';
 import { LIMITS } from '../../src/protocol';
 import type { PromptSize, StreamingInfo } from '../../src/protocol';
 import { imageFiles, LONG_PASTE, NO_VISION, pasteAttachment, readImage, TOO_MANY } from '../attachments';

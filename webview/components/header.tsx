@@ -1,7 +1,7 @@
 /** The header: the active chat's title opens the chat list; new, rename, export and delete actions. */
 import type { JSX } from 'preact';
 import { useEffect, useRef, useState } from 'preact/hooks';
-import type { ChatSummary } from '../../src/core/chat';
+import type { ChatSummary } from '../../src/core/chats/chat';
 import { useHost } from '../hostApi';
 import { IconButton } from './iconButton';
 

@@ -5,7 +5,7 @@
 import { Fragment } from 'preact';
 import type { JSX } from 'preact';
 import { useEffect, useLayoutEffect, useMemo, useRef, useState } from 'preact/hooks';
-import type { Attachment, Chat, ChatMessage } from '../../src/core/chat';
+import type { Attachment, Chat, ChatMessage } from '../../src/core/chats/chat';
 import type { StreamingInfo } from '../../src/protocol';
 import { useElapsed } from '../clock';
 import { formatCount, formatElapsed, formatInt, formatMs, formatTps, modelLabel, plural } from '../format';

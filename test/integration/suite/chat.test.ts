@@ -1,10 +1,10 @@
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { ChatStore } from '../../../src/core/chatStore';
+import { ChatStore } from '../../../src/core/store/chatStore';
 import { setProxyMode } from '../../harness/faultProxyControl';
 import * as vscode from 'vscode';
-import { activePath } from '../../../src/core/chatTree';
+import { activePath } from '../../../src/core/chats/chatTree';
 import { activateExtension, env, nextEvent, streamEndedIn, useServer, waitFor } from './support';
 
 const SERVER = env('LLAMA_CHAT_TEST_SERVER_URL');

@@ -1,7 +1,7 @@
 /** Shared by the extension-host tests: the activated extension's API and small waiting helpers. */
 import * as vscode from 'vscode';
 import type { LlamaChatApi } from '../../../src/extension';
-import type { SessionEvent } from '../../../src/core/sessionEvents';
+import type { SessionEvent } from '../../../src/core/session/sessionEvents';
 
 export const EXTENSION_ID = 'llama-server-chat.llama-server-chat';
 

@@ -6,10 +6,10 @@ import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { ChatStore } from '../../../src/core/chatStore';
-import { LlamaClient } from '../../../src/core/llamaClient';
-import { ChatSession } from '../../../src/core/session';
-import type { SessionEvent } from '../../../src/core/sessionEvents';
+import { ChatStore } from '../../../src/core/store/chatStore';
+import { LlamaClient } from '../../../src/core/server/llamaClient';
+import { ChatSession } from '../../../src/core/session/session';
+import type { SessionEvent } from '../../../src/core/session/sessionEvents';
 import { json, routes, ScriptedServer, sseResponse } from '../../support/scriptedServer';
 
 const chunk = (delta: Record<string, unknown>, finish: string | null = null): string =>

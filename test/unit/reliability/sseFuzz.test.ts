@@ -6,8 +6,8 @@
  */
 import * as assert from 'node:assert/strict';
 import fc from 'fast-check';
-import type { StreamEvent } from '../../../src/core/events';
-import { LlamaClient } from '../../../src/core/llamaClient';
+import type { StreamEvent } from '../../../src/core/base/events';
+import { LlamaClient } from '../../../src/core/server/llamaClient';
 import type { BodyStep } from '../../support/scriptedServer';
 import { ScriptedServer } from '../../support/scriptedServer';
 

@@ -6,8 +6,8 @@
 import { editorCalls, FakeUri } from './fakeVscode';
 import * as assert from 'node:assert/strict';
 import fc from 'fast-check';
-import type { ConnectionMonitor } from '../../../src/core/connection';
-import type { ChatSessionApi } from '../../../src/core/sessionApi';
+import type { ConnectionMonitor } from '../../../src/core/server/connection';
+import type { ChatSessionApi } from '../../../src/core/session/sessionApi';
 import { LIMITS, parseFromWebview } from '../../../src/protocol';
 import type { FromWebviewType, ToWebviewMessage } from '../../../src/protocol';
 import { ChatViewProvider } from '../../../src/vscode/chatViewProvider';

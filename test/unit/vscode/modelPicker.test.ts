@@ -1,7 +1,7 @@
 /** Select Model's picker: router models with state, modalities and Load / Unload; a plain server's /v1/models. */
 import { fakeVscode } from '../security/fakeVscode';
 import * as assert from 'node:assert/strict';
-import type { ModelInfo, RouterModel, ServerProps } from '../../../src/core/client';
+import type { ModelInfo, RouterModel, ServerProps } from '../../../src/core/server/client';
 import { LOAD_TOOLTIP, UNLOAD_TOOLTIP, pickModel } from '../../../src/vscode/modelPicker';
 import type { Notifier } from '../../../src/vscode/notifications';
 import { RecordingLogger } from '../../support/recordingLogger';

@@ -1,6 +1,6 @@
 import * as assert from 'node:assert/strict';
-import type { ChatRequest, ModelInfo, ServerProps } from '../../../src/core/client';
-import type { StreamEvent } from '../../../src/core/events';
+import type { ChatRequest, ModelInfo, ServerProps } from '../../../src/core/server/client';
+import type { StreamEvent } from '../../../src/core/base/events';
 import { ServerClientHolder } from '../../../src/vscode/serverClient';
 import type { ServerClient, ServerClientConfig } from '../../../src/vscode/serverClient';
 

@@ -1,8 +1,8 @@
 /** Port 9931 (llama.cpp's newer default) is tried only when serverUrl is unset and nothing answers on 8080. */
 import '../security/fakeVscode';
 import * as assert from 'node:assert/strict';
-import type { ServerProps } from '../../../src/core/client';
-import { ConnectionMonitor } from '../../../src/core/connection';
+import type { ServerProps } from '../../../src/core/server/client';
+import { ConnectionMonitor } from '../../../src/core/server/connection';
 import type { Notifier } from '../../../src/vscode/notifications';
 import { ServerClientHolder } from '../../../src/vscode/serverClient';
 import type { ServerClient, ServerClientConfig } from '../../../src/vscode/serverClient';

@@ -1,8 +1,8 @@
 /** The active server: remembered, switched on the client, followed by a started local server; keys per server. */
 import '../security/fakeVscode';
 import * as assert from 'node:assert/strict';
-import type { ServerProps } from '../../../src/core/client';
-import { ConnectionMonitor } from '../../../src/core/connection';
+import type { ServerProps } from '../../../src/core/server/client';
+import { ConnectionMonitor } from '../../../src/core/server/connection';
 import { ApiKeyStore } from '../../../src/vscode/secrets';
 import { ServerClientHolder } from '../../../src/vscode/serverClient';
 import type { ServerClient } from '../../../src/vscode/serverClient';

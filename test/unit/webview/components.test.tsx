@@ -1,7 +1,7 @@
 import * as assert from 'node:assert/strict';
 import type { ComponentChild } from 'preact';
 import { act } from 'preact/test-utils';
-import type { Chat, ChatMessage } from '../../../src/core/chat';
+import type { Chat, ChatMessage } from '../../../src/core/chats/chat';
 import { LIMITS } from '../../../src/protocol';
 import type { RequestResult, StreamingInfo, ToWebviewMessage, ViewState } from '../../../src/protocol';
 import { App } from '../../../webview/components/app';

@@ -2,7 +2,7 @@
 import * as assert from 'node:assert/strict';
 import type { ComponentChild } from 'preact';
 import { act } from 'preact/test-utils';
-import type { Attachment, Chat, ChatMessage } from '../../../src/core/chat';
+import type { Attachment, Chat, ChatMessage } from '../../../src/core/chats/chat';
 import { LIMITS } from '../../../src/protocol';
 import type { PromptSize, RequestResult, ToWebviewMessage, ViewState } from '../../../src/protocol';
 import { App } from '../../../webview/components/app';

@@ -5,7 +5,7 @@
 import * as assert from 'node:assert/strict';
 import type { ComponentChild } from 'preact';
 import { act } from 'preact/test-utils';
-import type { Chat, ChatMessage } from '../../../src/core/chat';
+import type { Chat, ChatMessage } from '../../../src/core/chats/chat';
 import type { StreamingInfo, ToWebviewMessage, ViewState } from '../../../src/protocol';
 import { App } from '../../../webview/components/app';
 import { StaleBanner } from '../../../webview/components/banners';

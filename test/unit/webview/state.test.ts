@@ -1,5 +1,5 @@
 import * as assert from 'node:assert/strict';
-import type { Chat, ChatMessage } from '../../../src/core/chat';
+import type { Chat, ChatMessage } from '../../../src/core/chats/chat';
 import type { ToWebviewMessage, ViewState } from '../../../src/protocol';
 import { activeStream, initialModel, KEPT_ATTACHES, KEPT_RESULTS, pathOf, readOnlyReason, reduce } from '../../../webview/state';
 import type { LocalAction, ViewModel } from '../../../webview/state';

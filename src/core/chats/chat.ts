@@ -1,5 +1,5 @@
 /** The chat model: plain data, persisted by the ChatStore and mirrored into the webview. */
-import type { ErrorInfo } from './errors';
+import type { ErrorInfo } from '../base/errors';
 
 export type Role = 'system' | 'user' | 'assistant';
 

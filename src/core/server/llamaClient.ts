@@ -4,14 +4,14 @@
  */
 import type * as UndiciTypes from 'undici';
 import type { Dispatcher } from 'undici';
-import { LlamaError } from './errors';
-import type { ErrorInfo } from './errors';
+import { LlamaError } from '../base/errors';
+import type { ErrorInfo } from '../base/errors';
 import type { ChatRequest, ChatRequestMessage, ChatStreamer, ModelInfo, PromptCount, RouterModel, ServerProps, SlotInfo } from './client';
 import { DETACH } from './client';
-import { IMAGE_TOKEN_ESTIMATE, estimatePromptTokens, estimateTextTokens } from './contextBudget';
-import type { StreamEvent } from './events';
-import { nullLogger } from './logger';
-import type { Logger } from './logger';
+import { IMAGE_TOKEN_ESTIMATE, estimatePromptTokens, estimateTextTokens } from '../session/contextBudget';
+import type { StreamEvent } from '../base/events';
+import { nullLogger } from '../base/logger';
+import type { Logger } from '../base/logger';
 import { ChatStreamDecoder } from './streamDecoder';
 import { displayUrl, excerpt, httpStatusError, networkError, notSseError } from './httpErrors';
 import type { ErrorContext } from './httpErrors';

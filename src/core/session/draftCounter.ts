@@ -3,7 +3,7 @@
  * leading call right away when idle, then a trailing one with the latest draft), a newer draft aborts the measure
  * in flight (its result is dropped), and results are cached by key so an idle or repeated draft costs nothing.
  */
-import type { Clock, TimerHandle } from './clock';
+import type { Clock, TimerHandle } from '../base/clock';
 
 export interface DraftCounterOptions<D, R> {
   clock: Clock;

@@ -2,8 +2,8 @@
  * Notices a stream that went silent. A slow stream is not stale: any frame resets the silence, and only
  * `timeoutMs` without a single frame fires the callback, once per arming.
  */
-import type { Clock, TimerHandle } from './clock';
-import type { IDisposable } from './disposable';
+import type { Clock, TimerHandle } from '../base/clock';
+import type { IDisposable } from '../base/disposable';
 
 export class StaleWatchdog implements IDisposable {
   private timeoutMs = 0;

@@ -4,16 +4,32 @@
  * older one, whose result is dropped: the state never goes back to an old URL's answer.
  */
 import type { ServerProps } from './client';
-import { displayModelName, reasoningCaps } from './format';
-import type { Clock, TimerHandle } from './clock';
-import { systemClock } from './clock';
-import { Disposable, Emitter } from './disposable';
-import type { IDisposable } from './disposable';
-import type { ErrorInfo } from './errors';
-import { LlamaError } from './errors';
-import type { Logger } from './logger';
-import { nullLogger } from './logger';
-import type { ConnectionState } from '../protocol';
+import { displayModelName, reasoningCaps } from '../base/format';
+import type { Clock, TimerHandle } from '../base/clock';
+import { systemClock } from '../base/clock';
+import { Disposable, Emitter } from '../base/disposable';
+import type { IDisposable } from '../base/disposable';
+import type { ErrorInfo } from '../base/errors';
+import { LlamaError } from '../base/errors';
+import type { Logger } from '../base/logger';
+import { nullLogger } from '../base/logger';
+
+/** What the extension knows of the configured server's reachability (shown in the view and the status bar). */
+export type ConnectionState =
+  | { state: 'unknown' }
+  | { state: 'checking'; url: string }
+  | {
+      state: 'connected';
+      url: string;
+      model?: string;
+      nCtx?: number;
+      build?: string;
+      /** The model takes images. */
+      vision?: boolean;
+      /** What the chat template can do with reasoning. */
+      reasoning?: { canToggle: boolean; canSkip: boolean };
+    }
+  | { state: 'error'; url: string; error: ErrorInfo };
 
 /** What a check needs from the llama-server client. */
 export interface ConnectionProbe {

@@ -1,6 +1,6 @@
 /** The chat session controller's public face, as the VS Code adapters use it (implemented by ChatSession). */
-import type { Attachment, Chat, ChatMessage } from './chat';
-import type { IDisposable } from './disposable';
+import type { Attachment, Chat, ChatMessage } from '../chats/chat';
+import type { IDisposable } from '../base/disposable';
 import type { LiveStats, SessionEvent } from './sessionEvents';
 
 /** Read at every send, so changed settings apply without a reload. */

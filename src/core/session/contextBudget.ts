@@ -3,10 +3,10 @@
  * kept for the answer fits n_ctx. Pure: the prompt counter (normally the server's exact count) is injected, and
  * every count is a server round trip, so cut points are found by binary search.
  */
-import type { ChatMessage } from './chat';
-import { buildRequestMessages, pathSummary } from './chatOps';
-import type { ChatRequestMessage, PromptCount } from './client';
-import { formatInt } from './format';
+import type { ChatMessage } from '../chats/chat';
+import { buildRequestMessages, pathSummary } from '../chats/chatOps';
+import type { ChatRequestMessage, PromptCount } from '../server/client';
+import { formatInt } from '../base/format';
 import type { SessionSettings } from './sessionApi';
 
 export type OverflowPolicy = 'trimOldest' | 'summarize' | 'fail';

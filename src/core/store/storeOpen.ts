@@ -1,6 +1,6 @@
 /** Opening the chat folder: clean up what dead writers left, then list chats from the index or the files. */
-import type { StoreProblem } from './chatRepository';
-import { isValidId } from './ids';
+import type { StoreProblem } from '../chats/chatRepository';
+import { isValidId } from '../base/ids';
 import { forEachLimit, newEntry, summaryOf } from './storeEntry';
 import type { FileStat } from './storeFs';
 import { errorText } from './storeFs';

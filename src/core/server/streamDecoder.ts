@@ -15,8 +15,8 @@
  */
 import { createParser } from 'eventsource-parser';
 import type { EventSourceMessage, EventSourceParser, ParseError } from 'eventsource-parser';
-import type { ErrorInfo } from './errors';
-import type { FinishReason, ServerTimings, StreamEvent, Usage } from './events';
+import type { ErrorInfo } from '../base/errors';
+import type { FinishReason, ServerTimings, StreamEvent, Usage } from '../base/events';
 import { excerpt, streamErrorInfo } from './httpErrors';
 import { ThinkParser } from './thinkParser';
 import type { ThinkKind } from './thinkParser';

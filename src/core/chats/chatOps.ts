@@ -1,9 +1,9 @@
 /** Pure operations on chats: the request sent for a chat, forks, Markdown export. */
 import type { Attachment, Chat, ChatMessage, ContextSummary } from './chat';
 import { activePath } from './chatTree';
-import type { ChatRequest, ChatRequestMessage } from './client';
-import { fenceCode } from './format';
-import type { SessionSettings } from './sessionApi';
+import type { ChatRequest, ChatRequestMessage } from '../server/client';
+import { fenceCode } from '../base/format';
+import type { SessionSettings } from '../session/sessionApi';
 
 /** Inline code that backticks inside `text` cannot close early. */
 function inlineCode(text: string): string {

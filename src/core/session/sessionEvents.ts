@@ -1,7 +1,7 @@
 /** What the session controller reports to its adapters (webview bridge, status bar, notifications). */
-import type { ChatMessage, MessagePatch } from './chat';
-import type { ErrorInfo } from './errors';
-import type { PromptProgress } from './events';
+import type { ChatMessage, MessagePatch } from '../chats/chat';
+import type { ErrorInfo } from '../base/errors';
+import type { PromptProgress } from '../base/events';
 
 /** Live figures for one streaming message, from the ThroughputMeter. */
 export interface LiveStats {

@@ -4,7 +4,7 @@
  * A chat log is a header line followed by records. Replaying the records over the header gives the chat; the store
  * mutates its in-memory chats through the same `applyRecord`, so memory and disk cannot drift apart.
  */
-import type { Chat, ChatMessage, ChatSummary, MessagePatch } from './chat';
+import type { Chat, ChatMessage, ChatSummary, MessagePatch } from '../chats/chat';
 
 /**
  * Highest format version this build reads and the version it writes.

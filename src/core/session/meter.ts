@@ -2,9 +2,9 @@
  * Live and final throughput figures for one streaming answer: tok/s, context use, time to first token, prompt speed.
  * Prefers the server's own numbers (`timings`, `usage`) and falls back to counting stream events on the clock.
  */
-import type { MessageTimings } from './chat';
-import type { Clock } from './clock';
-import type { ServerTimings, StreamEvent, Usage } from './events';
+import type { MessageTimings } from '../chats/chat';
+import type { Clock } from '../base/clock';
+import type { ServerTimings, StreamEvent, Usage } from '../base/events';
 import type { LiveStats } from './sessionEvents';
 
 export interface ThroughputMeterOptions {

@@ -8,7 +8,7 @@ import type { Chat, ChatMessage } from './chat';
 import { activeLeafId, activePath, indexTree, pathTo, subtreeIds } from './chatTree';
 import type { TreeIndex } from './chatTree';
 import type { TreeEdit } from './chatRepository';
-import type { RefusalReason } from './sessionApi';
+import type { RefusalReason } from '../session/sessionApi';
 
 export type Plan<T> = ({ ok: true } & T) | { ok: false; reason: RefusalReason; detail: string };
 

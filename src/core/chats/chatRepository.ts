@@ -1,6 +1,6 @@
 /** What the session controller needs from chat storage; ChatStore (files under a directory) implements it. */
 import type { Chat, ChatMessage, ChatSummary, MessagePatch } from './chat';
-import type { ErrorInfo } from './errors';
+import type { ErrorInfo } from '../base/errors';
 
 export interface StoreProblem {
   /** The file that could not be read (moved aside to the quarantine folder) or written. */

@@ -1,5 +1,5 @@
 /** What the session controller needs from a llama-server client; the undici implementation is LlamaClient. */
-import type { StreamEvent } from './events';
+import type { StreamEvent } from '../base/events';
 
 export interface ChatRequestMessage {
   role: 'system' | 'user' | 'assistant';

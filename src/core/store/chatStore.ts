@@ -6,15 +6,15 @@
  * Several windows may share the folder: every write takes the chat's lock file and first merges what another writer
  * added (see storeLock.ts for the design); a watcher reloads chats changed by another window (storeSync.ts).
  */
-import type { Chat, ChatMessage, ChatSummary, MessagePatch } from './chat';
-import { deriveTitle, isFinal } from './chat';
-import type { ChatRepository, StoreProblem, TreeEdit } from './chatRepository';
-import type { Clock } from './clock';
-import { systemClock } from './clock';
-import type { IDisposable } from './disposable';
-import { newId } from './ids';
-import type { Logger } from './logger';
-import { nullLogger } from './logger';
+import type { Chat, ChatMessage, ChatSummary, MessagePatch } from '../chats/chat';
+import { deriveTitle, isFinal } from '../chats/chat';
+import type { ChatRepository, StoreProblem, TreeEdit } from '../chats/chatRepository';
+import type { Clock } from '../base/clock';
+import { systemClock } from '../base/clock';
+import type { IDisposable } from '../base/disposable';
+import { newId } from '../base/ids';
+import type { Logger } from '../base/logger';
+import { nullLogger } from '../base/logger';
 import type { AppendRecord, Entry } from './storeEntry';
 import { cloneMessage, newEntry, summaryOf } from './storeEntry';
 import type { StoreFs } from './storeFs';

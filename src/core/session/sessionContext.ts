@@ -3,14 +3,14 @@
  * request, the fitting itself (contextBudget.ts) and a summary of earlier messages. Counting failures never block a
  * send: the request then goes out whole and the server has the last word.
  */
-import type { Attachment, ChatMessage } from './chat';
-import { buildChatRequest, buildRequestMessages, formatAttachment } from './chatOps';
-import type { ChatRequest, ChatRequestMessage, ChatStreamer, PromptCount, ServerProps } from './client';
+import type { Attachment, ChatMessage } from '../chats/chat';
+import { buildChatRequest, buildRequestMessages, formatAttachment } from '../chats/chatOps';
+import type { ChatRequest, ChatRequestMessage, ChatStreamer, PromptCount, ServerProps } from '../server/client';
 import { estimatePromptTokens, fitRequest, reserveFor } from './contextBudget';
-import type { Clock } from './clock';
+import type { Clock } from '../base/clock';
 import type { FitResult, OverflowPolicy } from './contextBudget';
-import { LlamaError } from './errors';
-import type { Logger } from './logger';
+import { LlamaError } from '../base/errors';
+import type { Logger } from '../base/logger';
 import type { SessionSettings } from './sessionApi';
 
 /** How long a send waits for /props (n_ctx) before it goes out unfitted: a silent server must not block it. */

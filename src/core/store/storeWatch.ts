@@ -1,8 +1,8 @@
 /** Watching the chats folder for another window's writes: node's fs.watch, debounced; absent where it throws. */
 import * as fs from 'node:fs';
-import type { Clock, TimerHandle } from './clock';
-import type { IDisposable } from './disposable';
-import type { Logger } from './logger';
+import type { Clock, TimerHandle } from '../base/clock';
+import type { IDisposable } from '../base/disposable';
+import type { Logger } from '../base/logger';
 
 /** Starts watching dir; onChange gets a file name when the platform tells one (else undefined: rescan everything). */
 export type WatchFactory = (dir: string, onChange: (name: string | undefined) => void) => IDisposable;

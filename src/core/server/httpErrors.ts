@@ -2,8 +2,8 @@
  * Turns network failures and HTTP error responses into LlamaErrors that say what happened, quote the server, and
  * suggest the next step. Messages name the URL (with any credentials removed), never an API key.
  */
-import { LlamaError } from './errors';
-import type { ErrorInfo, LlamaErrorKind } from './errors';
+import { LlamaError } from '../base/errors';
+import type { ErrorInfo, LlamaErrorKind } from '../base/errors';
 
 export const SET_API_KEY_COMMAND = "'Llama Chat: Set API Key'";
 export const SERVER_URL_SETTING = 'llamaChat.serverUrl';

@@ -7,11 +7,11 @@
  * meanwhile is never lost or applied twice.
  */
 import * as path from 'node:path';
-import type { StoreProblem } from './chatRepository';
-import type { Clock, TimerHandle } from './clock';
-import { Emitter } from './disposable';
-import { isValidId } from './ids';
-import type { Logger } from './logger';
+import type { StoreProblem } from '../chats/chatRepository';
+import type { Clock, TimerHandle } from '../base/clock';
+import { Emitter } from '../base/disposable';
+import { isValidId } from '../base/ids';
+import type { Logger } from '../base/logger';
 import type { Entry } from './storeEntry';
 import { encodePending, forEachLimit, install, makeReadOnly, newEntry, replayPending, rowOf, summaryOf } from './storeEntry';
 import type { FileStat, StoreFs } from './storeFs';

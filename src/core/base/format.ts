@@ -2,8 +2,8 @@
  * Text for the status bar, its tooltip and prefilled chat input. Pure and locale-independent, so the same numbers
  * read the same on every machine and in tests.
  */
-import type { ChatMessage } from './chat';
-import type { LiveStats } from './sessionEvents';
+import type { ChatMessage } from '../chats/chat';
+import type { LiveStats } from '../session/sessionEvents';
 
 /** 1234567 -> "1,234,567"; negative and fractional input is rounded first. */
 export function formatInt(n: number): string {

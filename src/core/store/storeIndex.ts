@@ -3,7 +3,7 @@
  * chats this window does not know (another window's) as long as their files exist.
  */
 import * as path from 'node:path';
-import type { Logger } from './logger';
+import type { Logger } from '../base/logger';
 import type { FileStat, StoreFs } from './storeFs';
 import { errorCode, errorText, tmpNameFor } from './storeFs';
 import type { IndexRow } from './storeFormat';

@@ -1,6 +1,6 @@
 /** The chat store's bookkeeping per chat file, and the pure steps that rebuild memory from a re-read file. */
 import * as path from 'node:path';
-import type { Chat, ChatMessage, ChatSummary } from './chat';
+import type { Chat, ChatMessage, ChatSummary } from '../chats/chat';
 import type { FileStat } from './storeFs';
 import type { BodyRecord, ChatState, FuturePeek, IndexRow } from './storeFormat';
 import { applyRecord } from './storeFormat';

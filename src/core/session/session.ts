@@ -4,31 +4,31 @@
  * exactly one final status. User actions that race with the stream's own ending are settled by whichever comes
  * first; the loser changes nothing and says why.
  */
-import type { Attachment, Chat, ChatMessage, ContextSummary, MessagePatch, MessageStatus } from './chat';
-import { deriveTitle } from './chat';
-import type { ChatRepository } from './chatRepository';
-import { forkMessages } from './chatOps';
-import { activeLeafId, activePath, indexTree, leafForVersion, pathTo } from './chatTree';
-import type { ChatRequest, ChatStreamer, ServerProps } from './client';
-import type { Clock } from './clock';
-import { systemClock } from './clock';
-import { Disposable, Emitter, toDisposable } from './disposable';
-import type { IDisposable } from './disposable';
-import type { ErrorInfo } from './errors';
-import type { StreamEvent } from './events';
-import { newId } from './ids';
-import type { Logger } from './logger';
-import { nullLogger } from './logger';
+import type { Attachment, Chat, ChatMessage, ContextSummary, MessagePatch, MessageStatus } from '../chats/chat';
+import { deriveTitle } from '../chats/chat';
+import type { ChatRepository } from '../chats/chatRepository';
+import { forkMessages } from '../chats/chatOps';
+import { activeLeafId, activePath, indexTree, leafForVersion, pathTo } from '../chats/chatTree';
+import type { ChatRequest, ChatStreamer, ServerProps } from '../server/client';
+import type { Clock } from '../base/clock';
+import { systemClock } from '../base/clock';
+import { Disposable, Emitter, toDisposable } from '../base/disposable';
+import type { IDisposable } from '../base/disposable';
+import type { ErrorInfo } from '../base/errors';
+import type { StreamEvent } from '../base/events';
+import { newId } from '../base/ids';
+import type { Logger } from '../base/logger';
+import { nullLogger } from '../base/logger';
 import { ThroughputMeter } from './meter';
 import type { ActionOutcome, ActiveStream, ChatSessionApi, DeletedMessages, DeleteOutcome, DraftMeasure, SessionSettings } from './sessionApi';
 import type { LiveStats, SessionEvent } from './sessionEvents';
-import { isRetryable, lastAnswer, planDelete, planEdit, planNewAnswer, planRestore, planSelectVersion } from './treeActions';
+import { isRetryable, lastAnswer, planDelete, planEdit, planNewAnswer, planRestore, planSelectVersion } from '../chats/treeActions';
 import { StaleWatchdog } from './watchdog';
-import { DETACH } from './client';
+import { DETACH } from '../server/client';
 import type { FitResult } from './contextBudget';
 import { ContextFitter } from './sessionContext';
-import { modelNameOf } from './connection';
-import { displayModelName, reasoningCaps } from './format';
+import { modelNameOf } from '../server/connection';
+import { displayModelName, reasoningCaps } from '../base/format';
 
 export interface ChatSessionOptions {
   streamer: ChatStreamer;

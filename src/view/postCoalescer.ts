@@ -3,9 +3,9 @@
  * post per 25 ms and usage figures at most once per 500 ms, inside the next delta when text is pending. Every delta post carries the next `seq` of its message,
  * so a snapshot can say which text it already contains and the webview drops anything at or below that seq.
  */
-import type { Clock, TimerHandle } from './clock';
-import type { IDisposable } from './disposable';
-import type { ChatMessage } from './chat';
+import type { Clock, TimerHandle } from '../core/base/clock';
+import type { IDisposable } from '../core/base/disposable';
+import type { ChatMessage } from '../core/chats/chat';
 import type { ToWebviewMessage, UsagePayload } from '../protocol';
 
 /**
