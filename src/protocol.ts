@@ -77,7 +77,6 @@ export type RequestResult =
 export type ToWebviewMessage =
   | { type: 'snapshot'; state: ViewState }
   | { type: 'chats'; chats: ChatSummary[]; activeChatId: string | undefined }
-  | { type: 'chat'; chat: Chat | undefined }
   | { type: 'messageAdded'; chatId: string; message: ChatMessage }
   | {
       type: 'delta';
@@ -125,7 +124,6 @@ export type ToWebviewMessage =
   /** The chat's active path now ends at `leafId` (a version was chosen). */
   | { type: 'leaf'; chatId: string; leafId: string }
   | { type: 'connection'; connection: ConnectionState; model?: string }
-  | { type: 'prefill'; text: string }
   | { type: 'focusInput' };
 
 // ---------------------------------------------------------------------------------------------------------------
