@@ -7,6 +7,7 @@ import type { Attachment, Chat, ChatMessage, ChatSummary, MessageStatus } from '
 import type { ErrorInfo } from './core/base/errors';
 import type { DraftMeasure, RefusalReason } from './core/session/sessionApi';
 import type { ConnectionState } from './core/server/connection';
+import * as v from 'valibot';
 
 export type { RefusalReason };
 export type { ConnectionState };
@@ -77,7 +78,6 @@ export type RequestResult =
 export type ToWebviewMessage =
   | { type: 'snapshot'; state: ViewState }
   | { type: 'chats'; chats: ChatSummary[]; activeChatId: string | undefined }
-  | { type: 'chat'; chat: Chat | undefined }
   | { type: 'messageAdded'; chatId: string; message: ChatMessage }
   | {
       type: 'delta';
@@ -125,58 +125,16 @@ export type ToWebviewMessage =
   /** The chat's active path now ends at `leafId` (a version was chosen). */
   | { type: 'leaf'; chatId: string; leafId: string }
   | { type: 'connection'; connection: ConnectionState; model?: string }
-  | { type: 'prefill'; text: string }
   | { type: 'focusInput' };
 
 // ---------------------------------------------------------------------------------------------------------------
 // Webview -> host
-
-export type FromWebviewMessage =
-  | { type: 'ready' }
-  /** Requests (`requestId`) are answered by a `result` with the same id. */
-  | { type: 'send'; requestId: string; chatId?: string; text: string; attachments?: Attachment[] }
-  /** The composer changed: count the request it would send (debounced and cancelled by the host). */
-  | { type: 'draft'; draftId: string; chatId?: string; text: string; attachments?: Attachment[] }
-  /** `@` in the composer: pick a workspace file to attach. */
-  | { type: 'pickFile'; chatId?: string }
-  /** Continue an answer cut by llamaChat.maxTokens (the server continues the same message). */
-  | { type: 'continueAnswer'; requestId?: string; chatId: string; messageId: string }
-  /** A new chat with the cut answer's question and text, continued there. */
-  | { type: 'continueInNewChat'; chatId: string; messageId: string }
-  /** Summarize the earlier messages of the active path into a summary sent in their place. */
-  | { type: 'compactChat'; chatId: string }
-  | { type: 'editSummary'; chatId: string; messageId: string; text: string }
-  /** Thinking on or off for this chat (templates with enable_thinking). */
-  | { type: 'setThinking'; chatId: string; enabled: boolean }
-  /** End the reasoning of a running answer on the server (reasoning_control). */
-  | { type: 'skipThinking'; chatId: string; messageId: string }
-  | { type: 'stop'; chatId: string; messageId?: string }
-  /** A new version of `messageId` (any failed, stopped or interrupted answer; a live one is aborted first). */
-  | { type: 'retry'; requestId?: string; chatId: string; messageId?: string }
-  | { type: 'discardStale'; chatId: string; messageId?: string }
-  /** A new version of the answer `messageId` (default: the last answer on the active path). */
-  | { type: 'regenerate'; requestId?: string; chatId: string; messageId?: string }
-  /** A new version of the question `messageId` with `text`, answered anew. */
-  | { type: 'editResend'; requestId: string; chatId: string; messageId: string; text: string; attachments?: Attachment[] }
-  /** Show `messageId` among its versions (the active path then runs through it). */
-  | { type: 'selectVersion'; chatId: string; messageId: string }
-  /** Delete one message (its replies move up to its parent) or the whole branch under it; undoable. */
-  | { type: 'deleteMessage'; chatId: string; messageId: string; scope: 'message' | 'branch' }
-  | { type: 'newChat' }
-  | { type: 'switchChat'; chatId: string }
-  | { type: 'renameChat'; chatId: string; title?: string }
-  | { type: 'deleteChat'; chatId: string }
-  | { type: 'forkChat'; chatId: string; messageId: string }
-  | { type: 'exportChat'; chatId: string }
-  | { type: 'copy'; text: string }
-  | { type: 'insert'; text: string; language?: string }
-  | { type: 'openLink'; href: string }
-  | { type: 'retryConnection' }
-  | { type: 'openSettings' }
-  | { type: 'selectModel' }
-  | { type: 'selectServer' };
-
-export type FromWebviewType = FromWebviewMessage['type'];
+//
+// Each message is defined once, in `fromWebviewSchemas` below, as valibot schemas; its TypeScript type is derived
+// from them, so a field cannot be added to the type without a validator. The schemas are built on first use (the
+// host's first parse): the webview imports only the types and LIMITS from here, and its bundle has no valibot.
+// Fields a message does not define are dropped, never passed on (the host reads only defined fields, so nothing
+// it understands is lost). A missing or mistyped field rejects the whole message.
 
 /** Upper bounds for anything a webview may send: a message above them is rejected. */
 export const LIMITS = {
@@ -191,116 +149,153 @@ export const LIMITS = {
   maxImage: 20_000_000,
 } as const;
 
-const ATTACHMENT_KINDS = new Set(['file', 'selection', 'paste', 'image']);
+/** Missing keys are reported by their object. Issue messages complete "<type>.<field> …" in the logged reason. */
+const OBJECT_MESSAGE = (issue: v.ObjectIssue): string => (issue.expected === 'Object' ? 'is not an object' : 'is missing');
 
-/** An attachment from the webview, rebuilt from known fields only; a string saying what is wrong otherwise. */
-function checkAttachment(x: unknown): Attachment | string {
-  if (typeof x !== 'object' || x === null || Array.isArray(x)) return 'is not an object';
-  const a = x as Record<string, unknown>;
-  if (typeof a.kind !== 'string' || !ATTACHMENT_KINDS.has(a.kind)) return 'has an unknown kind';
-  if (typeof a.name !== 'string' || a.name.length === 0 || a.name.length > LIMITS.maxTitle) return 'needs a name';
-  if (a.kind === 'image') {
-    if (typeof a.mime !== 'string' || !/^image\/[a-z0-9.+-]+$/.test(a.mime)) return 'has no image type';
-    if (typeof a.dataUri !== 'string' || a.dataUri.length > LIMITS.maxImage || !a.dataUri.startsWith(`data:${a.mime};base64,`)) {
-      return 'is not an image data URI of that type (or is too large)';
-    }
-    return { kind: 'image', name: a.name, mime: a.mime, dataUri: a.dataUri };
-  }
-  if (typeof a.text !== 'string' || a.text.length > LIMITS.maxText) return 'has no text or too much';
-  const out: Attachment = { kind: a.kind as 'file' | 'selection' | 'paste', name: a.name, text: a.text };
-  if (a.language !== undefined) {
-    if (typeof a.language !== 'string' || a.language.length > LIMITS.maxTitle) return 'has a bad language';
-    out.language = a.language;
-  }
-  for (const k of ['startLine', 'endLine', 'tokens'] as const) {
-    const v = a[k];
-    if (v === undefined) continue;
-    if (typeof v !== 'number' || !Number.isInteger(v) || v < 0) return `has a bad ${k}`;
-    out[k] = v;
-  }
-  return out;
+/** A string of at most `max` characters. */
+function str(max: number) {
+  return v.pipe(
+    v.string((issue) => `must be a string, got ${issue.input === null ? 'null' : typeof issue.input}`),
+    v.maxLength(max, (issue) => `is too long (${issue.input.length} > ${max})`),
+  );
 }
 
-type FieldSpec = 'id' | 'id?' | 'text' | 'text?' | 'title?' | 'href' | 'lang?' | 'scope' | 'attachments?' | 'bool';
+/** A message's fields (besides `type`). */
+function fields<const E extends v.ObjectEntries>(entries: E) {
+  return v.object(entries, OBJECT_MESSAGE);
+}
 
-const SCHEMAS: { [K in FromWebviewType]: Record<string, FieldSpec> } = {
-  ready: {},
-  send: { requestId: 'id', chatId: 'id?', text: 'text', attachments: 'attachments?' },
-  draft: { draftId: 'id', chatId: 'id?', text: 'text', attachments: 'attachments?' },
-  pickFile: { chatId: 'id?' },
-  continueAnswer: { requestId: 'id?', chatId: 'id', messageId: 'id' },
-  continueInNewChat: { chatId: 'id', messageId: 'id' },
-  compactChat: { chatId: 'id' },
-  editSummary: { chatId: 'id', messageId: 'id', text: 'text' },
-  setThinking: { chatId: 'id', enabled: 'bool' },
-  skipThinking: { chatId: 'id', messageId: 'id' },
-  stop: { chatId: 'id', messageId: 'id?' },
-  retry: { requestId: 'id?', chatId: 'id', messageId: 'id?' },
-  discardStale: { chatId: 'id', messageId: 'id?' },
-  regenerate: { requestId: 'id?', chatId: 'id', messageId: 'id?' },
-  editResend: { requestId: 'id', chatId: 'id', messageId: 'id', text: 'text', attachments: 'attachments?' },
-  selectVersion: { chatId: 'id', messageId: 'id' },
-  deleteMessage: { chatId: 'id', messageId: 'id', scope: 'scope' },
-  newChat: {},
-  switchChat: { chatId: 'id' },
-  renameChat: { chatId: 'id', title: 'title?' },
-  deleteChat: { chatId: 'id' },
-  forkChat: { chatId: 'id', messageId: 'id' },
-  exportChat: { chatId: 'id' },
-  copy: { text: 'text' },
-  insert: { text: 'text', language: 'lang?' },
-  openLink: { href: 'href' },
-  retryConnection: {},
-  openSettings: {},
-  selectModel: {},
-  selectServer: {},
-};
+/** Every message the webview may send, its fields and how each is checked. Called once, by the host. */
+function fromWebviewSchemas() {
+  const id = v.pipe(str(LIMITS.maxId), v.regex(/^[A-Za-z0-9_-]+$/, 'is not a valid id'));
+  const text = str(LIMITS.maxText);
+  const name = v.pipe(str(LIMITS.maxTitle), v.nonEmpty('is empty'));
+  const count = v.pipe(v.number('must be a number'), v.integer('must be a whole number'), v.minValue(0, 'must not be negative'));
+
+  const attachment = v.pipe(
+    v.variant(
+      'kind',
+      [
+        fields({
+          kind: v.picklist(['file', 'selection', 'paste']),
+          name,
+          text,
+          language: v.optional(str(LIMITS.maxTitle)),
+          /** 1-based, inclusive, for a selection. */
+          startLine: v.optional(count),
+          endLine: v.optional(count),
+          tokens: v.optional(count),
+        }),
+        fields({
+          kind: v.literal('image'),
+          name,
+          mime: v.pipe(str(LIMITS.maxTitle), v.regex(/^image\/[a-z0-9.+-]+$/, 'is not an image type')),
+          dataUri: str(LIMITS.maxImage),
+        }),
+      ],
+      (issue) => (issue.expected === 'Object' ? 'is not an object' : 'is not a file, selection, paste or image'),
+    ),
+    v.check((a) => a.kind !== 'image' || a.dataUri.startsWith(`data:${a.mime};base64,`), 'is not a base64 data URI of its image type'),
+  );
+  // The count is checked before any item is.
+  const attachments = v.pipe(
+    v.array(v.unknown(), 'must be an array'),
+    v.maxLength(LIMITS.maxAttachments, (issue) => `has too many items (${issue.input.length} > ${LIMITS.maxAttachments})`),
+    v.array(attachment),
+  );
+
+  const messages = {
+    ready: fields({}),
+    /** Requests (`requestId`) are answered by a `result` with the same id. */
+    send: fields({ requestId: id, chatId: v.optional(id), text, attachments: v.optional(attachments) }),
+    /** The composer changed: count the request it would send (debounced and cancelled by the host). */
+    draft: fields({ draftId: id, chatId: v.optional(id), text, attachments: v.optional(attachments) }),
+    /** `@` in the composer: pick a workspace file to attach. */
+    pickFile: fields({ chatId: v.optional(id) }),
+    /** Continue an answer cut by llamaChat.maxTokens (the server continues the same message). */
+    continueAnswer: fields({ requestId: v.optional(id), chatId: id, messageId: id }),
+    /** A new chat with the cut answer's question and text, continued there. */
+    continueInNewChat: fields({ chatId: id, messageId: id }),
+    /** Summarize the earlier messages of the active path into a summary sent in their place. */
+    compactChat: fields({ chatId: id }),
+    editSummary: fields({ chatId: id, messageId: id, text }),
+    /** Thinking on or off for this chat (templates with enable_thinking). */
+    setThinking: fields({ chatId: id, enabled: v.boolean('must be true or false') }),
+    /** End the reasoning of a running answer on the server (reasoning_control). */
+    skipThinking: fields({ chatId: id, messageId: id }),
+    stop: fields({ chatId: id, messageId: v.optional(id) }),
+    /** A new version of `messageId` (any failed, stopped or interrupted answer; a live one is aborted first). */
+    retry: fields({ requestId: v.optional(id), chatId: id, messageId: v.optional(id) }),
+    discardStale: fields({ chatId: id, messageId: v.optional(id) }),
+    /** A new version of the answer `messageId` (default: the last answer on the active path). */
+    regenerate: fields({ requestId: v.optional(id), chatId: id, messageId: v.optional(id) }),
+    /** A new version of the question `messageId` with `text`, answered anew. */
+    editResend: fields({ requestId: id, chatId: id, messageId: id, text, attachments: v.optional(attachments) }),
+    /** Show `messageId` among its versions (the active path then runs through it). */
+    selectVersion: fields({ chatId: id, messageId: id }),
+    /** Delete one message (its replies move up to its parent) or the whole branch under it; undoable. */
+    deleteMessage: fields({ chatId: id, messageId: id, scope: v.picklist(['message', 'branch'], 'must be "message" or "branch"') }),
+    newChat: fields({}),
+    switchChat: fields({ chatId: id }),
+    renameChat: fields({ chatId: id, title: v.optional(str(LIMITS.maxTitle)) }),
+    deleteChat: fields({ chatId: id }),
+    forkChat: fields({ chatId: id, messageId: id }),
+    exportChat: fields({ chatId: id }),
+    copy: fields({ text }),
+    insert: fields({ text, language: v.optional(str(LIMITS.maxTitle)) }),
+    openLink: fields({ href: str(LIMITS.maxHref) }),
+    retryConnection: fields({}),
+    openSettings: fields({}),
+    selectModel: fields({}),
+    selectServer: fields({}),
+  };
+  return { id, attachment, messages };
+}
+
+type Schemas = ReturnType<typeof fromWebviewSchemas>;
+type MessageSchemas = Schemas['messages'];
+export type FromWebviewType = keyof MessageSchemas;
+/** One message type's fields as its schema outputs them. */
+type FieldsOf<K extends FromWebviewType> = v.InferOutput<MessageSchemas[K]>;
+export type FromWebviewMessage = { [K in FromWebviewType]: { type: K } & { [F in keyof FieldsOf<K>]: FieldsOf<K>[F] } }[FromWebviewType];
+
+/**
+ * True when `A` and `B` are assignable both ways and their members have the same keys (optional ones included):
+ * a field added to one and not the other makes it false.
+ */
+export type SameShape<A, B> = [A] extends [B] ? ([B] extends [A] ? ([KeysOf<A>] extends [KeysOf<B>] ? ([KeysOf<B>] extends [KeysOf<A>] ? true : false) : false) : false) : false;
+/** "kind.key" of every member of a union (keyof a union has only the keys all members share). */
+type KeysOf<T> = T extends unknown ? `${T extends { kind: infer K extends string } ? K : ''}.${Exclude<keyof T, symbol>}` : never;
+/** Compiles only when `T` is `true`. */
+export type Assert<T extends true> = T;
+/** Attachments are a core type: the schema must check every field it has, and no other. */
+export type AttachmentSchemaMatches = Assert<SameShape<v.InferOutput<Schemas['attachment']>, Attachment>>;
 
 /** A refused parse keeps the request id when it had a valid one, so the host can still answer the request. */
 export type ParseResult = { ok: true; message: FromWebviewMessage } | { ok: false; reason: string; requestId?: string };
 
-function checkField(value: unknown, spec: FieldSpec): string | undefined {
-  const optional = spec.endsWith('?');
-  if (value === undefined) return optional ? undefined : 'is missing';
-  if (spec === 'bool') return typeof value === 'boolean' ? undefined : 'must be true or false';
-  if (spec === 'attachments?') {
-    if (!Array.isArray(value)) return 'must be an array';
-    if (value.length > LIMITS.maxAttachments) return `has too many items (${value.length} > ${LIMITS.maxAttachments})`;
-    for (const [i, item] of value.entries()) {
-      const a = checkAttachment(item);
-      if (typeof a === 'string') return `[${i}] ${a}`;
-    }
-    return undefined;
-  }
-  if (typeof value !== 'string') return `must be a string, got ${value === null ? 'null' : typeof value}`;
-  if (spec === 'scope') return value === 'message' || value === 'branch' ? undefined : 'must be "message" or "branch"';
-  const base = optional ? spec.slice(0, -1) : spec;
-  const max =
-    base === 'id' ? LIMITS.maxId : base === 'href' ? LIMITS.maxHref : base === 'title' || base === 'lang' ? LIMITS.maxTitle : LIMITS.maxText;
-  if (value.length > max) return `is too long (${value.length} > ${max})`;
-  if (base === 'id' && !/^[A-Za-z0-9_-]+$/.test(value)) return 'is not a valid id';
-  return undefined;
+let schemas: Schemas | undefined;
+
+/** "send.attachments[0].name is empty": the message type, where, and what is wrong. */
+function reasonOf(type: string, issue: v.BaseIssue<unknown>): string {
+  const where = (issue.path ?? []).map((p) => (typeof p.key === 'number' ? `[${p.key}]` : `.${String(p.key)}`)).join('');
+  return `${type}${where} ${issue.message}`;
 }
 
-/** Validates an untrusted message from the webview. Unknown fields are dropped, never passed on. */
+/** Validates an untrusted message from the webview against its schema. Fields it does not define are dropped. */
 export function parseFromWebview(raw: unknown): ParseResult {
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) return { ok: false, reason: 'not an object' };
   const type = (raw as { type?: unknown }).type;
-  if (typeof type !== 'string' || !Object.prototype.hasOwnProperty.call(SCHEMAS, type)) {
+  schemas ??= fromWebviewSchemas();
+  if (typeof type !== 'string' || !Object.prototype.hasOwnProperty.call(schemas.messages, type)) {
     return { ok: false, reason: `unknown message type ${JSON.stringify(String(type)).slice(0, 80)}` };
   }
-  const schema = SCHEMAS[type as FromWebviewType];
-  const out: Record<string, unknown> = { type };
-  for (const [field, spec] of Object.entries(schema)) {
-    const value = (raw as Record<string, unknown>)[field];
-    const problem = checkField(value, spec);
-    if (problem) {
-      const refused: ParseResult = { ok: false, reason: `${type}.${field} ${problem}` };
-      const requestId = (raw as Record<string, unknown>).requestId;
-      if (typeof requestId === 'string' && checkField(requestId, 'id') === undefined) refused.requestId = requestId;
-      return refused;
-    }
-    if (value !== undefined) out[field] = spec === 'attachments?' ? (value as unknown[]).map((a) => checkAttachment(a) as Attachment) : value;
+  const parsed = v.safeParse(schemas.messages[type as FromWebviewType], raw, { abortEarly: true });
+  if (!parsed.success) {
+    const refused: ParseResult = { ok: false, reason: reasonOf(type, parsed.issues[0]) };
+    const requestId = v.safeParse(schemas.id, (raw as { requestId?: unknown }).requestId);
+    if (requestId.success) refused.requestId = requestId.output;
+    return refused;
   }
-  return { ok: true, message: out as FromWebviewMessage };
+  return { ok: true, message: { type, ...parsed.output } as FromWebviewMessage };
 }

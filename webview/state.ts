@@ -18,8 +18,6 @@ export interface ViewModel extends ViewState {
   lastSeq: Readonly<Record<string, number>>;
   /** An error not tied to a message (e.g. storage), shown until dismissed. */
   notice: ErrorInfo | undefined;
-  /** Text the host asks us to put into the composer; `id` changes on every request. */
-  prefill: { id: number; text: string } | undefined;
   /** Bumped when the host asks to focus the composer. */
   focusRequest: number;
   /** Bumped when our text disagrees with the host's (a `done` with other lengths): the app asks for a snapshot. */
@@ -65,7 +63,6 @@ export const initialModel: ViewModel = {
   model: undefined,
   lastSeq: {},
   notice: undefined,
-  prefill: undefined,
   focusRequest: 0,
   resyncRequest: 0,
   results: {},
@@ -82,7 +79,7 @@ export type LocalAction =
   | { type: 'dismissNotice' }
   /** The user picked another version of `messageId`'s turn: show it at once (the host confirms with `leaf`). */
   | { type: 'chooseVersion'; chatId: string; messageId: string }
-  /** The user turned thinking on or off for a chat: shown at once (the host's next `chat` wins). */
+  /** The user turned thinking on or off for a chat: shown at once (the host's next snapshot wins). */
   | { type: 'chooseThinking'; chatId: string; enabled: boolean };
 
 export function fromSnapshot(state: ViewState, prev: ViewModel): ViewModel {
@@ -142,16 +139,10 @@ export function reduce(model: ViewModel, msg: ToWebviewMessage | LocalAction): V
       return fromSnapshot(msg.state, model);
 
     case 'chats': {
-      // A switch to another chat: drop the old one until its `chat` message arrives, so we never show the
-      // old chat's messages under the new chat's title.
+      // Another active chat: drop the old one (its snapshot brings the new one), so we never show the old
+      // chat's messages under the new chat's title.
       const activeChat = model.activeChat?.id === msg.activeChatId ? model.activeChat : undefined;
       return { ...model, chats: msg.chats, activeChatId: msg.activeChatId, activeChat };
-    }
-
-    case 'chat': {
-      // Deltas queued after this message are newer than its text; seqs already tracked stay as they are.
-      const chat = msg.chat;
-      return { ...model, activeChat: chat, activeChatId: chat ? chat.id : model.activeChatId };
     }
 
     case 'messageAdded': {
@@ -290,9 +281,6 @@ export function reduce(model: ViewModel, msg: ToWebviewMessage | LocalAction): V
 
     case 'connection':
       return { ...model, connection: msg.connection, model: msg.model ?? model.model };
-
-    case 'prefill':
-      return { ...model, prefill: { id: (model.prefill?.id ?? 0) + 1, text: msg.text } };
 
     case 'promptSize': {
       const { type: _type, ...size } = msg;

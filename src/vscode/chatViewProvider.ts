@@ -82,8 +82,7 @@ export class ChatViewProvider extends Disposable implements vscode.WebviewViewPr
   private readonly diagnoses = new Map<string, string>();
   /** The busy / queued state last posted per streaming message. */
   private readonly lastLiveness = new Map<string, string>();
-  /** Waiting for the webview: prefill text, chips and focus requests are delivered after the next snapshot. */
-  private pendingPrefill: string | undefined;
+  /** Waiting for the webview: chips and focus requests are delivered after the next snapshot. */
   private pendingAttachments: Attachment[] = [];
   /** Counts the composer's draft against the context (debounced, cancelled when stale, cached). */
   private readonly drafts: DraftCounter<DraftRequest, PromptSize>;
@@ -203,14 +202,6 @@ export class ChatViewProvider extends Disposable implements vscode.WebviewViewPr
   /** Adds a chip to the composer (never touching the draft text), revealing the view. */
   async attach(attachment: Attachment): Promise<void> {
     this.pendingAttachments.push(attachment);
-    this.pendingFocus = true;
-    await this.reveal();
-    if (this.live) this.flushPending();
-  }
-
-  /** Puts text into the message box (not sent), revealing the view. */
-  async prefill(text: string): Promise<void> {
-    this.pendingPrefill = text;
     this.pendingFocus = true;
     await this.reveal();
     if (this.live) this.flushPending();
@@ -580,10 +571,6 @@ export class ChatViewProvider extends Disposable implements vscode.WebviewViewPr
   }
 
   private flushPending(): void {
-    if (this.pendingPrefill !== undefined) {
-      this.post({ type: 'prefill', text: this.pendingPrefill });
-      this.pendingPrefill = undefined;
-    }
     for (const attachment of this.pendingAttachments.splice(0)) this.post({ type: 'attach', attachment });
     if (this.pendingFocus) {
       this.pendingFocus = false;

@@ -102,7 +102,6 @@ export function App(): JSX.Element {
         ctxMax={ctx.max}
         canRegenerate={last?.role === 'assistant' && last.status !== 'streaming'}
         regenerateId={last?.role === 'assistant' ? last.id : undefined}
-        prefill={model.prefill}
         focusRequest={model.focusRequest}
         results={model.results}
         readOnly={readOnly}

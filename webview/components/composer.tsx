@@ -31,7 +31,6 @@ export interface ComposerProps {
   canRegenerate: boolean;
   /** That answer's id (what the Regenerate button targets). */
   regenerateId?: string;
-  prefill: { id: number; text: string } | undefined;
   focusRequest: number;
   /** The host's request results (ViewModel.results). */
   results?: Results;
@@ -148,7 +147,7 @@ function ThinkingToggle({ on, disabled, onToggle }: { on: boolean; disabled: boo
 }
 
 export function Composer(props: ComposerProps): JSX.Element {
-  const { chatId, stream, model, ctxUsed, ctxMax, canRegenerate, regenerateId, prefill, focusRequest, readOnly, vision } = props;
+  const { chatId, stream, model, ctxUsed, ctxMax, canRegenerate, regenerateId, focusRequest, readOnly, vision } = props;
   const attachQueue = props.attachQueue ?? NO_ATTACHES;
   const host = useHost();
   const area = useRef<HTMLTextAreaElement>(null);
@@ -251,12 +250,6 @@ export function Composer(props: ComposerProps): JSX.Element {
     pendingAt.current = undefined;
     accepted.current = undefined;
   }, [chatId]);
-
-  useEffect(() => {
-    if (!prefill) return;
-    setDraft(prefill.text);
-    area.current?.focus();
-  }, [prefill?.id]);
 
   useEffect(() => {
     if (focusRequest > 0) area.current?.focus();

@@ -25,7 +25,7 @@ function chatOf(messages: ChatMessage[], id = 'c1', over: Partial<Chat> = {}): C
 const stream = (over: Partial<StreamingInfo> = {}): StreamingInfo => ({ chatId: 'c1', messageId: 'a1', seq: 0, stale: false, phase: 'generating', ...over });
 
 function composer(over: Partial<ComposerProps> = {}): ComposerProps {
-  return { chatId: 'c1', stream: undefined, model: 'tiny.gguf', ctxUsed: 100, ctxMax: 4096, canRegenerate: false, prefill: undefined, focusRequest: 0, ...over };
+  return { chatId: 'c1', stream: undefined, model: 'tiny.gguf', ctxUsed: 100, ctxMax: 4096, canRegenerate: false, focusRequest: 0, ...over };
 }
 const textarea = (root: HTMLElement): HTMLTextAreaElement => root.querySelector<HTMLTextAreaElement>('textarea.composer-input')!;
 const ok = (requestId: string, chatId = 'c1'): Record<string, RequestResult> => ({ [requestId]: { requestId, ok: true, chatId } });
@@ -162,12 +162,6 @@ describe('webview composer', () => {
     const { container, host } = view(<Composer {...composer({ canRegenerate: true, regenerateId: 'a7' })} />);
     click(byText(container, 'vscode-button', 'Regenerate'));
     assert.deepEqual(actions(host), [{ type: 'regenerate', chatId: 'c1', messageId: 'a7' }]);
-  });
-
-  it('prefill replaces the draft', () => {
-    const m = view(<Composer {...composer()} />);
-    m.rerender(<Composer {...composer({ prefill: { id: 1, text: 'explain this' } })} />);
-    assert.equal(textarea(m.container).value, 'explain this');
   });
 });
 

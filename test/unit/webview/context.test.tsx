@@ -22,7 +22,7 @@ function chatOf(messages: ChatMessage[], id = 'c1', over: Partial<Chat> = {}): C
   return { id, title: 'My chat', createdAt: 1, updatedAt: 2, messageCount: messages.length, messages: linked, ...over };
 }
 function composer(over: Partial<ComposerProps> = {}): ComposerProps {
-  return { chatId: 'c1', stream: undefined, model: 'tiny.gguf', ctxUsed: 100, ctxMax: 4096, canRegenerate: false, prefill: undefined, focusRequest: 0, ...over };
+  return { chatId: 'c1', stream: undefined, model: 'tiny.gguf', ctxUsed: 100, ctxMax: 4096, canRegenerate: false, focusRequest: 0, ...over };
 }
 const textarea = (root: HTMLElement): HTMLTextAreaElement => root.querySelector<HTMLTextAreaElement>('textarea.composer-input')!;
 const meterText = (root: HTMLElement): string | null | undefined => root.querySelector('.context-text')?.textContent;

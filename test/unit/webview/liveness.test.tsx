@@ -207,7 +207,7 @@ describe('webview reasoning controls', () => {
   useDom();
 
   function composer(over: Partial<ComposerProps> = {}): ComposerProps {
-    return { chatId: 'c1', stream: undefined, model: 'tiny', ctxUsed: 0, ctxMax: 4096, canRegenerate: false, prefill: undefined, focusRequest: 0, ...over };
+    return { chatId: 'c1', stream: undefined, model: 'tiny', ctxUsed: 0, ctxMax: 4096, canRegenerate: false, focusRequest: 0, ...over };
   }
   const toggle = (root: HTMLElement): HTMLButtonElement | null => root.querySelector<HTMLButtonElement>('[aria-label="Thinking"]');
 
@@ -325,7 +325,7 @@ describe('webview footer figures', () => {
   });
 
   it('the composer shows the base name of a path-like model too', () => {
-    const el = mount(<Composer chatId="c1" stream={undefined} model="/srv/models/tiny.gguf" ctxUsed={0} ctxMax={1} canRegenerate={false} prefill={undefined} focusRequest={0} />).container;
+    const el = mount(<Composer chatId="c1" stream={undefined} model="/srv/models/tiny.gguf" ctxUsed={0} ctxMax={1} canRegenerate={false} focusRequest={0} />).container;
     assert.equal(el.querySelector('.model-name-text')?.textContent, 'tiny');
     assert.doesNotMatch(el.querySelector('.model-name')?.getAttribute('title') ?? '', /srv/);
   });

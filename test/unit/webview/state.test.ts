@@ -157,18 +157,18 @@ describe('webview state reducer', () => {
     assert.equal(m.notice?.message, 'disk full');
   });
 
-  it('switching chats clears the old chat until the new one arrives', () => {
+  it('switching chats clears the old chat until its snapshot arrives', () => {
     let m = apply(initialModel, snapshot(), { type: 'chats', chats: [], activeChatId: 'c2' });
     assert.equal(m.activeChat, undefined);
-    m = reduce(m, { type: 'chat', chat: chat('c2', [msg('u9', 'user', 'yo')]) });
+    const c2 = chat('c2', [msg('u9', 'user', 'yo')]);
+    m = reduce(m, snapshot({ chats: [c2], activeChatId: 'c2', activeChat: c2, streaming: [] }));
     assert.equal(m.activeChat?.id, 'c2');
     assert.equal(m.activeChatId, 'c2');
   });
 
-  it('prefill and focusInput produce new requests each time', () => {
-    const m = apply(initialModel, { type: 'prefill', text: 'a' }, { type: 'prefill', text: 'a' }, { type: 'focusInput' });
-    assert.equal(m.prefill?.id, 2);
-    assert.equal(m.focusRequest, 1);
+  it('focusInput produces a new request each time', () => {
+    const m = apply(initialModel, { type: 'focusInput' }, { type: 'focusInput' });
+    assert.equal(m.focusRequest, 2);
   });
 
   it('a new message becomes the leaf of the active path', () => {
