@@ -150,11 +150,6 @@ export class PostCoalescer implements IDisposable {
     return this.seqs.get(messageId) ?? 0;
   }
 
-  /** The last seq posted for a message (0 before the first). */
-  lastSeq(messageId: string): number {
-    return this.seqs.get(messageId) ?? 0;
-  }
-
   /** The view went away: nothing pending is posted (the next snapshot carries it). Seq counters keep counting. */
   dropPending(): void {
     this.pending.clear();

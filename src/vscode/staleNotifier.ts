@@ -1,6 +1,8 @@
 /**
- * Asks the user what to do with a stream that went silent: Retry or Discard. The answer can race with the stream
- * recovering or ending on its own; then nothing is changed and the user is told why.
+ * Asks the user what to do with a stream that went silent: Retry or Discard. A notification cannot be closed from
+ * code, so it stays on screen after the stall is over: the stream recovered, ended, or the user already chose
+ * Retry or Discard in the view's banner. Its buttons then change nothing (no second retry, no discarding the new
+ * answer) and say why. Only while the same answer is still stalled do they act.
  */
 import { Disposable } from '../core/base/disposable';
 import type { Logger } from '../core/base/logger';
@@ -46,16 +48,16 @@ export class StaleNotifier extends Disposable {
       if (choice === undefined || this.isDisposed) return;
       const verb = choice === STALE_RETRY ? 'retry' : 'discard';
       const live = this.o.session.activeStreams().find((s) => s.chatId === chatId);
-      const same = live !== undefined && live.messageId === messageId;
-      if (same && !live.stale) {
+      if (live?.messageId === messageId && !live.stale) {
         void this.o.notifier.info(`“${title}” is receiving tokens again; nothing to ${verb}.`);
         return;
       }
-      if (choice === STALE_DISCARD && !same) {
-        void this.o.notifier.info('The answer already ended; nothing to discard.');
+      if (live?.messageId !== messageId) {
+        // It ended (on its own, or by Retry or Discard in the view): a stale toast must not act a second time.
+        this.o.logger.info(`Stalled answer ${messageId}: ${verb} from the notification after it ended; nothing done`);
+        void this.o.notifier.info(`The answer already finished; nothing to ${verb}.`);
         return;
       }
-      // Retry asks for a new answer even when the stalled one has failed since; only a completed one is left alone.
       const outcome = choice === STALE_RETRY ? await this.o.session.retry(chatId, messageId) : await this.o.session.discard(chatId, messageId);
       this.o.logger.info(`Stalled answer ${messageId}: ${verb} → ${outcome.ok ? 'done' : outcome.detail}`);
       if (!outcome.ok) {

@@ -26,7 +26,6 @@ export class ChatStatusBar extends Disposable {
   private readonly o: ChatStatusBarOptions;
   private readonly clock: Clock;
   private readonly item: vscode.StatusBarItem;
-  private readonly silentSince = new Map<string, number>();
   private tick: TimerHandle | undefined;
   private hideTimer: TimerHandle | undefined;
   private visible = false;
@@ -65,11 +64,11 @@ export class ChatStatusBar extends Disposable {
   private onEvent(e: SessionEvent): void {
     switch (e.type) {
       case 'stale':
-        this.silentSince.set(e.messageId, this.clock.now() - e.silentMs);
         this.update();
         return;
       case 'messageUpdated':
-        if (e.patch.status === 'streaming' && this.silentSince.delete(e.messageId)) this.update();
+        // A stalled stream moves again (the session tells how long a stall has lasted, and when it ended).
+        if (e.patch.status === 'streaming') this.update();
         return;
       case 'messageAdded':
         if (e.message.role === 'assistant' && e.message.status === 'streaming') this.update();
@@ -78,7 +77,6 @@ export class ChatStatusBar extends Disposable {
         this.update();
         return;
       case 'streamEnded':
-        this.silentSince.delete(e.messageId);
         if (this.o.session.activeStreams().length === 0) this.showFinal(e.message);
         else this.update();
         return;
@@ -101,9 +99,7 @@ export class ChatStatusBar extends Disposable {
       return;
     }
     this.cancelHide();
-    const now = this.clock.now();
-    const since = this.silentSince.get(s.messageId);
-    const silentMs = s.stale && since !== undefined ? now - since : undefined;
+    const silentMs = s.stale ? s.silentMs : undefined;
     const input = { stats: s.stats, stale: s.stale, count: streams.length, ...(silentMs !== undefined ? { silentMs } : {}) };
     this.item.text = formatStatusText(input);
     const title = this.o.chatTitle(s.chatId);

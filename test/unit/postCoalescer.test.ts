@@ -79,9 +79,12 @@ describe('PostCoalescer', () => {
       ['delta', 'status', 'delta', 'done'],
     );
     assert.equal((posted[2] as Delta).seq, 2);
-    assert.equal(c.lastSeq('m1'), 0, 'seq state is dropped with the message');
     clock.advance(100);
     assert.equal(posted.length, 4, 'no timer left to post again');
+    // The seq state went with the message: the same id streaming again starts over.
+    c.delta('c1', 'm1', 'again');
+    clock.advance(100);
+    assert.equal((posted[4] as Delta).seq, 1, 'seq state is dropped with the message');
   });
 
   it('waits 25 ms by default (at most 40 delta posts per second)', () => {

@@ -430,14 +430,18 @@ describe('ChatSession', () => {
     const stream = streamer.last;
     stream.content('a');
     await stream.drained();
+    assert.equal(session.activeStreams()[0].silentMs, undefined, 'not stale: no silence to tell');
     clock.advance(10_000);
     assert.equal(of('stale').length, 1);
+    assert.equal(session.activeStreams()[0].silentMs, 10_000);
     clock.advance(30_000);
     assert.equal(of('stale').length, 1, 'once per arming');
+    assert.equal(session.activeStreams()[0].silentMs, 40_000, 'the silence is counted from the last frame');
     const mark = events.length;
     stream.content('b');
     await stream.drained();
     assert.equal(session.activeStreams()[0].stale, false);
+    assert.equal(session.activeStreams()[0].silentMs, undefined);
     const after = events.slice(mark);
     assert.ok(after.some((e) => e.type === 'messageUpdated' && e.messageId === id && e.patch.status === 'streaming'));
     assert.ok(after.some((e) => e.type === 'stats' && e.messageId === id));

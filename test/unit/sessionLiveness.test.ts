@@ -96,6 +96,8 @@ describe('ChatSession liveness', () => {
       for (let i = 0; i < 5 && of('stale').length === 0; i++) await tick();
       assert.equal(of('stale').length, 1);
       assert.equal(of('stale')[0].diagnosis, expected);
+      // The session keeps it for whoever draws the stall later (the view's snapshot, the status bar).
+      assert.equal(session.activeStreams()[0].diagnosis, expected);
     });
   }
 });

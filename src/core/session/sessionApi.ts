@@ -27,6 +27,10 @@ export interface ActiveStream {
   messageId: string;
   stale: boolean;
   stats: LiveStats;
+  /** Once the stall was announced (the `stale` event): how long no frame has come, now. */
+  silentMs?: number;
+  /** What /health and /slots said about the stall, when they said something. */
+  diagnosis?: string;
 }
 
 /** Why the session refused an action (shown to the user with the outcome's `detail`). */

@@ -43,9 +43,47 @@ export class FakeThemeIcon {
   constructor(readonly id: string) {}
 }
 
+export class FakeThemeColor {
+  constructor(readonly id: string) {}
+}
+
+export class FakeMarkdownString {
+  supportThemeIcons = false;
+  constructor(readonly value: string) {}
+}
+
+/** A status bar item that remembers what it shows. */
+export class FakeStatusBarItem {
+  text = '';
+  name = '';
+  command: string | undefined;
+  tooltip: string | FakeMarkdownString | undefined;
+  backgroundColor: FakeThemeColor | undefined;
+  visible = false;
+  constructor(
+    readonly id: string,
+    readonly alignment: number,
+    readonly priority: number,
+  ) {}
+  show(): void {
+    this.visible = true;
+  }
+  hide(): void {
+    this.visible = false;
+  }
+  dispose(): void {
+    this.visible = false;
+  }
+}
+
+export const statusBarItems: FakeStatusBarItem[] = [];
+
 export const fakeVscode = {
   Uri: FakeUri,
   ThemeIcon: FakeThemeIcon,
+  ThemeColor: FakeThemeColor,
+  MarkdownString: FakeMarkdownString,
+  StatusBarAlignment: { Left: 1, Right: 2 },
   commands: {
     executeCommand: (id: string, ...args: unknown[]): Promise<undefined> => {
       editorCalls.commands.push({ id, args });
@@ -64,7 +102,15 @@ export const fakeVscode = {
       return Promise.resolve(true);
     },
   },
-  window: { activeTextEditor: undefined, visibleTextEditors: [] } as Record<string, unknown>,
+  window: {
+    activeTextEditor: undefined,
+    visibleTextEditors: [],
+    createStatusBarItem: (id: string, alignment: number, priority: number): FakeStatusBarItem => {
+      const item = new FakeStatusBarItem(id, alignment, priority);
+      statusBarItems.push(item);
+      return item;
+    },
+  } as Record<string, unknown>,
   workspace: {},
 };
 
