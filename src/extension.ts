@@ -183,6 +183,9 @@ export async function activate(context: vscode.ExtensionContext): Promise<LlamaC
     server: () => ({ name: servers.active.name, url: servers.active.url }),
   });
   context.subscriptions.push(view, vscode.window.registerWebviewViewProvider(CHAT_VIEW_ID, view, { webviewOptions: { retainContextWhenHidden: false } }));
+  // The chat in view stays in memory; the store drops other chats' bodies once many were opened.
+  store.setActiveChat(view.activeChatId);
+  context.subscriptions.push(view.onDidChangeActiveChat((chatId) => store.setActiveChat(chatId)));
 
   const chatTitle = (chatId: string): string | undefined => store.listChats().find((c) => c.id === chatId)?.title;
   const statusBar = new ChatStatusBar({

@@ -112,7 +112,9 @@ export class ExternalChanges {
       if (parsed.migratedFrom !== undefined) entry.needsCompaction = true;
       this.s.markIndexStale();
     }
+    entry.readBefore = true;
     this.s.entries.set(id, entry);
+    this.s.bodies.touch(entry);
     return true;
   }
 }

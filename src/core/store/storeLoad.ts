@@ -1,6 +1,7 @@
 /**
- * Reading a chat file into memory, lazily on first use, with crash repair (torn tail, an answer left streaming);
- * damaged files are quarantined.
+ * Reading a chat file into memory: lazily on first use, and again after its body was dropped from memory
+ * (storeCache.ts); the first read repairs what a crash left (torn tail, an answer left streaming); damaged files are
+ * quarantined.
  */
 import * as path from 'node:path';
 import type { StoreProblem } from '../chats/chatRepository';
@@ -17,10 +18,11 @@ type OkLog = Extract<LogResult, { ok: true }>;
 export class ChatLoader {
   constructor(private readonly s: StoreSync) {}
 
-  load(entry: Entry): Promise<ChatState | undefined> {
-    if (entry.state) return Promise.resolve(entry.state);
-    entry.loading ??= this.loadEntry(entry);
-    return entry.loading;
+  /** The chat's body, read from its file if it is not in memory (first use, or dropped since); it counts as used. */
+  async load(entry: Entry): Promise<ChatState | undefined> {
+    const state = entry.state ?? (await (entry.loading ??= this.loadEntry(entry)));
+    if (state && entry.state === state) this.s.bodies.touch(entry);
+    return state;
   }
 
   private async loadEntry(entry: Entry): Promise<ChatState | undefined> {
@@ -84,10 +86,12 @@ export class ChatLoader {
     if (!before || before.title !== after.title || before.messageCount !== after.messageCount || before.updatedAt !== after.updatedAt) {
       this.s.markIndexDirty();
     }
-    for (const m of state.chat.messages) {
+    // A reload (the body was dropped from memory) finds only live writers' streams: they are left alone.
+    for (const m of entry.readBefore ? [] : state.chat.messages) {
       // No `at`: an interrupted answer should not move the chat to the top of the list.
       if (m.status === 'streaming') this.s.commit(entry, state, { t: 'patch', id: m.id, p: { status: 'interrupted' } });
     }
+    entry.readBefore = true;
     if (entry.unsaved || entry.pending.length > 0) void this.s.writeNow(entry);
   }
 

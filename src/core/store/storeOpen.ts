@@ -79,6 +79,7 @@ export class OpenedFiles {
       s.entries.set(id, entry);
       const r = await s.loader.readInto(entry, stat);
       if (r.kind !== 'ok') s.entries.delete(id);
+      else s.bodies.touch(entry);
       if (r.kind === 'problem') problems.push(r.problem);
     });
     if (index && index.some((r) => !s.entries.has(r.id))) dirty = true;

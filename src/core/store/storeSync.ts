@@ -1,14 +1,15 @@
 /**
  * The chat store's disk side, put together: the shared state of one store (options, entries, locks, index, events)
  * and the parts that act on it: opening (storeOpen.ts), loading (storeLoad.ts), writing under the chat's lock
- * (storeWrite.ts), another window's changes (storeExternal.ts), and here
- * the shared index and flushing.
+ * (storeWrite.ts), another window's changes (storeExternal.ts), the chat bodies kept in
+ * memory (storeCache.ts), and here the shared index and flushing.
  */
 import * as path from 'node:path';
 import type { StoreProblem } from '../chats/chatRepository';
 import type { Clock, TimerHandle } from '../base/clock';
 import { Emitter } from '../base/disposable';
 import type { Logger } from '../base/logger';
+import { LoadedBodies } from './storeCache';
 import type { Entry } from './storeEntry';
 import type { StoreFs } from './storeFs';
 import { errorText, hintFor } from './storeFs';
@@ -34,6 +35,8 @@ export interface SyncOptions {
   watch: WatchFactory | false | undefined;
   watchDebounceMs: number;
   lockTiming: LockTiming | undefined;
+  /** Chat bodies kept in memory besides those in use (see storeCache.ts). */
+  maxLoadedChats: number;
 }
 
 export class StoreSync {
@@ -49,6 +52,7 @@ export class StoreSync {
   readonly forgotten = new Set<string>();
   readonly loader: ChatLoader;
   readonly writer: ChatWriter;
+  readonly bodies: LoadedBodies;
   private readonly opener: OpenedFiles;
   private readonly externalChanges: ExternalChanges;
   /** Every write in flight, so flush() and whenIdle() can wait for all of them. */
@@ -77,6 +81,7 @@ export class StoreSync {
     this.loader = new ChatLoader(this);
     this.writer = new ChatWriter(this);
     this.externalChanges = new ExternalChanges(this);
+    this.bodies = new LoadedBodies(o.maxLoadedChats);
   }
 
   get isDisposed(): boolean {

@@ -32,9 +32,17 @@ export class ChatWriter {
   }
 
   enqueue(entry: Entry, task: () => Promise<void>): Promise<void> {
-    const run = entry.queue.then(task).catch((err: unknown) => {
-      this.s.logger.error(`ChatStore: unexpected error writing ${entry.file}: ${errorText(err)}`);
-    });
+    entry.busy++;
+    const run = entry.queue
+      .then(task)
+      .catch((err: unknown) => {
+        this.s.logger.error(`ChatStore: unexpected error writing ${entry.file}: ${errorText(err)}`);
+      })
+      .finally(() => {
+        entry.busy--;
+        // Written: a body kept only because of this write may go now.
+        this.s.bodies.trim();
+      });
     entry.queue = run;
     return this.s.track(run);
   }
@@ -178,6 +186,7 @@ export class ChatWriter {
 
   async deleteEntry(entry: Entry): Promise<void> {
     if (this.s.entries.get(entry.id) === entry) this.s.entries.delete(entry.id);
+    this.s.bodies.forget(entry);
     entry.deleted = true;
     entry.pending = [];
     this.s.forgotten.add(entry.id);
@@ -201,6 +210,7 @@ export class ChatWriter {
   dropVanished(entry: Entry): void {
     if (entry.deleted) return;
     if (this.s.entries.get(entry.id) === entry) this.s.entries.delete(entry.id);
+    this.s.bodies.forget(entry);
     entry.deleted = true;
     entry.pending = [];
     this.s.markIndexDirty();
