@@ -6,6 +6,7 @@ import * as vscode from 'vscode';
 import type { ChatRepository } from './core/chats/chatRepository';
 import type { StoreProblem } from './core/chats/chatRepository';
 import { ChatStore } from './core/store/chatStore';
+import { chatStorageDir } from './core/store/storeDir';
 import { ConnectionMonitor } from './core/server/connection';
 import { LlamaClient, normalizeBaseUrl } from './core/server/llamaClient';
 import { ChatSession } from './core/session/session';
@@ -101,7 +102,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<LlamaC
   );
   context.subscriptions.push(clients);
 
-  const storageDir = context.storageUri?.fsPath ?? context.globalStorageUri.fsPath;
+  const storageDir = chatStorageDir(context);
   const store = new ChatStore({ dir: storageDir, logger });
   const problems = await store.open();
 
