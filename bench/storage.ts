@@ -1,7 +1,8 @@
 /**
  * Part 6: ChatStore costs that must not grow with history. The periodic flush of streamed text at message 10 vs
- * message 10,000 of a chat (interleaved), and opening a workspace with 1,000 chats / 100,000 messages until the
- * chat list is there (with the index, and rebuilt from chat headers without it).
+ * message 10,000 of a chat (interleaved), opening a workspace with 1,000 chats / 100,000 messages until the
+ * chat list is there (with the index, and rebuilt from chat headers without it), and the host heap while those
+ * 1,000 chats are opened one after another (needs node --expose-gc, as scripts/bench.sh runs it).
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -123,13 +124,70 @@ async function openWorkspace(notes: string[]): Promise<ReturnType<typeof metric>
         `listChats() (1,000 rows); files are in the page cache (a warm reopen). ${OPEN_ROUNDS} interleaved rounds with ` +
         `and without index.json after 1 warm-up round; medians.`,
     );
+    const heap = await heapWhileOpening(dir, notes);
     return [
       metric('storage: open 1,000 chats / 100,000 messages until the chat list (index present)', median(s.index), 'ms', { op: '<=', value: 300 }),
       metric('storage: same with index.json missing (rebuilt from chat headers)', median(s.rebuild), 'ms', { op: '<=', value: 300 }),
+      ...heap,
     ];
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }
+}
+
+const MiB = 1024 * 1024;
+
+/** Heap in use after a full collection. */
+function heapAfterGc(): number {
+  const gc = (globalThis as { gc?: () => void }).gc;
+  if (!gc) throw new Error('the heap part needs node --expose-gc (scripts/bench.sh passes it)');
+  gc();
+  gc();
+  return process.memoryUsage().heapUsed;
+}
+
+/** Opens every chat once, one after another, as a user clicking through the list would; heap after 100 and after all. */
+async function heapRun(dir: string, maxLoadedChats: number | undefined): Promise<{ base: number; at100: number; atAll: number }> {
+  const store = new ChatStore({ dir, watch: false, ...(maxLoadedChats !== undefined ? { maxLoadedChats } : {}) });
+  try {
+    await store.open();
+    const ids = store.listChats().map((c) => c.id);
+    const base = heapAfterGc();
+    let at100 = 0;
+    for (let i = 0; i < ids.length; i++) {
+      store.setActiveChat(ids[i]);
+      const chat = await store.getChat(ids[i]);
+      if (chat?.messages.length !== MESSAGES_PER_CHAT) throw new Error(`chat ${ids[i]} has ${chat?.messages.length} messages`);
+      if (i + 1 === 100) at100 = heapAfterGc();
+    }
+    const atAll = heapAfterGc();
+    return { base, at100, atAll };
+  } finally {
+    await store.dispose();
+  }
+}
+
+async function heapWhileOpening(dir: string, notes: string[]): Promise<ReturnType<typeof metric>[]> {
+  const bounded = await heapRun(dir, undefined);
+  const unbounded = await heapRun(dir, Number.POSITIVE_INFINITY);
+  const mib = (b: number): number => b / MiB;
+  notes.push(
+    `Heap: the same ${WORKSPACE_CHATS.toLocaleString('en')} chats opened one after another (setActiveChat + getChat, ` +
+      `as the view does), heapUsed after two global.gc() calls: after open() ${round(mib(bounded.base))} MiB, after 100 ` +
+      `chats ${round(mib(bounded.at100))} MiB, after all ${round(mib(bounded.atAll))} MiB with the default ` +
+      `maxLoadedChats (16 bodies kept). With every body kept (maxLoadedChats = Infinity, the old behaviour): ` +
+      `${round(mib(unbounded.at100))} MiB after 100, ${round(mib(unbounded.atAll))} MiB after all. One run each.`,
+  );
+  return [
+    ratioMetric(
+      'storage: host heap after opening 1,000 chats one after another (after gc)',
+      mib(bounded.atAll),
+      'MiB',
+      { name: 'after 100 chats', value: mib(bounded.at100) },
+      { op: '<=', value: 1.25 },
+    ),
+    ratioMetric('storage: same with every chat body kept (no eviction)', mib(unbounded.atAll), 'MiB', { name: 'after 100 chats', value: mib(unbounded.at100) }),
+  ];
 }
 
 void runPart('storage', 'Storage', async (notes) => [...(await flushCost(notes)), ...(await openWorkspace(notes))]);

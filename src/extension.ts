@@ -6,6 +6,7 @@ import * as vscode from 'vscode';
 import type { ChatRepository } from './core/chats/chatRepository';
 import type { StoreProblem } from './core/chats/chatRepository';
 import { ChatStore } from './core/store/chatStore';
+import { chatStorageDir } from './core/store/storeDir';
 import { ConnectionMonitor } from './core/server/connection';
 import { LlamaClient, normalizeBaseUrl } from './core/server/llamaClient';
 import { ChatSession } from './core/session/session';
@@ -101,7 +102,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<LlamaC
   );
   context.subscriptions.push(clients);
 
-  const storageDir = context.storageUri?.fsPath ?? context.globalStorageUri.fsPath;
+  const storageDir = chatStorageDir(context);
   const store = new ChatStore({ dir: storageDir, logger });
   const problems = await store.open();
 
@@ -183,6 +184,9 @@ export async function activate(context: vscode.ExtensionContext): Promise<LlamaC
     server: () => ({ name: servers.active.name, url: servers.active.url }),
   });
   context.subscriptions.push(view, vscode.window.registerWebviewViewProvider(CHAT_VIEW_ID, view, { webviewOptions: { retainContextWhenHidden: false } }));
+  // The chat in view stays in memory; the store drops other chats' bodies once many were opened.
+  store.setActiveChat(view.activeChatId);
+  context.subscriptions.push(view.onDidChangeActiveChat((chatId) => store.setActiveChat(chatId)));
 
   const chatTitle = (chatId: string): string | undefined => store.listChats().find((c) => c.id === chatId)?.title;
   const statusBar = new ChatStatusBar({

@@ -17,6 +17,9 @@ export type WorkerCommand =
   | { tag: number; op: 'final'; chat: string; msg: string }
   | { tag: number; op: 'edit'; chat: string; edit: TreeEdit }
   | { tag: number; op: 'waitFor'; chat: string }
+  | { tag: number; op: 'delete'; chat: string }
+  /** The ids this store lists now. */
+  | { tag: number; op: 'list' }
   | { tag: number; op: 'exit' };
 
 export interface WorkerAck {
@@ -24,6 +27,7 @@ export interface WorkerAck {
   ok: boolean;
   id?: string;
   chunk?: number;
+  ids?: string[];
   error?: string;
 }
 
@@ -68,6 +72,11 @@ async function run(store: ChatStore, cmd: WorkerCommand): Promise<WorkerAck> {
       }
       return { tag: cmd.tag, ok: true };
     }
+    case 'delete':
+      await store.deleteChat(cmd.chat);
+      return { tag: cmd.tag, ok: true };
+    case 'list':
+      return { tag: cmd.tag, ok: true, ids: store.listChats().map((c) => c.id) };
     case 'exit':
       await store.dispose();
       return { tag: cmd.tag, ok: true };

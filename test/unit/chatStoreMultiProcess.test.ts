@@ -8,6 +8,8 @@ import * as path from 'node:path';
 import * as readline from 'node:readline';
 import type { ChatMessage } from '../../src/core/chats/chat';
 import { ChatStore } from '../../src/core/store/chatStore';
+import { chatStorageDir } from '../../src/core/store/storeDir';
+import { parseIndex } from '../../src/core/store/storeFormat';
 import type { WorkerAck, WorkerCommand } from '../support/storeWorker';
 
 const WORKER = path.join(__dirname, '../support/storeWorker.js');
@@ -175,5 +177,76 @@ describe('ChatStore with two processes on one folder', function () {
     assert.deepEqual(await again.open(), []);
     assert.ok(ids(await again.getChat(shared)).includes('final-check'));
     await again.dispose();
+  });
+
+  it('two windows without a folder share the global storage folder and keep the chats of both (created, written, deleted at once)', async () => {
+    const globalStorageUri = { fsPath: path.join(dir, 'User', 'globalStorage', 'local.llama-server-chat') };
+    const noFolder = chatStorageDir({ globalStorageUri });
+    assert.equal(chatStorageDir({ storageUri: undefined, globalStorageUri }), noFolder, 'both windows pick the same folder');
+    assert.notEqual(chatStorageDir({ storageUri: { fsPath: path.join(dir, 'ws') }, globalStorageUri }), noFolder, 'a window with a folder has its own');
+    assert.ok(!fs.existsSync(noFolder), 'first start: the folder does not exist yet, both create it');
+
+    const w1 = new Worker(noFolder);
+    const w2 = new Worker(noFolder);
+    workers.push(w1, w2);
+    await Promise.all([w1.ready, w2.ready]);
+    const made = new Map<string, string[]>(); // chat -> message ids
+    const create = async (w: Worker, title: string): Promise<string> => {
+      const id = (await w.send({ op: 'create', title })).id!;
+      made.set(id, []);
+      return id;
+    };
+    const add = async (w: Worker, chat: string, id: string): Promise<void> => {
+      await w.send({ op: 'add', chat, id, role: 'user', content: `text of ${id}` });
+      made.get(chat)!.push(id);
+    };
+    // Both create chats and write them at the same time (each index write merges the other's rows).
+    const mine: Record<'w1' | 'w2', string[]> = { w1: [], w2: [] };
+    for (let r = 0; r < 8; r++) {
+      const [c1, c2] = await Promise.all([create(w1, `w1 chat ${r}`), create(w2, `w2 chat ${r}`)]);
+      mine.w1.push(c1);
+      mine.w2.push(c2);
+      await Promise.all([add(w1, c1, `w1-${r}-a`), add(w2, c2, `w2-${r}-a`), add(w1, c1, `w1-${r}-b`), add(w2, c2, `w2-${r}-b`)]);
+    }
+    // Each sees the other's chats, and writes into one of them.
+    await Promise.all([w1.send({ op: 'waitFor', chat: mine.w2[7] }), w2.send({ op: 'waitFor', chat: mine.w1[7] })]);
+    await Promise.all([add(w1, mine.w2[0], 'w1-into-w2'), add(w2, mine.w1[0], 'w2-into-w1')]);
+    // Both write one chat at the same time: each write merges the other's first (under the chat's lock).
+    for (let r = 0; r < 6; r++) await Promise.all([add(w1, mine.w1[1], `both-w1-${r}`), add(w2, mine.w1[1], `both-w2-${r}`)]);
+    // Each deletes one of its own chats while the other creates another.
+    const [, , late1, late2] = await Promise.all([
+      w1.send({ op: 'delete', chat: mine.w1[3] }),
+      w2.send({ op: 'delete', chat: mine.w2[5] }),
+      create(w1, 'w1 late'),
+      create(w2, 'w2 late'),
+    ]);
+    made.delete(mine.w1[3]);
+    made.delete(mine.w2[5]);
+    await Promise.all([w1.send({ op: 'waitFor', chat: late2 }), w2.send({ op: 'waitFor', chat: late1 })]);
+    const expected = [...made.keys()].sort();
+    const waitList = async (w: Worker): Promise<string[]> => {
+      for (let i = 0; i < 300; i++) {
+        const listed = [...(await w.send({ op: 'list' })).ids!].sort();
+        if (JSON.stringify(listed) === JSON.stringify(expected)) return listed;
+        await new Promise((r) => setTimeout(r, 10));
+      }
+      return [...(await w.send({ op: 'list' })).ids!].sort();
+    };
+    assert.deepEqual(await waitList(w1), expected, 'window 1 lists every chat of both, and neither deleted one');
+    assert.deepEqual(await waitList(w2), expected, 'window 2 too');
+    await Promise.all([w1.send({ op: 'exit' }), w2.send({ op: 'exit' })]);
+    await Promise.all([w1.exited(), w2.exited()]);
+
+    // The shared index (whoever wrote it last) lists every chat, and every file has all its messages.
+    const rows = parseIndex(fs.readFileSync(path.join(noFolder, 'index.json'), 'utf8'));
+    assert.deepEqual(rows?.map((r) => r.id).sort(), expected);
+    const store = new ChatStore({ dir: noFolder, watch: false });
+    assert.deepEqual(await store.open(), []);
+    assert.deepEqual(store.listChats().map((c) => c.id).sort(), expected);
+    for (const [chat, messages] of made) {
+      const got = (await store.getChat(chat))?.messages.map((m) => m.id) ?? [];
+      assert.deepEqual([...got].sort(), [...messages].sort(), `chat ${chat}`);
+    }
+    await store.dispose();
   });
 });

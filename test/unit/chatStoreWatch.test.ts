@@ -70,7 +70,8 @@ describe('ChatStore watching another window', () => {
     await until(() => a.listChats().find((c) => c.id === chat.id)?.messageCount === 2, 'b message seen by a');
     await a.addMessage(chat.id, second);
     await until(() => live?.messages.some((m) => m.id === second.id) === true, 'a message in b');
-    assert.ok(seenB.some((ids) => ids.includes(chat.id)));
+    // The event follows the in-place reload (after the lock is released).
+    await until(() => seenB.some((ids) => ids.includes(chat.id)), 'the change event in b');
     assert.equal(live?.messages.find((m) => m.id === answer.id)?.content, 'unsaved in b', 'pending text re-applied');
     await b.flush();
 

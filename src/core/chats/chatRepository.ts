@@ -26,8 +26,13 @@ export interface ChatRepository {
   open(): Promise<StoreProblem[]>;
   /** Newest first. In memory after open(). */
   listChats(): ChatSummary[];
-  /** Loads (once) and returns the chat with its messages; undefined for an unknown id. */
+  /**
+   * Loads and returns the chat with its messages; undefined for an unknown id. A store may drop bodies of chats not
+   * in use from memory (reloading them on the next call), so call it again rather than keeping the result.
+   */
   getChat(chatId: string): Promise<Chat | undefined>;
+  /** The chat shown to the user (undefined: none): its body stays in memory while it is. */
+  setActiveChat?(chatId: string | undefined): void;
   /** `messages` must come parents first; the last one becomes the leaf. */
   createChat(init?: { title?: string; messages?: ChatMessage[] }): Promise<Chat>;
   renameChat(chatId: string, title: string): Promise<void>;

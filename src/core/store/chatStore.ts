@@ -44,6 +44,11 @@ export interface ChatStoreOptions {
   watchDebounceMs?: number;
   /** Wall-clock time and sleeping for lock files (shared between processes). */
   lockTiming?: LockTiming;
+  /**
+   * Chat bodies kept in memory besides those in use (the active chat, a streaming one, one with unsaved records);
+   * older ones are dropped and read again on the next access. The chat list is always in memory. Default 16.
+   */
+  maxLoadedChats?: number;
 }
 
 const NEW_CHAT_TITLE = 'New chat';
@@ -70,6 +75,7 @@ export class ChatStore implements ChatRepository {
         watch: options.watch,
         watchDebounceMs: options.watchDebounceMs ?? 100,
         lockTiming: options.lockTiming,
+        maxLoadedChats: Math.max(1, options.maxLoadedChats ?? 16),
       },
       this.entries,
     );
@@ -84,7 +90,10 @@ export class ChatStore implements ChatRepository {
     return [...this.entries.values()].map((e) => summaryOf(e.summary)).sort((a, b) => b.updatedAt - a.updatedAt);
   }
 
-  /** The returned chat is the store's live copy: read it, change it only through the store. */
+  /**
+   * The returned chat is the store's live copy while its body stays in memory (see storeCache.ts): read it, change
+   * it only through the store, and call getChat again after an await rather than keeping it.
+   */
   async getChat(chatId: string): Promise<Chat | undefined> {
     const entry = this.entries.get(chatId);
     if (!entry) return undefined;
@@ -111,18 +120,20 @@ export class ChatStore implements ChatRepository {
     entry.needsCompaction = true;
     entry.unsaved = true;
     this.entries.set(id, entry);
+    this.sync.bodies.touch(entry);
     this.sync.markIndexDirty();
     await this.sync.writeNow(entry);
     return chat;
   }
 
-  async renameChat(chatId: string, title: string): Promise<void> {
-    const { entry, state } = await this.require(chatId);
-    const t = title.trim();
-    this.commit(entry, state, { t: 'title', at: this.clock.now(), title: t || NEW_CHAT_TITLE, titled: t !== '' });
-    this.sync.markIndexDirty();
-    // Rewrite so the header carries the title: an index rebuilt from headers then shows the right names.
-    await this.sync.writeNow(entry, true);
+  renameChat(chatId: string, title: string): Promise<void> {
+    return this.withChat(chatId, (entry, state) => {
+      const t = title.trim();
+      this.commit(entry, state, { t: 'title', at: this.clock.now(), title: t || NEW_CHAT_TITLE, titled: t !== '' });
+      this.sync.markIndexDirty();
+      // Rewrite so the header carries the title: an index rebuilt from headers then shows the right names.
+      return this.sync.writeNow(entry, true);
+    });
   }
 
   async deleteChat(chatId: string): Promise<void> {
@@ -135,21 +146,22 @@ export class ChatStore implements ChatRepository {
     await this.sync.deleteEntry(entry);
   }
 
-  async addMessage(chatId: string, message: ChatMessage): Promise<void> {
-    const { entry, state } = await this.require(chatId);
-    const now = this.clock.now();
-    const m = cloneMessage(message);
-    this.commit(entry, state, { t: 'message', at: now, m });
-    let retitled = false;
-    if (m.role === 'user' && !state.titled) {
-      const title = deriveTitle(m.content);
-      if (title !== NEW_CHAT_TITLE) {
-        this.commit(entry, state, { t: 'title', at: now, title, titled: true });
-        retitled = true; // once per chat: compact so the header has the title (see renameChat)
+  addMessage(chatId: string, message: ChatMessage): Promise<void> {
+    return this.withChat(chatId, (entry, state) => {
+      const now = this.clock.now();
+      const m = cloneMessage(message);
+      this.commit(entry, state, { t: 'message', at: now, m });
+      let retitled = false;
+      if (m.role === 'user' && !state.titled) {
+        const title = deriveTitle(m.content);
+        if (title !== NEW_CHAT_TITLE) {
+          this.commit(entry, state, { t: 'title', at: now, title, titled: true });
+          retitled = true; // once per chat: compact so the header has the title (see renameChat)
+        }
       }
-    }
-    this.sync.markIndexDirty();
-    await this.sync.writeNow(entry, retitled);
+      this.sync.markIndexDirty();
+      return this.sync.writeNow(entry, retitled);
+    });
   }
 
   appendToMessage(chatId: string, messageId: string, delta: { content?: string; reasoning?: string }): void {
@@ -179,40 +191,42 @@ export class ChatStore implements ChatRepository {
     this.sync.scheduleFlush();
   }
 
-  async updateMessage(chatId: string, messageId: string, patch: MessagePatch): Promise<void> {
-    const { entry, state } = await this.require(chatId);
-    const msg = state.chat.messages.find((m) => m.id === messageId);
-    if (!msg) throw new Error(`ChatStore: no message ${messageId} in chat ${chatId}`);
-    const becameFinal = patch.status !== undefined && isFinal(patch.status) && !isFinal(msg.status);
-    const p = structuredClone(patch);
-    this.commit(entry, state, { t: 'patch', at: this.clock.now(), id: messageId, p: encodePatch(p) });
-    if (becameFinal) {
-      // The answer is done: rewrite the log as plain messages so the next load replays nothing.
-      this.sync.markIndexDirty();
-      await this.sync.writeNow(entry, true);
-    } else {
+  updateMessage(chatId: string, messageId: string, patch: MessagePatch): Promise<void> {
+    return this.withChat(chatId, (entry, state) => {
+      const msg = state.chat.messages.find((m) => m.id === messageId);
+      if (!msg) throw new Error(`ChatStore: no message ${messageId} in chat ${chatId}`);
+      const becameFinal = patch.status !== undefined && isFinal(patch.status) && !isFinal(msg.status);
+      const p = structuredClone(patch);
+      this.commit(entry, state, { t: 'patch', at: this.clock.now(), id: messageId, p: encodePatch(p) });
+      if (becameFinal) {
+        // The answer is done: rewrite the log as plain messages so the next load replays nothing.
+        this.sync.markIndexDirty();
+        return this.sync.writeNow(entry, true);
+      }
       this.sync.scheduleFlush();
-    }
+      return Promise.resolve();
+    });
   }
 
-  async editTree(chatId: string, edit: TreeEdit): Promise<void> {
-    const { entry, state } = await this.require(chatId);
-    const at = this.clock.now();
-    const records: BodyRecord[] = [];
-    for (const m of edit.add ?? []) records.push({ t: 'message', at, m: cloneMessage(m) });
-    for (const r of edit.relink ?? []) records.push({ t: 'patch', at, id: r.id, p: encodePatch({ parentId: r.parentId }) });
-    if (edit.remove && edit.remove.length > 0) records.push({ t: 'remove', at, ids: [...edit.remove] });
-    if (edit.leafId !== undefined) records.push({ t: 'leaf', at, id: edit.leafId });
-    if (records.length === 0) return;
-    // Try the whole edit on a copy first: a bad edit throws and changes nothing, in memory or on disk.
-    const trial: ChatState = structuredClone(state);
-    for (const rec of records) {
-      const why = applyRecord(trial, rec);
-      if (why) throw new Error(`ChatStore: cannot edit chat ${chatId}: ${why}`);
-    }
-    for (const rec of records) this.commit(entry, state, rec);
-    this.sync.markIndexDirty();
-    await this.sync.writeNow(entry);
+  editTree(chatId: string, edit: TreeEdit): Promise<void> {
+    return this.withChat(chatId, (entry, state) => {
+      const at = this.clock.now();
+      const records: BodyRecord[] = [];
+      for (const m of edit.add ?? []) records.push({ t: 'message', at, m: cloneMessage(m) });
+      for (const r of edit.relink ?? []) records.push({ t: 'patch', at, id: r.id, p: encodePatch({ parentId: r.parentId }) });
+      if (edit.remove && edit.remove.length > 0) records.push({ t: 'remove', at, ids: [...edit.remove] });
+      if (edit.leafId !== undefined) records.push({ t: 'leaf', at, id: edit.leafId });
+      if (records.length === 0) return Promise.resolve();
+      // Try the whole edit on a copy first: a bad edit throws and changes nothing, in memory or on disk.
+      const trial: ChatState = structuredClone(state);
+      for (const rec of records) {
+        const why = applyRecord(trial, rec);
+        if (why) throw new Error(`ChatStore: cannot edit chat ${chatId}: ${why}`);
+      }
+      for (const rec of records) this.commit(entry, state, rec);
+      this.sync.markIndexDirty();
+      return this.sync.writeNow(entry);
+    });
   }
 
   async flush(): Promise<void> {
@@ -222,6 +236,15 @@ export class ChatStore implements ChatRepository {
   /** Waits for every write already started (timer flushes included) without starting new ones. */
   async whenIdle(): Promise<void> {
     await this.sync.whenIdle();
+  }
+
+  setActiveChat(chatId: string | undefined): void {
+    this.sync.bodies.setActive(chatId);
+  }
+
+  /** How many chat bodies are in memory now, and how many were dropped so far (for tests and the benchmark). */
+  memoryStats(): { loaded: number; evictions: number } {
+    return { loaded: this.sync.bodies.loaded, evictions: this.sync.bodies.evictions };
   }
 
   onProblem(listener: (problem: StoreProblem) => void): IDisposable {
@@ -239,12 +262,20 @@ export class ChatStore implements ChatRepository {
     this.sync.dispose();
   }
 
-  private async require(chatId: string): Promise<{ entry: Entry; state: ChatState }> {
-    const entry = this.entries.get(chatId);
-    const state = entry && (await this.sync.load(entry));
-    if (!entry || !state || entry.deleted) throw new Error(`ChatStore: unknown chat ${chatId}`);
-    if (entry.readOnly) throw new Error(`ChatStore: chat ${chatId} is read-only: ${entry.readOnly}`);
-    return { entry, state };
+  /**
+   * Loads the chat and runs `fn` on it in the same tick as the check that its body is still the one in memory (a
+   * body dropped between the load and `fn` would take the records away with it): `fn` commits synchronously.
+   */
+  private async withChat(chatId: string, fn: (entry: Entry, state: ChatState) => Promise<void>): Promise<void> {
+    for (let attempt = 0; ; attempt++) {
+      const entry = this.entries.get(chatId);
+      const state = entry && (await this.sync.load(entry));
+      if (!entry || !state || entry.deleted) throw new Error(`ChatStore: unknown chat ${chatId}`);
+      if (entry.readOnly) throw new Error(`ChatStore: chat ${chatId} is read-only: ${entry.readOnly}`);
+      if (entry.state === state) return fn(entry, state);
+      // Dropped from memory by other chats' loads in between: load it again.
+      if (attempt >= 10) throw new Error(`ChatStore: chat ${chatId} could not be kept in memory`);
+    }
   }
 
   /** Applies a record to memory and queues it for the file: one code path with replay, so they cannot disagree. */

@@ -43,6 +43,13 @@ export interface Entry {
   persisted?: IndexRow;
   /** Writes to one file run one at a time. */
   queue: Promise<void>;
+  /** Tasks queued or running on `queue`: the body stays in memory meanwhile (storeCache.ts). */
+  busy: number;
+  /**
+   * This store has read the file before (its body was dropped from memory since, or another window made it): a
+   * `streaming` message in it is a live writer's, so reloading it repairs nothing.
+   */
+  readBefore: boolean;
   deleted: boolean;
   /** A write failed and was reported; report again only after a success. */
   failing: boolean;
@@ -62,6 +69,8 @@ export function newEntry(chatsDir: string, id: string, summary: ChatSummary, tit
     snapshotBytes: 0,
     appendedBytes: 0,
     queue: Promise.resolve(),
+    busy: 0,
+    readBefore: false,
     deleted: false,
     failing: false,
   };

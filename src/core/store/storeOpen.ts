@@ -1,9 +1,10 @@
 /** Opening the chat folder: clean up what dead writers left, then list chats from the index or the files. */
+import * as path from 'node:path';
 import type { StoreProblem } from '../chats/chatRepository';
 import { isValidId } from '../base/ids';
 import { forEachLimit, newEntry, summaryOf } from './storeEntry';
 import type { FileStat } from './storeFs';
-import { errorText } from './storeFs';
+import { errorText, tmpIsAbandoned } from './storeFs';
 import type { StoreSync } from './storeSync';
 
 const OPEN_CONCURRENCY = 32;
@@ -31,9 +32,9 @@ export class OpenedFiles {
       return problems;
     }
     // Leftovers of writes that crashed before their rename (the real files are intact), and stale locks.
-    await s.cleanup(chatsDir, names);
+    await this.cleanup(chatsDir, names);
     try {
-      await s.cleanup(s.o.dir, (await fs.readdir(s.o.dir)).filter((n) => n.startsWith('index.')));
+      await this.cleanup(s.o.dir, (await fs.readdir(s.o.dir)).filter((n) => n.startsWith('index.')));
     } catch {
       // nothing to clean
     }
@@ -68,7 +69,7 @@ export class OpenedFiles {
       }
       dirty = true;
       if (!index) {
-        const problem = await s.openFromHeader(entry, stat);
+        const problem = await s.loader.openFromHeader(entry, stat);
         if (problem !== false) {
           if (problem) problems.push(problem);
           return;
@@ -76,8 +77,9 @@ export class OpenedFiles {
       }
       // Changed since the index was written (a crash, or another writer): replay it, which also validates it.
       s.entries.set(id, entry);
-      const r = await s.readInto(entry, stat);
+      const r = await s.loader.readInto(entry, stat);
       if (r.kind !== 'ok') s.entries.delete(id);
+      else s.bodies.touch(entry);
       if (r.kind === 'problem') problems.push(r.problem);
     });
     if (index && index.some((r) => !s.entries.has(r.id))) dirty = true;
@@ -85,4 +87,40 @@ export class OpenedFiles {
     for (const p of problems) logger.warn(`ChatStore: ${p.error.message}`);
     return problems;
   }
+
+  /** Start-up cleanup: temp files and locks whose writer is gone; never another live window's. */
+  async cleanup(dir: string, names: string[]): Promise<void> {
+    const now = this.sync.lockTiming.now();
+    for (const n of names) {
+      const file = path.join(dir, n);
+      if (n.endsWith('.tmp')) {
+        let stat: FileStat | undefined;
+        try {
+          stat = await this.sync.fs.stat(file);
+        } catch {
+          continue;
+        }
+        if (tmpIsAbandoned(n, stat, now, TMP_MAX_AGE_MS)) await this.removeQuietly(file);
+      } else if (n.endsWith('.lock')) {
+        try {
+          await this.sync.locks.clearIfStale(file);
+        } catch {
+          // the next write retries
+        }
+      } else if (n.endsWith('.lock.break')) {
+        if ((await this.sync.locks.isStale(file)).stale) await this.removeQuietly(file);
+      }
+    }
+  }
+
+  private async removeQuietly(file: string): Promise<void> {
+    try {
+      await this.sync.fs.unlink(file);
+    } catch {
+      // already gone
+    }
+  }
 }
+
+/** A temp file of a live writer older than this is abandoned too (a hung window, or a pid reused). */
+const TMP_MAX_AGE_MS = 5 * 60_000;
