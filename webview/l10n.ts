@@ -21,6 +21,24 @@ export function t(message: string, ...args: L10nArg[]): string {
   return fill(typeof translated === 'string' ? translated : message, args);
 }
 
+/**
+ * A translated message with elements in it: `parts(t('Then set {0} if…'), <code>x</code>)` splits the text at its
+ * placeholders and puts the elements there, so the translation decides where they go.
+ */
+export function parts<T>(message: string, ...items: T[]): (string | T)[] {
+  const out: (string | T)[] = [];
+  let at = 0;
+  for (const m of message.matchAll(/\{(\d+)\}/g)) {
+    const item = items[Number(m[1])];
+    if (item === undefined) continue;
+    if (m.index > at) out.push(message.slice(at, m.index));
+    out.push(item);
+    at = m.index + m[0].length;
+  }
+  if (at < message.length) out.push(message.slice(at));
+  return out;
+}
+
 /** The strings to use from now on; undefined: English. Components read them at render time. */
 export function setBundle(next: Readonly<Record<string, string>> | undefined): void {
   bundle = next;
