@@ -64,7 +64,7 @@ export function registerLocalServer(context: vscode.ExtensionContext, deps: Loca
   const { logger, notifier } = deps;
   const output = vscode.window.createOutputChannel('llama-server');
   const status = vscode.window.createStatusBarItem('llamaChat.localServer', vscode.StatusBarAlignment.Left, 99);
-  status.name = 'llama-server';
+  status.name = vscode.l10n.t('llama-server');
   let proc: LocalServerProcess | undefined;
   let stateName: LocalServerStateName = 'stopped';
   let label = '';
@@ -81,7 +81,7 @@ export function registerLocalServer(context: vscode.ExtensionContext, deps: Loca
       status.tooltip = vscode.l10n.t('Loading {0}', label);
       status.command = 'workbench.action.output.toggleOutput';
     } else if (stateName === 'running') {
-      status.text = `$(server) llama-server :${proc?.port ?? ''}`;
+      status.text = `$(server) ${vscode.l10n.t('llama-server :{0}', proc?.port ?? '')}`;
       status.tooltip = vscode.l10n.t('llama-server on {0} with {1}. Click to stop.', proc?.url ?? '', label);
       status.command = 'llamaChat.stopServer';
     } else {

@@ -101,7 +101,7 @@ export interface TooltipInput {
 export function formatStatusTooltip(input: TooltipInput): string {
   const { stats } = input;
   const lines: string[] = [];
-  lines.push(`**Llama Chat**${input.chatTitle ? ` — ${escapeMarkdown(input.chatTitle)}` : ''}`);
+  lines.push(`**${t('Llama Chat')}**${input.chatTitle ? ` — ${escapeMarkdown(input.chatTitle)}` : ''}`);
   lines.push('');
   if (input.stale) {
     lines.push(t('No tokens for {0}: Retry or Discard from the chat view.', formatDuration(input.silentMs ?? 0)));
