@@ -271,7 +271,7 @@ describe('l10n: core texts under a pseudo-locale', () => {
       formatStatusTooltip({ stats: { ...stats, model: undefined }, serverUrl: URL, stale: true, silentMs: 61_000, count: 1 }),
       formatStatusTooltip({ stats: { ...stats, queued: { busy: 1, total: 1 } }, serverUrl: URL, stale: false, count: 1 }),
       formatStatusTooltip({ stats: { ...stats, busyMs: 5_000 }, serverUrl: URL, stale: false, count: 1 }),
-      formatFinalText({ status: 'complete', timings: { predictedPerSecond: 40 } as never, ctxUsed: 10, ctxMax: 100, completionTokens: 5 }),
+      formatFinalText({ status: 'complete', timings: { predictedPerSecond: 40 }, ctxUsed: 10, ctxMax: 100, completionTokens: 5 }),
       formatFinalText({ status: 'stopped', ctxUsed: 10, completionTokens: 5 }),
       formatDuration(350),
       formatDuration(1234),
