@@ -3,7 +3,7 @@
  * `vscode.l10n.t(...)` (the keys of l10n/bundle.l10n.json), and English string literals in places the user sees
  * on the host (notifications, quick picks, input boxes, progress titles, status bar items) that skip them.
  *
- * `node out/test/support/l10nScan.js --write` rewrites l10n/bundle.l10n.json from the sources.
+ * `npm run l10n` (node out/test/support/l10nScan.js --write) rewrites l10n/bundle.l10n.json from the sources.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';

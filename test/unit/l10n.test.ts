@@ -101,7 +101,7 @@ describe('l10n: bundle', () => {
     scanned = expectedBundle(root);
   });
 
-  it('l10n/bundle.l10n.json is exactly the messages of the sources (regenerate: node out/test/support/l10nScan.js --write)', () => {
+  it('l10n/bundle.l10n.json is exactly the messages of the sources (regenerate: npm run l10n)', () => {
     const { bundle } = scanned;
     const onDisk = readJson<Record<string, string>>(BUNDLE_PATH);
     const missing = Object.keys(bundle).filter((k) => !(k in onDisk));
