@@ -10,6 +10,7 @@ import { formatMessage, setTranslator, t } from '../../src/core/base/l10n';
 import { formatDuration, formatFinalText, formatStatusText, formatStatusTooltip } from '../../src/core/base/format';
 import type { LiveStats } from '../../src/core/session/sessionEvents';
 import { describeExit } from '../../src/core/server/localServerProcess';
+import { tooLargeText } from '../../src/core/session/contextBudget';
 import { httpStatusError, networkError, notSseError, streamErrorInfo } from '../../src/core/server/httpErrors';
 import { repoRoot } from '../harness/paths';
 import { BUNDLE_PATH, expectedBundle, hardCodedHostStrings, messagesIn } from '../support/l10nScan';
@@ -244,7 +245,7 @@ describe('l10n: core texts under a pseudo-locale', () => {
     assert.ok(infos.every((i) => i.message.length > 0));
   });
 
-  it('status bar text and tooltip, final text and durations', () => {
+  it('status bar text and tooltip, final text, durations, exit descriptions, a message too large for the context', () => {
     const stats: LiveStats = {
       phase: 'generating',
       tps: 42,
@@ -279,6 +280,8 @@ describe('l10n: core texts under a pseudo-locale', () => {
       describeExit({ code: 1, signal: null }),
       describeExit({ code: null, signal: 'SIGKILL' }),
       describeExit({ code: null, signal: null }),
+      tooLargeText(9000, true, 4096, 512),
+      tooLargeText(9000, false, 4096, 512),
     ];
     const left = texts.flatMap((text) => english(text.replace(/\\/g, '')).map((w) => `${w} in: ${text}`));
     assert.deepEqual(left, []);
