@@ -7,6 +7,8 @@ import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { formatMessage, setTranslator, t } from '../../src/core/base/l10n';
+import type { ChatMessage } from '../../src/core/chats/chat';
+import { exportMarkdown } from '../../src/core/chats/chatOps';
 import { formatDuration, formatFinalText, formatStatusText, formatStatusTooltip } from '../../src/core/base/format';
 import type { LiveStats } from '../../src/core/session/sessionEvents';
 import { describeExit } from '../../src/core/server/localServerProcess';
@@ -285,6 +287,27 @@ describe('l10n: core texts under a pseudo-locale', () => {
     ];
     const left = texts.flatMap((text) => english(text.replace(/\\/g, '')).map((w) => `${w} in: ${text}`));
     assert.deepEqual(left, []);
+  });
+
+  it('an exported chat: role headings, status notes, figures and the reasoning fold', () => {
+    const base = { content: 'ж', createdAt: 1 } as const;
+    const messages: ChatMessage[] = [
+      { ...base, id: 'u1', role: 'user', status: 'complete' },
+      { ...base, id: 'a1', parentId: 'u1', role: 'assistant', status: 'complete', model: 'ⓜ', reasoning: 'ж', finishReason: 'length', completionTokens: 5, ctxUsed: 9, ctxMax: 99, timings: { predictedPerSecond: 4, ttftMs: 300 } },
+      { ...base, id: 'u2', parentId: 'a1', role: 'user', status: 'complete' },
+      { ...base, id: 'a2', parentId: 'u2', role: 'assistant', status: 'failed', error: { kind: 'unknown', message: 'ж', hint: 'ж' }, ctxUsed: 9 },
+      { ...base, id: 'u3', parentId: 'a2', role: 'user', status: 'complete' },
+      { ...base, id: 'a3', parentId: 'u3', role: 'assistant', status: 'failed' },
+      { ...base, id: 'u4', parentId: 'a3', role: 'user', status: 'complete' },
+      { ...base, id: 'a4', parentId: 'u4', role: 'assistant', status: 'stopped' },
+      { ...base, id: 'u5', parentId: 'a4', role: 'user', status: 'complete' },
+      { ...base, id: 'a5', parentId: 'u5', role: 'assistant', status: 'interrupted' },
+      { ...base, id: 'u6', parentId: 'a5', role: 'user', status: 'complete' },
+      { ...base, id: 'a6', parentId: 'u6', role: 'assistant', status: 'streaming' },
+    ];
+    const doc = exportMarkdown({ id: 'c', title: 'Ω', createdAt: 1, updatedAt: 1, messageCount: messages.length, messages });
+    assert.ok(doc.includes('<summary>'), 'the reasoning fold is there');
+    assert.deepEqual(english(doc.replace(/<\/?(details|summary|sub)>/g, ' ')), []);
   });
 
   it('English is unchanged without a translator', () => {
