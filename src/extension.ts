@@ -11,6 +11,7 @@ import { ConnectionMonitor } from './core/server/connection';
 import { LlamaClient, normalizeBaseUrl } from './core/server/llamaClient';
 import { ChatSession } from './core/session/session';
 import type { ChatSessionApi } from './core/session/sessionApi';
+import { setTranslator } from './core/base/l10n';
 import type { ConnectionState } from './protocol';
 import { CHAT_VIEW_ID, ChatViewProvider } from './vscode/chatViewProvider';
 import { ChatCommands } from './vscode/commands';
@@ -29,6 +30,7 @@ import { StaleNotifier } from './vscode/staleNotifier';
 import { registerLocalServer } from './vscode/localServer';
 import type { LocalServerApi } from './vscode/localServer';
 import { ChatStatusBar } from './vscode/statusBar';
+import { setWebviewL10n } from './vscode/webviewHtml';
 
 /** What activate() returns in test runs (ExtensionMode.Test) only: enough for tests to drive the session and observe what the user would see. */
 export interface LlamaChatApi {
@@ -69,7 +71,10 @@ function clientConfig(): ServerClientConfig {
 }
 
 export async function activate(context: vscode.ExtensionContext): Promise<LlamaChatApi | undefined> {
-  const channel = vscode.window.createOutputChannel('Llama Chat', { log: true });
+  // One language everywhere: the core's messages and the webview read the same bundle as the host (l10n/).
+  setTranslator((message, ...args) => vscode.l10n.t(message, ...args));
+  setWebviewL10n({ bundle: vscode.l10n.bundle, lang: vscode.env.language });
+  const channel = vscode.window.createOutputChannel(vscode.l10n.t('Llama Chat'), { log: true });
   context.subscriptions.push(channel);
   const logger = new ChannelLogger(channel);
   const notifier = new Notifier();
@@ -292,7 +297,7 @@ async function reportStorage(notifier: Notifier, channel: vscode.LogOutputChanne
   const now = Date.now();
   if (now - lastStorageReport < 60_000) return;
   lastStorageReport = now;
-  const choice = await notifier.warn(`Llama Chat: chats could not be saved: ${message}`, 'Show Logs');
+  const choice = await notifier.warn(vscode.l10n.t('Llama Chat: chats could not be saved: {0}', message), vscode.l10n.t('Show Logs'));
   if (choice) channel.show(true);
 }
 
@@ -303,8 +308,12 @@ async function reportProblems(notifier: Notifier, channel: vscode.LogOutputChann
   const moved = problems.filter((p) => p.quarantinedTo !== undefined).length;
   const text =
     moved > 0
-      ? `Llama Chat: ${moved} chat file${moved === 1 ? ' was' : 's were'} unreadable and moved aside; the other chats are fine.`
-      : `Llama Chat: ${problems.length} problem${problems.length === 1 ? '' : 's'} reading the saved chats.`;
-  const choice = await notifier.warn(text, 'Show Logs');
+      ? moved === 1
+        ? vscode.l10n.t('Llama Chat: 1 chat file was unreadable and moved aside; the other chats are fine.')
+        : vscode.l10n.t('Llama Chat: {0} chat files were unreadable and moved aside; the other chats are fine.', moved)
+      : problems.length === 1
+        ? vscode.l10n.t('Llama Chat: 1 problem reading the saved chats.')
+        : vscode.l10n.t('Llama Chat: {0} problems reading the saved chats.', problems.length);
+  const choice = await notifier.warn(text, vscode.l10n.t('Show Logs'));
   if (choice) channel.show(true);
 }

@@ -5,19 +5,21 @@
 import type { Attachment } from '../src/core/chats/chat';
 import { LIMITS } from '../src/protocol';
 import { formatInt } from './format';
+import { t } from './l10n';
 
 /** A paste longer than this offers "Attach as file" / "Keep as text". */
 export const LONG_PASTE = 2_000;
 
-export const NO_VISION = 'This model has no vision: images cannot be sent';
+/** Why images are refused (read when shown: the strings arrive with the page). */
+export const noVision = (): string => t('This model has no vision: images cannot be sent');
 
-export const TOO_MANY = `At most ${LIMITS.maxAttachments} attachments can be sent with one message.`;
+export const tooMany = (): string => t('At most {0} attachments can be sent with one message.', LIMITS.maxAttachments);
 
 /** "lines 3–10" (or "line 3") for a selection; undefined otherwise. */
 export function lineRange(a: Attachment): string | undefined {
   if (a.kind === 'image' || a.startLine === undefined) return undefined;
   const end = a.endLine ?? a.startLine;
-  return end === a.startLine ? `line ${a.startLine}` : `lines ${a.startLine}–${end}`;
+  return end === a.startLine ? t('line {0}', a.startLine) : t('lines {0}–{1}', a.startLine, end);
 }
 
 /** The chip's whole label, for titles and the remove button: "src/a.ts lines 3–10". */
@@ -27,7 +29,7 @@ export function attachmentLabel(a: Attachment): string {
 }
 
 export function tokensText(tokens: number | undefined): string | undefined {
-  return tokens === undefined ? undefined : `${formatInt(tokens)} ${tokens === 1 ? 'token' : 'tokens'}`;
+  return tokens === undefined ? undefined : tokens === 1 ? t('1 token') : t('{0} tokens', formatInt(tokens));
 }
 
 export function codiconFor(a: Attachment): string {
@@ -49,7 +51,7 @@ export function codiconFor(a: Attachment): string {
 }
 
 export function pasteAttachment(text: string): Attachment {
-  return { kind: 'paste', name: `Pasted text (${formatInt(text.length)} chars)`, text };
+  return { kind: 'paste', name: t('Pasted text ({0} chars)', formatInt(text.length)), text };
 }
 
 const IMAGE_MIME = /^image\/[a-z0-9.+-]+$/;
@@ -74,8 +76,8 @@ export function imageFiles(data: DataTransfer | null | undefined): File[] {
 
 /** Reads an image file as a data: URI attachment, or says why it cannot be attached. */
 export function readImage(file: File): Promise<Attachment | string> {
-  const name = file.name || 'Pasted image';
-  if (!isImageFile(file)) return Promise.resolve(`${name} is not an image.`);
+  const name = file.name || t('Pasted image');
+  if (!isImageFile(file)) return Promise.resolve(t('{0} is not an image.', name));
   // base64 is 4/3 of the bytes: refuse before reading a file that cannot fit.
   if ((file.size * 4) / 3 > LIMITS.maxImage) return Promise.resolve(tooLargeImage(name));
   return new Promise((resolve) => {
@@ -83,14 +85,14 @@ export function readImage(file: File): Promise<Attachment | string> {
     reader.onload = () => {
       const uri = typeof reader.result === 'string' ? reader.result : '';
       if (uri.length > LIMITS.maxImage) resolve(tooLargeImage(name));
-      else if (!uri.startsWith(`data:${file.type};base64,`)) resolve(`${name} could not be read as an image.`);
+      else if (!uri.startsWith(`data:${file.type};base64,`)) resolve(t('{0} could not be read as an image.', name));
       else resolve({ kind: 'image', name, mime: file.type, dataUri: uri });
     };
-    reader.onerror = () => resolve(`${name} could not be read.`);
+    reader.onerror = () => resolve(t('{0} could not be read.', name));
     reader.readAsDataURL(file);
   });
 }
 
 function tooLargeImage(name: string): string {
-  return `${name} is too large to send (the limit is about ${formatInt(Math.floor((LIMITS.maxImage * 3) / 4 / 1_000_000))} MB).`;
+  return t('{0} is too large to send (the limit is about {1} MB).', name, formatInt(Math.floor((LIMITS.maxImage * 3) / 4 / 1_000_000)));
 }

@@ -1,4 +1,5 @@
 /** Small display formatters for the message footer and the context meter. */
+import { t } from './l10n';
 
 export function formatCount(n: number): string {
   if (n < 1000) return String(n);
@@ -8,16 +9,16 @@ export function formatCount(n: number): string {
 }
 
 export function formatMs(ms: number): string {
-  if (ms < 1000) return `${Math.round(ms)} ms`;
-  return `${(ms / 1000).toFixed(ms < 10_000 ? 1 : 0)} s`;
+  if (ms < 1000) return t('{0} ms', Math.round(ms));
+  return t('{0} s', (ms / 1000).toFixed(ms < 10_000 ? 1 : 0));
 }
 
 export function formatTps(tps: number): string {
-  return `${tps.toFixed(tps < 100 ? 1 : 0)} tok/s`;
+  return t('{0} tok/s', tps.toFixed(tps < 100 ? 1 : 0));
 }
 
 export function formatSeconds(ms: number): string {
-  return `${Math.max(1, Math.round(ms / 1000))} s`;
+  return t('{0} s', Math.max(1, Math.round(ms / 1000)));
 }
 
 /** A whole number with en-US grouping: 8192 → "8,192". */
@@ -25,14 +26,14 @@ export function formatInt(n: number): string {
   return Math.round(n).toLocaleString('en-US');
 }
 
-/** "1 earlier message" / "3 earlier messages". */
+/** "1 earlier message" / "3 earlier messages". English only: messages go through t() with the count instead. */
 export function plural(n: number, one: string, many = `${one}s`): string {
   return `${formatInt(n)} ${n === 1 ? one : many}`;
 }
 
 /** Whole seconds, counting up: 45_900 → "45 s". */
 export function formatElapsed(ms: number): string {
-  return `${formatInt(Math.floor(Math.max(0, ms) / 1000))} s`;
+  return t('{0} s', formatInt(Math.floor(Math.max(0, ms) / 1000)));
 }
 
 /** A model name for display: the host's alias as is; a path-like name only by its file name, without `.gguf`. */

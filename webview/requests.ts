@@ -5,6 +5,7 @@
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { LIMITS } from '../src/protocol';
 import type { RequestResult } from '../src/protocol';
+import { t } from './l10n';
 
 let counter = 0;
 
@@ -26,7 +27,7 @@ export function newDraftId(): string {
 export function tooLongReason(text: string): string | undefined {
   if (text.length <= LIMITS.maxText) return undefined;
   const fmt = (n: number): string => n.toLocaleString('en-US');
-  return `This message is too long to send (${fmt(text.length)} characters; the limit is ${fmt(LIMITS.maxText)}).`;
+  return t('This message is too long to send ({0} characters; the limit is {1}).', fmt(text.length), fmt(LIMITS.maxText));
 }
 
 export type Results = Readonly<Record<string, RequestResult>>;

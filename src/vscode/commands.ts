@@ -57,15 +57,24 @@ function sentence(text: string): string {
 export function describeConnection(state: ConnectionState): string {
   switch (state.state) {
     case 'connected': {
-      const parts = [state.model ? `model ${state.model}` : undefined, state.nCtx ? `context ${formatInt(state.nCtx)} tokens` : undefined, state.build ? `build ${state.build}` : undefined];
-      return `Llama Chat: connected to ${state.url} (${parts.filter(Boolean).join(', ')}).`;
+      const parts = [
+        state.model ? vscode.l10n.t('model {0}', state.model) : undefined,
+        state.nCtx ? vscode.l10n.t('context {0} tokens', formatInt(state.nCtx)) : undefined,
+        state.build ? vscode.l10n.t('build {0}', state.build) : undefined,
+      ];
+      return vscode.l10n.t('Llama Chat: connected to {0} ({1}).', state.url, parts.filter(Boolean).join(', '));
     }
     case 'error':
-      return `Llama Chat: cannot use ${state.url}: ${sentence(state.error.message)}${state.error.hint ? ` ${sentence(state.error.hint)}` : ''}`;
+      return vscode.l10n.t(
+        'Llama Chat: cannot use {0}: {1}{2}',
+        state.url,
+        sentence(state.error.message),
+        state.error.hint ? ` ${sentence(state.error.hint)}` : '',
+      );
     case 'checking':
-      return `Llama Chat: checking ${state.url}…`;
+      return vscode.l10n.t('Llama Chat: checking {0}…', state.url);
     case 'unknown':
-      return 'Llama Chat: the connection has not been checked yet.';
+      return vscode.l10n.t('Llama Chat: the connection has not been checked yet.');
   }
 }
 
@@ -80,7 +89,7 @@ function languageOf(uri: vscode.Uri): string {
   return path.extname(uri.path).slice(1).toLowerCase();
 }
 
-/** The Undo button of a message delete, and how long it undoes. */
+/** The Undo button of a message delete (its English label; shown translated), and how long it undoes. */
 export const UNDO = 'Undo';
 export const UNDO_MS = 10_000;
 
@@ -94,7 +103,8 @@ export class ChatCommands {
           return await fn(...args);
         } catch (err) {
           this.d.logger.error(`Command ${id} failed: ${err instanceof Error ? err.message : String(err)}`);
-          void this.d.notifier.error(`Llama Chat: ${err instanceof Error ? err.message : String(err)}`, 'Show Logs').then((c) => {
+          const message = vscode.l10n.t('Llama Chat: {0}', err instanceof Error ? err.message : String(err));
+          void this.d.notifier.error(message, vscode.l10n.t('Show Logs')).then((c) => {
             if (c) this.d.channel.show(true);
           });
           return undefined;
@@ -135,7 +145,7 @@ export class ChatCommands {
   /** The chat a command acts on: the argument, else the open chat. */
   private target(chatId: string | undefined): string | undefined {
     const id = chatId ?? this.d.view.activeChatId;
-    if (id === undefined) void this.d.notifier.info('Llama Chat: no chat is open.');
+    if (id === undefined) void this.d.notifier.info(vscode.l10n.t('Llama Chat: no chat is open.'));
     return id;
   }
 
@@ -150,7 +160,7 @@ export class ChatCommands {
     const id = this.streamingChat(chatId);
     if (id === undefined) return;
     const outcome = await this.d.session.stop(id);
-    if (!outcome.ok) void this.d.notifier.info(outcome.reason === 'already-finished' ? 'The answer already finished; nothing to stop.' : outcome.detail);
+    if (!outcome.ok) void this.d.notifier.info(outcome.reason === 'already-finished' ? vscode.l10n.t('The answer already finished; nothing to stop.') : outcome.detail);
   }
 
   /** A new version of the answer that failed, stopped, was interrupted or stalled (default: the open chat's last). */
@@ -159,11 +169,11 @@ export class ChatCommands {
     if (id === undefined) return;
     const target = messageId ?? (await this.d.session.retryTarget(id));
     if (target === undefined) {
-      void this.d.notifier.info('Llama Chat: the last answer did not fail; nothing to retry (Regenerate makes another version).');
+      void this.d.notifier.info(vscode.l10n.t('Llama Chat: the last answer did not fail; nothing to retry (Regenerate makes another version).'));
       return;
     }
     const outcome = await this.d.session.retry(id, target);
-    if (!outcome.ok) void this.d.notifier.info(outcome.reason === 'already-finished' ? 'The answer already finished; nothing to retry.' : outcome.detail);
+    if (!outcome.ok) void this.d.notifier.info(outcome.reason === 'already-finished' ? vscode.l10n.t('The answer already finished; nothing to retry.') : outcome.detail);
   }
 
   /** Deletes a message or its branch, then offers Undo for UNDO_MS. */
@@ -171,20 +181,22 @@ export class ChatCommands {
     if (chatId === undefined || messageId === undefined) return undefined;
     const outcome = await this.d.session.deleteMessages(chatId, messageId, scope);
     if (!outcome.ok) {
-      void this.d.notifier.info(`Llama Chat: ${outcome.detail}`);
+      void this.d.notifier.info(vscode.l10n.t('Llama Chat: {0}', outcome.detail));
       return undefined;
     }
     const { deleted } = outcome;
     const n = deleted.messages.length;
     const offeredAt = Date.now();
-    void this.d.notifier.info(`Llama Chat: deleted ${n} message${n === 1 ? '' : 's'}.`, UNDO).then(async (choice) => {
-      if (choice !== UNDO) return;
+    const undo = vscode.l10n.t('Undo');
+    const text = n === 1 ? vscode.l10n.t('Llama Chat: deleted 1 message.') : vscode.l10n.t('Llama Chat: deleted {0} messages.', n);
+    void this.d.notifier.info(text, undo).then(async (choice) => {
+      if (choice !== undo) return;
       if (Date.now() - offeredAt > UNDO_MS) {
-        void this.d.notifier.info('Llama Chat: too late to undo that delete.');
+        void this.d.notifier.info(vscode.l10n.t('Llama Chat: too late to undo that delete.'));
         return;
       }
       const undone = await this.d.session.undoDelete(deleted);
-      if (!undone.ok) void this.d.notifier.info(`Llama Chat: could not undo: ${undone.detail}`);
+      if (!undone.ok) void this.d.notifier.info(vscode.l10n.t('Llama Chat: could not undo: {0}', undone.detail));
     });
     return deleted;
   }
@@ -193,20 +205,20 @@ export class ChatCommands {
     const id = this.streamingChat(chatId, true);
     if (id === undefined) return;
     const outcome = await this.d.session.discard(id);
-    if (!outcome.ok) void this.d.notifier.info(outcome.reason === 'already-finished' ? 'The answer already finished; nothing to discard.' : outcome.detail);
+    if (!outcome.ok) void this.d.notifier.info(outcome.reason === 'already-finished' ? vscode.l10n.t('The answer already finished; nothing to discard.') : outcome.detail);
   }
 
   /** Attaches the selection as a chip (file name and line range) and puts the cursor in the composer. */
   async askAboutSelection(): Promise<void> {
     const editor = vscode.window.activeTextEditor;
     if (!editor || editor.selection.isEmpty) {
-      void this.d.notifier.info('Llama Chat: select some code first.');
+      void this.d.notifier.info(vscode.l10n.t('Llama Chat: select some code first.'));
       return;
     }
     const { document, selection } = editor;
     const text = document.getText(selection);
     if (text.length > LIMITS.maxText) {
-      void this.d.notifier.warn('Llama Chat: the selection is too large to attach.');
+      void this.d.notifier.warn(vscode.l10n.t('Llama Chat: the selection is too large to attach.'));
       return;
     }
     // A selection that ends at the start of a line does not include that line.
@@ -225,7 +237,7 @@ export class ChatCommands {
   async addFileToChat(uri: vscode.Uri | undefined): Promise<void> {
     const target = uri ?? vscode.window.activeTextEditor?.document.uri;
     if (!target) {
-      void this.d.notifier.info('Llama Chat: open a file first (or use the Explorer context menu).');
+      void this.d.notifier.info(vscode.l10n.t('Llama Chat: open a file first (or use the Explorer context menu).'));
       return;
     }
     const attachment = await this.readAttachment(target);
@@ -234,18 +246,22 @@ export class ChatCommands {
 
   /** `@` in the composer: a quick pick of the workspace's files; the chosen one becomes a chip. */
   async pickFileToAttach(): Promise<void> {
-    const files = await vscode.window.withProgress({ location: vscode.ProgressLocation.Window, title: 'Llama Chat: listing files' }, () =>
+    const files = await vscode.window.withProgress({ location: vscode.ProgressLocation.Window, title: vscode.l10n.t('Llama Chat: listing files') }, () =>
       vscode.workspace.findFiles('**/*', '{**/node_modules/**,**/.git/**,**/out/**,**/dist/**}', 5_000),
     );
     if (files.length === 0) {
-      void this.d.notifier.info('Llama Chat: no files in this workspace to attach.');
+      void this.d.notifier.info(vscode.l10n.t('Llama Chat: no files in this workspace to attach.'));
       return;
     }
     type Item = vscode.QuickPickItem & { uri: vscode.Uri };
     const items: Item[] = files
       .map((uri) => ({ uri, label: path.basename(uri.path), description: displayName(uri) }))
       .sort((a, b) => (a.description ?? '').localeCompare(b.description ?? ''));
-    const picked = await vscode.window.showQuickPick(items, { title: 'Attach File', placeHolder: 'File to attach to the message', matchOnDescription: true });
+    const picked = await vscode.window.showQuickPick(items, {
+      title: vscode.l10n.t('Attach File'),
+      placeHolder: vscode.l10n.t('File to attach to the message'),
+      matchOnDescription: true,
+    });
     if (!picked) return;
     const attachment = await this.readAttachment(picked.uri);
     if (attachment) await this.d.view.attach(attachment);
@@ -261,14 +277,21 @@ export class ChatCommands {
     } else {
       const bytes = await vscode.workspace.fs.readFile(target);
       if (bytes.includes(0)) {
-        void this.d.notifier.info(`Llama Chat: ${displayName(target)} looks like a binary file.`);
+        void this.d.notifier.info(vscode.l10n.t('Llama Chat: {0} looks like a binary file.', displayName(target)));
         return undefined;
       }
       text = new TextDecoder('utf-8').decode(bytes);
       language = languageOf(target);
     }
     if (text.length > MAX_FILE_CHARS) {
-      void this.d.notifier.warn(`Llama Chat: ${displayName(target)} is too large to add (${formatInt(text.length)} characters; the limit is ${formatInt(MAX_FILE_CHARS)}).`);
+      void this.d.notifier.warn(
+        vscode.l10n.t(
+          'Llama Chat: {0} is too large to add ({1} characters; the limit is {2}).',
+          displayName(target),
+          formatInt(text.length),
+          formatInt(MAX_FILE_CHARS),
+        ),
+      );
       return undefined;
     }
     return { kind: 'file', name: displayName(target), text, language };
@@ -279,10 +302,10 @@ export class ChatCommands {
     const id = this.target(chatId);
     if (id === undefined) return;
     const outcome = await vscode.window.withProgress(
-      { location: vscode.ProgressLocation.Notification, title: 'Llama Chat: summarizing earlier messages…', cancellable: false },
+      { location: vscode.ProgressLocation.Notification, title: vscode.l10n.t('Llama Chat: summarizing earlier messages…'), cancellable: false },
       () => this.d.session.compactChat(id),
     );
-    if (!outcome.ok) void this.d.notifier.info(`Llama Chat: ${outcome.detail}`);
+    if (!outcome.ok) void this.d.notifier.info(vscode.l10n.t('Llama Chat: {0}', outcome.detail));
   }
 
   private titleOf(chatId: string): string | undefined {
@@ -293,10 +316,10 @@ export class ChatCommands {
     const id = this.target(chatId);
     if (id === undefined) return;
     const title = await vscode.window.showInputBox({
-      title: 'Rename Chat',
+      title: vscode.l10n.t('Rename Chat'),
       value: this.titleOf(id) ?? '',
-      prompt: 'New name for the chat',
-      validateInput: (v) => (v.length > LIMITS.maxTitle ? `At most ${LIMITS.maxTitle} characters` : undefined),
+      prompt: vscode.l10n.t('New name for the chat'),
+      validateInput: (v) => (v.length > LIMITS.maxTitle ? vscode.l10n.t('At most {0} characters', LIMITS.maxTitle) : undefined),
     });
     if (title === undefined) return;
     await this.d.session.renameChat(id, title);
@@ -307,14 +330,17 @@ export class ChatCommands {
     if (id === undefined) return;
     const chat = this.d.repository.listChats().find((c) => c.id === id);
     if (!chat) return;
+    const remove = vscode.l10n.t('Delete');
     const answer = await this.d.notifier.confirm(
-      `Delete the chat “${chat.title}”?`,
-      `Its ${chat.messageCount} message${chat.messageCount === 1 ? '' : 's'} will be removed from this workspace. This cannot be undone.`,
-      'Delete',
+      vscode.l10n.t('Delete the chat “{0}”?', chat.title),
+      chat.messageCount === 1
+        ? vscode.l10n.t('Its 1 message will be removed from this workspace. This cannot be undone.')
+        : vscode.l10n.t('Its {0} messages will be removed from this workspace. This cannot be undone.', chat.messageCount),
+      remove,
     );
-    if (answer !== 'Delete') return;
+    if (answer !== remove) return;
     const outcome = await this.d.session.deleteChat(id);
-    if (!outcome.ok) void this.d.notifier.info(`Llama Chat: ${outcome.detail}`);
+    if (!outcome.ok) void this.d.notifier.info(vscode.l10n.t('Llama Chat: {0}', outcome.detail));
   }
 
   async forkChat(chatId: string | undefined, messageId: string | undefined): Promise<string | undefined> {
@@ -323,7 +349,7 @@ export class ChatCommands {
     const chat = await this.d.repository.getChat(id);
     const at = messageId ?? (chat ? activeLeafId(chat) : undefined);
     if (!chat || at === undefined) {
-      void this.d.notifier.info('Llama Chat: the chat has no messages to fork.');
+      void this.d.notifier.info(vscode.l10n.t('Llama Chat: the chat has no messages to fork.'));
       return undefined;
     }
     const forked = await this.d.session.forkChat(id, at);
@@ -374,10 +400,15 @@ export class ChatCommands {
     }
     type Item = vscode.QuickPickItem & { entry: ServerEntry };
     const active = this.d.servers.active.id;
-    const base = (e: ServerEntry): Item => ({ label: e.name, description: `${e.url}${e.id === active ? ' (current)' : ''}`, detail: 'checking…', entry: e });
+    const base = (e: ServerEntry): Item => ({
+      label: e.name,
+      description: e.id === active ? vscode.l10n.t('{0} (current)', e.url) : e.url,
+      detail: vscode.l10n.t('checking…'),
+      entry: e,
+    });
     const pick = vscode.window.createQuickPick<Item>();
-    pick.title = 'Select Server';
-    pick.placeholder = 'Server for new answers';
+    pick.title = vscode.l10n.t('Select Server');
+    pick.placeholder = vscode.l10n.t('Server for new answers');
     pick.items = list.map(base);
     pick.busy = true;
     let pending = list.length;
@@ -402,7 +433,7 @@ export class ChatCommands {
     const probe = new LlamaClient({ baseUrl: e.url, requestTimeoutMs: 3_000, apiKey: () => this.d.apiKeys.get(e.url), logger: this.d.logger });
     try {
       const props = await probe.getProps(AbortSignal.timeout(4_000));
-      const parts = ['connected'];
+      const parts = [vscode.l10n.t('connected')];
       if (props.modelAlias || props.modelPath) parts.push(displayModelName(props.modelAlias || props.modelPath || ''));
       if (props.nCtx) parts.push(`n_ctx ${formatInt(props.nCtx)}`);
       return parts.join(' · ');
@@ -417,8 +448,8 @@ export class ChatCommands {
     const key =
       value ??
       (await vscode.window.showInputBox({
-        title: 'Set API Key',
-        prompt: 'API key for llama-server (sent as "Authorization: Bearer …"; stored in VS Code secret storage)',
+        title: vscode.l10n.t('Set API Key'),
+        prompt: vscode.l10n.t('API key for llama-server (sent as "Authorization: Bearer …"; stored in VS Code secret storage)'),
         password: true,
         ignoreFocusOut: true,
       }));
@@ -427,7 +458,7 @@ export class ChatCommands {
     this.d.logger.setSecrets([key.trim()]);
     await this.d.apiKeys.set(key);
     this.d.logger.info('API key saved in secret storage.');
-    void this.d.notifier.info('Llama Chat: API key saved in secret storage.');
+    void this.d.notifier.info(vscode.l10n.t('Llama Chat: API key saved in secret storage.'));
     void this.d.connection.recheck();
     return true;
   }
@@ -435,7 +466,7 @@ export class ChatCommands {
   async clearApiKey(): Promise<boolean> {
     await this.d.apiKeys.clear();
     this.d.logger.info('API key removed from secret storage.');
-    void this.d.notifier.info('Llama Chat: API key removed.');
+    void this.d.notifier.info(vscode.l10n.t('Llama Chat: API key removed.'));
     void this.d.connection.recheck();
     return true;
   }
@@ -447,11 +478,14 @@ export class ChatCommands {
     if (state.state === 'connected') {
       void this.d.notifier.info(text);
     } else if (state.state === 'error') {
-      const actions = state.error.kind === 'unauthorized' || state.error.kind === 'forbidden' ? ['Set API Key', 'Show Logs'] : ['Open Settings', 'Show Logs'];
+      const setKey = vscode.l10n.t('Set API Key');
+      const openSettings = vscode.l10n.t('Open Settings');
+      const showLogs = vscode.l10n.t('Show Logs');
+      const actions = state.error.kind === 'unauthorized' || state.error.kind === 'forbidden' ? [setKey, showLogs] : [openSettings, showLogs];
       void this.d.notifier.error(text, ...actions).then(async (choice) => {
-        if (choice === 'Set API Key') await vscode.commands.executeCommand('llamaChat.setApiKey');
-        else if (choice === 'Open Settings') await vscode.commands.executeCommand('workbench.action.openSettings', 'llamaChat.serverUrl');
-        else if (choice === 'Show Logs') this.d.channel.show(true);
+        if (choice === setKey) await vscode.commands.executeCommand('llamaChat.setApiKey');
+        else if (choice === openSettings) await vscode.commands.executeCommand('workbench.action.openSettings', 'llamaChat.serverUrl');
+        else if (choice === showLogs) this.d.channel.show(true);
       });
     }
     return state;

@@ -33,8 +33,6 @@ export interface LocalServerDeps {
   onStopped(): void;
 }
 
-const RESTART = 'Restart';
-const SHOW_OUTPUT = 'Show Output';
 const CRASH_LINES = 5;
 
 interface LocalServerSettings {
@@ -43,6 +41,11 @@ interface LocalServerSettings {
   modelsDir: string;
   args: string[];
   autoStart: boolean;
+}
+
+/** The server's last output lines after a crash report, or nothing. */
+function lastLines(tail: string): string {
+  return tail ? ` ${vscode.l10n.t('Last lines:\n{0}', tail)}` : '';
 }
 
 function readLocalSettings(): LocalServerSettings {
@@ -61,7 +64,7 @@ export function registerLocalServer(context: vscode.ExtensionContext, deps: Loca
   const { logger, notifier } = deps;
   const output = vscode.window.createOutputChannel('llama-server');
   const status = vscode.window.createStatusBarItem('llamaChat.localServer', vscode.StatusBarAlignment.Left, 99);
-  status.name = 'llama-server';
+  status.name = vscode.l10n.t('llama-server');
   let proc: LocalServerProcess | undefined;
   let stateName: LocalServerStateName = 'stopped';
   let label = '';
@@ -74,16 +77,16 @@ export function registerLocalServer(context: vscode.ExtensionContext, deps: Loca
       return;
     }
     if (stateName === 'starting') {
-      status.text = '$(server) llama-server starting…';
-      status.tooltip = `Loading ${label}`;
+      status.text = `$(server) ${vscode.l10n.t('llama-server starting…')}`;
+      status.tooltip = vscode.l10n.t('Loading {0}', label);
       status.command = 'workbench.action.output.toggleOutput';
     } else if (stateName === 'running') {
-      status.text = `$(server) llama-server :${proc?.port ?? ''}`;
-      status.tooltip = `llama-server on ${proc?.url ?? ''} with ${label}. Click to stop.`;
+      status.text = `$(server) ${vscode.l10n.t('llama-server :{0}', proc?.port ?? '')}`;
+      status.tooltip = vscode.l10n.t('llama-server on {0} with {1}. Click to stop.', proc?.url ?? '', label);
       status.command = 'llamaChat.stopServer';
     } else {
-      status.text = '$(error) llama-server crashed';
-      status.tooltip = 'The local llama-server exited. Click to start it again.';
+      status.text = `$(error) ${vscode.l10n.t('llama-server crashed')}`;
+      status.tooltip = vscode.l10n.t('The local llama-server exited. Click to start it again.');
       status.command = 'llamaChat.startServer';
     }
     status.show();
@@ -103,9 +106,10 @@ export function registerLocalServer(context: vscode.ExtensionContext, deps: Loca
     const tail = exit.lastLines.slice(-CRASH_LINES).join('\n');
     logger.error(`llama-server crashed (${describeExit(exit)})`);
     output.appendLine(`[llama-server exited: ${describeExit(exit)}]`);
-    void notifier.error(`llama-server crashed (${describeExit(exit)}).${tail ? ` Last lines:\n${tail}` : ''}`, RESTART, SHOW_OUTPUT).then((choice) => {
-      if (choice === RESTART) void start();
-      else if (choice === SHOW_OUTPUT) output.show(true);
+    const [restart, showOutput] = [vscode.l10n.t('Restart'), vscode.l10n.t('Show Output')];
+    void notifier.error(`${vscode.l10n.t('llama-server crashed ({0}).', describeExit(exit))}${lastLines(tail)}`, restart, showOutput).then((choice) => {
+      if (choice === restart) void start();
+      else if (choice === showOutput) output.show(true);
     });
   };
 
@@ -114,9 +118,9 @@ export function registerLocalServer(context: vscode.ExtensionContext, deps: Loca
       canSelectFiles: true,
       canSelectFolders: false,
       canSelectMany: false,
-      openLabel: 'Start llama-server',
-      title: 'Choose a GGUF model for llama-server',
-      filters: { 'GGUF models': ['gguf'] },
+      openLabel: vscode.l10n.t('Start llama-server'),
+      title: vscode.l10n.t('Choose a GGUF model for llama-server'),
+      filters: { [vscode.l10n.t('GGUF models')]: ['gguf'] },
     });
     return picked?.[0]?.fsPath;
   };
@@ -137,7 +141,7 @@ export function registerLocalServer(context: vscode.ExtensionContext, deps: Loca
       model = await pickModel();
       if (!model) return undefined;
     }
-    label = settings.modelsDir ? `models in ${path.basename(settings.modelsDir)}` : path.basename(model ?? '');
+    label = settings.modelsDir ? vscode.l10n.t('models in {0}', path.basename(settings.modelsDir)) : path.basename(model ?? '');
     const p = await startLocalServer({
       binary,
       model,
@@ -153,11 +157,11 @@ export function registerLocalServer(context: vscode.ExtensionContext, deps: Loca
     const ac = new AbortController();
     try {
       await vscode.window.withProgress(
-        { location: vscode.ProgressLocation.Notification, title: `Starting llama-server with ${label}`, cancellable: true },
+        { location: vscode.ProgressLocation.Notification, title: vscode.l10n.t('Starting llama-server with {0}', label), cancellable: true },
         async (progress, token) => {
           const sub = token.onCancellationRequested(() => ac.abort());
           try {
-            progress.report({ message: 'loading the model…' });
+            progress.report({ message: vscode.l10n.t('loading the model…') });
             await p.waitReady(ac.signal);
           } finally {
             sub.dispose();
@@ -175,9 +179,10 @@ export function registerLocalServer(context: vscode.ExtensionContext, deps: Loca
       const lines = err instanceof LocalServerError ? err.lastLines.slice(-CRASH_LINES).join('\n') : '';
       const message = err instanceof Error ? err.message : String(err);
       logger.error(message);
-      void notifier.error(`${message}.${lines ? ` Last lines:\n${lines}` : ''}`, RESTART, SHOW_OUTPUT).then((choice) => {
-        if (choice === RESTART) void start();
-        else if (choice === SHOW_OUTPUT) output.show(true);
+      const [restart, showOutput] = [vscode.l10n.t('Restart'), vscode.l10n.t('Show Output')];
+      void notifier.error(`${message}.${lastLines(lines)}`, restart, showOutput).then((choice) => {
+        if (choice === restart) void start();
+        else if (choice === showOutput) output.show(true);
       });
       return undefined;
     }
@@ -189,7 +194,7 @@ export function registerLocalServer(context: vscode.ExtensionContext, deps: Loca
     } catch (err) {
       logger.error(`Using the local server failed: ${err instanceof Error ? err.message : String(err)}`);
     }
-    void notifier.info(`llama-server is running on port ${p.port} with ${label}`);
+    void notifier.info(vscode.l10n.t('llama-server is running on port {0} with {1}', p.port, label));
     return p.url;
   };
 
@@ -197,7 +202,7 @@ export function registerLocalServer(context: vscode.ExtensionContext, deps: Loca
     if (disposed) return undefined;
     if (starting) return starting;
     if (proc && stateName === 'running') {
-      void notifier.info(`llama-server runs already on port ${proc.port} with ${label}: stop it first to start another`);
+      void notifier.info(vscode.l10n.t('llama-server runs already on port {0} with {1}: stop it first to start another', proc.port, label));
       return proc.url;
     }
     starting = doStart().finally(() => (starting = undefined));
@@ -223,7 +228,7 @@ export function registerLocalServer(context: vscode.ExtensionContext, deps: Loca
     vscode.commands.registerCommand('llamaChat.stopServer', async () => {
       if (!proc) {
         if (stateName === 'crashed') setState('stopped');
-        void notifier.info('No local llama-server is running');
+        void notifier.info(vscode.l10n.t('No local llama-server is running'));
         return;
       }
       await stop();

@@ -30,36 +30,60 @@ function errorMessage(err: unknown): string {
   return LlamaError.is(err) ? err.message : err instanceof Error ? err.message : String(err);
 }
 
+/** The buttons' tooltips in English (shown translated). */
 export const LOAD_TOOLTIP = 'Load';
 export const UNLOAD_TOOLTIP = 'Unload';
-const LOAD_BUTTON: vscode.QuickInputButton = { iconPath: new vscode.ThemeIcon('cloud-download'), tooltip: LOAD_TOOLTIP };
-const UNLOAD_BUTTON: vscode.QuickInputButton = { iconPath: new vscode.ThemeIcon('debug-stop'), tooltip: UNLOAD_TOOLTIP };
+const loadButton = (): vscode.QuickInputButton => ({ iconPath: new vscode.ThemeIcon('cloud-download'), tooltip: vscode.l10n.t('Load') });
+const unloadButton = (): vscode.QuickInputButton => ({ iconPath: new vscode.ThemeIcon('debug-stop'), tooltip: vscode.l10n.t('Unload') });
 /** How long Load waits for `loaded` while refreshing the list. */
 const LOAD_WAIT_MS = 120_000;
 const POLL_MS = 500;
 
 function describePlain(m: ModelInfo): string {
-  return [m.nCtx ? `context ${formatInt(m.nCtx)}` : undefined, m.nParams ? `${formatInt(m.nParams / 1e6)}M params` : undefined, m.size ? `${formatInt(m.size / 1e6)} MB` : undefined]
+  return [
+    m.nCtx ? vscode.l10n.t('context {0}', formatInt(m.nCtx)) : undefined,
+    m.nParams ? vscode.l10n.t('{0}M params', formatInt(m.nParams / 1e6)) : undefined,
+    m.size ? vscode.l10n.t('{0} MB', formatInt(m.size / 1e6)) : undefined,
+  ]
     .filter(Boolean)
     .join(' · ');
 }
 
+function stateName(state: RouterModel['state']): string {
+  switch (state) {
+    case 'loaded':
+      return vscode.l10n.t('loaded');
+    case 'loading':
+      return vscode.l10n.t('loading');
+    case 'unloaded':
+      return vscode.l10n.t('unloaded');
+    case 'sleeping':
+      return vscode.l10n.t('sleeping');
+    default:
+      return state;
+  }
+}
+
 /** The item of one router model: state, input modalities and n_ctx when known. */
 export function routerItem(m: RouterModel, current: string | undefined, nCtx: number | undefined): Item {
-  const detail = [m.state, m.inputModalities.length > 0 ? m.inputModalities.join(', ') : undefined, nCtx ? `context ${formatInt(nCtx)}` : undefined]
+  const detail = [
+    stateName(m.state),
+    m.inputModalities.length > 0 ? m.inputModalities.join(', ') : undefined,
+    nCtx ? vscode.l10n.t('context {0}', formatInt(nCtx)) : undefined,
+  ]
     .filter(Boolean)
     .join(' · ');
   const buttons: vscode.QuickInputButton[] = [];
-  if (m.state === 'unloaded' || m.state === 'sleeping') buttons.push(LOAD_BUTTON);
-  if (m.state === 'loaded' || m.state === 'loading' || m.state === 'sleeping') buttons.push(UNLOAD_BUTTON);
-  return { label: m.id, description: m.id === current ? '(current)' : undefined, detail, buttons, model: m.id };
+  if (m.state === 'unloaded' || m.state === 'sleeping') buttons.push(loadButton());
+  if (m.state === 'loaded' || m.state === 'loading' || m.state === 'sleeping') buttons.push(unloadButton());
+  return { label: m.id, description: m.id === current ? vscode.l10n.t('(current)') : undefined, detail, buttons, model: m.id };
 }
 
 export async function pickModel(deps: ModelPickerDeps): Promise<string | undefined> {
   const { client, logger } = deps;
   const current = deps.current ?? '';
   const fail = async (what: string, err: unknown): Promise<void> => {
-    const message = `Llama Chat: ${what}: ${errorMessage(err)}`;
+    const message = vscode.l10n.t('Llama Chat: {0}: {1}', what, errorMessage(err));
     logger.warn(message);
     await deps.notifier.error(message);
   };
@@ -70,13 +94,13 @@ export async function pickModel(deps: ModelPickerDeps): Promise<string | undefin
     router = client.listRouterModels ? await client.listRouterModels() : undefined;
     if (router === undefined) plain = await client.listModels();
   } catch (err) {
-    await fail("could not list the server's models", err);
+    await fail(vscode.l10n.t("could not list the server's models"), err);
     return undefined;
   }
 
   const qp = vscode.window.createQuickPick<Item>();
-  qp.title = 'Select Model';
-  qp.placeholder = router ? 'Model for this chat (Load / Unload with the buttons)' : 'Model for new answers (llamaChat.model)';
+  qp.title = vscode.l10n.t('Select Model');
+  qp.placeholder = router ? vscode.l10n.t('Model for this chat (Load / Unload with the buttons)') : vscode.l10n.t('Model for new answers (llamaChat.model)');
   qp.matchOnDetail = true;
   const nCtx = new Map<string, number>();
 
@@ -85,8 +109,18 @@ export async function pickModel(deps: ModelPickerDeps): Promise<string | undefin
       qp.items = router.map((m) => routerItem(m, current, nCtx.get(m.id)));
     } else {
       qp.items = [
-        { label: 'Server default', description: current === '' ? '(current)' : undefined, detail: 'Send no model name: the server uses its loaded model', model: '' },
-        ...plain.map((m) => ({ label: m.id, description: m.id === current ? '(current)' : undefined, detail: describePlain(m) || undefined, model: m.id })),
+        {
+          label: vscode.l10n.t('Server default'),
+          description: current === '' ? vscode.l10n.t('(current)') : undefined,
+          detail: vscode.l10n.t('Send no model name: the server uses its loaded model'),
+          model: '',
+        },
+        ...plain.map((m) => ({
+          label: m.id,
+          description: m.id === current ? vscode.l10n.t('(current)') : undefined,
+          detail: describePlain(m) || undefined,
+          model: m.id,
+        })),
       ];
     }
   };
@@ -112,7 +146,7 @@ export async function pickModel(deps: ModelPickerDeps): Promise<string | undefin
 
   let closed = false;
   const act = async (item: Item, button: vscode.QuickInputButton): Promise<void> => {
-    const load = button.tooltip === LOAD_TOOLTIP;
+    const load = button.tooltip === vscode.l10n.t('Load');
     const call = load ? client.loadModel?.bind(client) : client.unloadModel?.bind(client);
     if (!call) return;
     qp.busy = true;
@@ -128,7 +162,7 @@ export async function pickModel(deps: ModelPickerDeps): Promise<string | undefin
       } else nCtx.delete(item.model);
       await fillContext();
     } catch (err) {
-      await fail(`could not ${load ? 'load' : 'unload'} ${item.model}`, err);
+      await fail(load ? vscode.l10n.t('could not load {0}', item.model) : vscode.l10n.t('could not unload {0}', item.model), err);
     } finally {
       qp.busy = false;
     }

@@ -7,6 +7,7 @@ import type { ChatRequest, ChatStreamer, ModelInfo, PromptCount, RouterModel, Se
 import type { ConnectionProbe } from '../core/server/connection';
 import type { IDisposable } from '../core/base/disposable';
 import type { StreamEvent } from '../core/base/events';
+import { t } from '../core/base/l10n';
 
 export interface ServerClient extends ChatStreamer {
   health(signal?: AbortSignal): Promise<unknown>;
@@ -66,13 +67,13 @@ export class ServerClientHolder implements ChatStreamer, ConnectionProbe, IDispo
 
   loadModel(id: string, signal?: AbortSignal): Promise<void> {
     const client = this.slot.client;
-    if (!client.loadModel) return Promise.reject(new Error('This server does not load models on request.'));
+    if (!client.loadModel) return Promise.reject(new Error(t('This server does not load models on request.')));
     return client.loadModel(id, signal);
   }
 
   unloadModel(id: string, signal?: AbortSignal): Promise<void> {
     const client = this.slot.client;
-    if (!client.unloadModel) return Promise.reject(new Error('This server does not unload models on request.'));
+    if (!client.unloadModel) return Promise.reject(new Error(t('This server does not unload models on request.')));
     return client.unloadModel(id, signal);
   }
 
@@ -82,7 +83,7 @@ export class ServerClientHolder implements ChatStreamer, ConnectionProbe, IDispo
 
   getSlots(signal?: AbortSignal): Promise<SlotInfo[]> {
     const client = this.slot.client;
-    if (!client.getSlots) return Promise.reject(new Error('This client cannot list slots.'));
+    if (!client.getSlots) return Promise.reject(new Error(t('This client cannot list slots.')));
     return client.getSlots(signal);
   }
 
@@ -92,19 +93,19 @@ export class ServerClientHolder implements ChatStreamer, ConnectionProbe, IDispo
 
   countPrompt(request: ChatRequest, signal?: AbortSignal): Promise<PromptCount> {
     const client = this.slot.client;
-    if (!client.countPrompt) return Promise.reject(new Error('This client cannot count prompts.'));
+    if (!client.countPrompt) return Promise.reject(new Error(t('This client cannot count prompts.')));
     return client.countPrompt(request, signal);
   }
 
   controlReasoning(completionId: string, action: 'reasoning_end', signal?: AbortSignal): Promise<void> {
     const client = this.slot.client;
-    if (!client.controlReasoning) return Promise.reject(new Error('This client cannot control a running completion.'));
+    if (!client.controlReasoning) return Promise.reject(new Error(t('This client cannot control a running completion.')));
     return client.controlReasoning(completionId, action, signal);
   }
 
   tokenCount(text: string, signal?: AbortSignal): Promise<PromptCount> {
     const client = this.slot.client;
-    if (!client.tokenCount) return Promise.reject(new Error('This client cannot count tokens.'));
+    if (!client.tokenCount) return Promise.reject(new Error(t('This client cannot count tokens.')));
     return client.tokenCount(text, signal);
   }
 
@@ -142,7 +143,7 @@ export class ServerClientHolder implements ChatStreamer, ConnectionProbe, IDispo
   async *resumeStream(id: string, signal?: AbortSignal): AsyncGenerator<StreamEvent[], void, undefined> {
     const slot = this.slot;
     if (!slot.client.resumeStream) {
-      yield [{ type: 'error', error: { kind: 'truncated', message: 'This server cannot resume a stream.' } }];
+      yield [{ type: 'error', error: { kind: 'truncated', message: t('This server cannot resume a stream.') } }];
       return;
     }
     slot.streams++;

@@ -62,6 +62,8 @@ export class ServerDiscovery extends Disposable {
     if (this.o.use) this.o.use(NEW_DEFAULT_URL);
     else this.o.clients.update({ ...this.o.config(), baseUrl: NEW_DEFAULT_URL });
     await this.o.connection.recheck();
-    void this.o.notifier.info(`Llama Chat: nothing answers on port 8080; using the llama-server found on port 9931 (${NEW_DEFAULT_URL}).`);
+    void this.o.notifier.info(
+      vscode.l10n.t('Llama Chat: nothing answers on port 8080; using the llama-server found on port 9931 ({0}).', NEW_DEFAULT_URL),
+    );
   }
 }

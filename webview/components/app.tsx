@@ -4,6 +4,7 @@ import { useEffect, useMemo, useReducer } from 'preact/hooks';
 import type { ChatMessage } from '../../src/core/chats/chat';
 import type { ToWebviewMessage } from '../../src/protocol';
 import { useHost } from '../hostApi';
+import { t } from '../l10n';
 import { activeStream, initialModel, pathOf, readOnlyReason, reasoningOf, reduce } from '../state';
 import type { ViewModel } from '../state';
 import { ConnectionBanner, EmptyState, NoticeBanner, ReadOnlyBanner, StaleBanner } from './banners';
@@ -59,7 +60,7 @@ export function App(): JSX.Element {
   if (!model.loaded) {
     return (
       <div class="app loading" aria-busy="true">
-        <vscode-progress-ring aria-label="Loading" />
+        <vscode-progress-ring aria-label={t('Loading')} />
       </div>
     );
   }

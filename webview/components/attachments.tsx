@@ -5,6 +5,7 @@
 import type { JSX } from 'preact';
 import type { Attachment } from '../../src/core/chats/chat';
 import { attachmentLabel, codiconFor, lineRange, tokensText } from '../attachments';
+import { t } from '../l10n';
 
 function ChipLabel({ attachment: a, tokens }: { attachment: Attachment; tokens: number | undefined }): JSX.Element {
   const range = lineRange(a);
@@ -40,7 +41,7 @@ export interface ChipListProps {
 export function ChipList({ attachments, tokens, onRemove, disabled }: ChipListProps): JSX.Element | null {
   if (attachments.length === 0) return null;
   return (
-    <ul class="chips" aria-label="Attachments">
+    <ul class="chips" aria-label={t('Attachments')}>
       {attachments.map((a, i) => {
         const label = attachmentLabel(a);
         return (
@@ -49,8 +50,8 @@ export function ChipList({ attachments, tokens, onRemove, disabled }: ChipListPr
             <button
               type="button"
               class="chip-remove"
-              aria-label={`Remove attachment ${label}`}
-              title={`Remove attachment ${label}`}
+              aria-label={t('Remove attachment {0}', label)}
+              title={t('Remove attachment {0}', label)}
               disabled={disabled}
               onClick={() => onRemove(i)}
             >

@@ -5,14 +5,15 @@ import type { ConnectionState, StreamingInfo } from '../../src/protocol';
 import { useElapsed } from '../clock';
 import { formatSeconds, sentence } from '../format';
 import { useHost } from '../hostApi';
+import { parts, t } from '../l10n';
 import { IconButton } from './iconButton';
 
 export function ConnectionBanner({ connection }: { connection: ConnectionState }): JSX.Element | null {
   if (connection.state === 'checking') {
     return (
       <div class="banner banner-quiet" role="status">
-        <vscode-progress-ring class="ring-small" aria-label="Connecting" />
-        <span>Connecting to {connection.url}…</span>
+        <vscode-progress-ring class="ring-small" aria-label={t('Connecting')} />
+        <span>{t('Connecting to {0}…', connection.url)}</span>
       </div>
     );
   }
@@ -20,7 +21,7 @@ export function ConnectionBanner({ connection }: { connection: ConnectionState }
   return (
     <div class="banner banner-error connection-error" role="alert">
       <div class="banner-text">
-        <strong>Cannot reach llama-server at {connection.url}.</strong> {connection.error.message}
+        <strong>{t('Cannot reach llama-server at {0}.', connection.url)}</strong> {connection.error.message}
         {connection.error.hint ? <div class="hint">{connection.error.hint}</div> : null}
       </div>
       <ConnectionActions />
@@ -38,24 +39,20 @@ export function StaleBanner({ stream }: { stream: StreamingInfo | undefined }): 
   if (!stream?.stale) return null;
   // The seconds tick locally; the alert is announced once, not every second.
   const text =
-    silentMs !== undefined ? (
-      <>
-        No tokens for <span aria-live="off">{formatSeconds(silentMs)}</span>
-      </>
-    ) : (
-      'No tokens for a while'
-    );
-  const why = stream.diagnosis?.trim() ? sentence(stream.diagnosis) : 'The server may be stuck or the connection lost.';
+    silentMs !== undefined
+      ? parts(t('No tokens for {0}.'), <span aria-live="off">{formatSeconds(silentMs)}</span>)
+      : t('No tokens for a while.');
+  const why = stream.diagnosis?.trim() ? sentence(stream.diagnosis) : t('The server may be stuck or the connection lost.');
   return (
     <div class="banner banner-warning stale-banner" role="alert">
       <span class="codicon codicon-warning" aria-hidden="true" />
       <div class="banner-text">
-        {text}. {why}
+        {text} {why}
       </div>
       <div class="banner-actions">
-        <vscode-button onClick={() => host.post({ type: 'retry', chatId: stream.chatId, messageId: stream.messageId })}>Retry</vscode-button>
+        <vscode-button onClick={() => host.post({ type: 'retry', chatId: stream.chatId, messageId: stream.messageId })}>{t('Retry')}</vscode-button>
         <vscode-button secondary onClick={() => host.post({ type: 'discardStale', chatId: stream.chatId, messageId: stream.messageId })}>
-          Discard
+          {t('Discard')}
         </vscode-button>
       </div>
     </div>
@@ -68,7 +65,7 @@ export function ReadOnlyBanner({ reason }: { reason: string | undefined }): JSX.
   return (
     <div class="banner banner-warning read-only-banner" role="status">
       <span class="codicon codicon-lock" aria-hidden="true" />
-      <div class="banner-text">{reason ? `${reason} — read-only` : 'This chat is read-only'}</div>
+      <div class="banner-text">{reason ? t('{0} — read-only', reason) : t('This chat is read-only')}</div>
     </div>
   );
 }
@@ -81,7 +78,7 @@ export function NoticeBanner({ notice, onDismiss }: { notice: ErrorInfo | undefi
         {notice.message}
         {notice.hint ? <div class="hint">{notice.hint}</div> : null}
       </div>
-      <IconButton icon="close" label="Dismiss" onClick={onDismiss} />
+      <IconButton icon="close" label={t('Dismiss')} onClick={onDismiss} />
     </div>
   );
 }
@@ -90,22 +87,21 @@ export function EmptyState({ connection }: { connection: ConnectionState }): JSX
   if (connection.state === 'connected') {
     return (
       <div class="empty-state">
-        <h2>Chat with llama-server</h2>
+        <h2>{t('Chat with llama-server')}</h2>
         <p>
-          Connected to {connection.url}
-          {connection.model ? ` (${connection.model})` : ''}. Type a message below to start.
+          {connection.model
+            ? t('Connected to {0} ({1}). Type a message below to start.', connection.url, connection.model)
+            : t('Connected to {0}. Type a message below to start.', connection.url)}
         </p>
       </div>
     );
   }
   return (
     <div class="empty-state">
-      <h2>Connect a llama-server</h2>
-      <p>Start a server with a GGUF model:</p>
+      <h2>{t('Connect a llama-server')}</h2>
+      <p>{t('Start a server with a GGUF model:')}</p>
       <pre class="command">llama-server -m model.gguf --port 8080</pre>
-      <p>
-        Then set <code>llamaChat.serverUrl</code> (default <code>http://127.0.0.1:8080</code>) if it runs elsewhere.
-      </p>
+      <p>{parts(t('Then set {0} (default {1}) if it runs elsewhere.'), <code>llamaChat.serverUrl</code>, <code>http://127.0.0.1:8080</code>)}</p>
       {/* On an error the connection banner above already offers them: one pair of buttons on screen. */}
       {connection.state === 'error' ? null : <ConnectionActions />}
     </div>
@@ -117,9 +113,9 @@ function ConnectionActions(): JSX.Element {
   const host = useHost();
   return (
     <div class="banner-actions">
-      <vscode-button onClick={() => host.post({ type: 'retryConnection' })}>Retry connection</vscode-button>
+      <vscode-button onClick={() => host.post({ type: 'retryConnection' })}>{t('Retry connection')}</vscode-button>
       <vscode-button secondary onClick={() => host.post({ type: 'openSettings' })}>
-        Open settings
+        {t('Open settings')}
       </vscode-button>
     </div>
   );

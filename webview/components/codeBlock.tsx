@@ -2,6 +2,7 @@
 import type { JSX } from 'preact';
 import { useMemo } from 'preact/hooks';
 import { useHost } from '../hostApi';
+import { t } from '../l10n';
 import { highlight } from '../markdown/highlight';
 import { IconButton } from './iconButton';
 
@@ -17,12 +18,12 @@ export function CodeBlock({ code, lang }: CodeBlockProps): JSX.Element {
   return (
     <div class="code-block">
       <div class="code-header">
-        <span class="code-lang">{language ?? 'text'}</span>
+        <span class="code-lang">{language ?? t('text')}</span>
         <span class="code-actions">
-          <IconButton icon="copy" label="Copy code" onClick={() => host.post({ type: 'copy', text: code })} />
+          <IconButton icon="copy" label={t('Copy code')} onClick={() => host.post({ type: 'copy', text: code })} />
           <IconButton
             icon="insert"
-            label="Insert at cursor"
+            label={t('Insert at cursor')}
             onClick={() => host.post(language ? { type: 'insert', text: code, language } : { type: 'insert', text: code })}
           />
         </span>

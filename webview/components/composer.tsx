@@ -11,8 +11,9 @@ import { useEffect, useRef, useState } from 'preact/hooks';
 import type { Attachment } from '../../src/core/chats/chat';
 import { LIMITS } from '../../src/protocol';
 import type { PromptSize, StreamingInfo } from '../../src/protocol';
-import { imageFiles, LONG_PASTE, NO_VISION, pasteAttachment, readImage, TOO_MANY } from '../attachments';
-import { formatInt, modelLabel, plural } from '../format';
+import { imageFiles, LONG_PASTE, noVision, pasteAttachment, readImage, tooMany } from '../attachments';
+import { formatInt, modelLabel } from '../format';
+import { t } from '../l10n';
 import { updatePersisted, useHost } from '../hostApi';
 import type { HostApi } from '../hostApi';
 import { newDraftId, tooLongReason, usePendingRequest } from '../requests';
@@ -108,19 +109,23 @@ function ContextMeter({ size, ctxUsed, ctxMax }: { size: PromptSize | undefined;
   const ratio = max ? used / max : undefined;
   const tint = size && !size.fits ? ' context-error' : ratio !== undefined && ratio >= 0.8 ? ' context-warning' : '';
   const figure = `${approx ? '≈' : ''}${formatInt(used)}`;
-  const text = max ? `${figure} / ${formatInt(max)}` : `${figure} tokens`;
-  let title = 'Context used / context size';
+  const text = max ? `${figure} / ${formatInt(max)}` : t('{0} tokens', figure);
+  let title = t('Context used / context size');
   if (size) {
-    const parts = [`Next request: ${approx ? 'about ' : ''}${plural(used, 'token')}${max ? ` of ${formatInt(max)}` : ''}`];
-    if (size.reserve > 0) parts.push(`${formatInt(size.reserve)} kept for the answer`);
-    if (size.omitted > 0) parts.push(`${plural(size.omitted, 'earlier message')} will be left out`);
-    if (!size.fits) parts.push('it does not fit');
-    title = `${parts.join('; ')}.`;
+    const tokens = used === 1 ? t('1 token') : t('{0} tokens', formatInt(used));
+    const request = approx ? t('about {0}', tokens) : tokens;
+    const parts = [max ? t('Next request: {0} of {1}', request, formatInt(max)) : t('Next request: {0}', request)];
+    if (size.reserve > 0) parts.push(t('{0} kept for the answer', formatInt(size.reserve)));
+    if (size.omitted > 0) {
+      parts.push(size.omitted === 1 ? t('1 earlier message will be left out') : t('{0} earlier messages will be left out', formatInt(size.omitted)));
+    }
+    if (!size.fits) parts.push(t('it does not fit'));
+    title = t('{0}.', parts.join(t('; ')));
   }
   return (
     <span class={`context${tint}`} title={title}>
       {max ? (
-        <meter class="context-meter" min={0} max={max} value={Math.min(used, max)} high={max * 0.8} optimum={0} aria-label="Next request size" />
+        <meter class="context-meter" min={0} max={max} value={Math.min(used, max)} high={max * 0.8} optimum={0} aria-label={t('Next request size')} />
       ) : null}
       <span class="context-text">{text}</span>
       {size && size.omitted > 0 ? <span class="context-omitted codicon codicon-fold-up" role="img" aria-label={title} /> : null}
@@ -134,14 +139,14 @@ function ThinkingToggle({ on, disabled, onToggle }: { on: boolean; disabled: boo
     <button
       type="button"
       class={`thinking-toggle${on ? ' is-on' : ''}`}
-      aria-label="Thinking"
+      aria-label={t('Thinking')}
       aria-pressed={on}
-      title={on ? 'Thinking is on for this chat: click to answer without reasoning' : 'Thinking is off for this chat: click to let the model reason first'}
+      title={on ? t('Thinking is on for this chat: click to answer without reasoning') : t('Thinking is off for this chat: click to let the model reason first')}
       disabled={disabled}
       onClick={() => onToggle(!on)}
     >
       <span class={`codicon ${on ? 'codicon-lightbulb' : 'codicon-lightbulb-empty'}`} aria-hidden="true" />
-      <span class="thinking-toggle-text">Thinking</span>
+      <span class="thinking-toggle-text">{t('Thinking')}</span>
     </button>
   );
 }
@@ -292,7 +297,7 @@ export function Composer(props: ComposerProps): JSX.Element {
 
   function addChips(add: readonly Attachment[], nextText = textRef.current): void {
     const room = LIMITS.maxAttachments - chipsRef.current.length;
-    if (add.length > room) setRefusal(TOO_MANY);
+    if (add.length > room) setRefusal(tooMany());
     else setRefusal(undefined);
     if (room <= 0) {
       if (nextText !== textRef.current) setDraft(nextText);
@@ -309,7 +314,7 @@ export function Composer(props: ComposerProps): JSX.Element {
 
   const addImages = async (files: File[]): Promise<void> => {
     if (!vision) {
-      setRefusal(NO_VISION);
+      setRefusal(noVision());
       return;
     }
     const read = await Promise.all(files.map(readImage));
@@ -323,7 +328,7 @@ export function Composer(props: ComposerProps): JSX.Element {
     if (busy || sending || readOnly !== undefined) return;
     if (!text.trim() && chips.length === 0) return;
     if (offer) {
-      setRefusal('Choose “Attach as file” or “Keep as text” for the pasted text first.');
+      setRefusal(t('Choose “Attach as file” or “Keep as text” for the pasted text first.'));
       return;
     }
     const tooLong = tooLongReason(text);
@@ -431,7 +436,7 @@ export function Composer(props: ComposerProps): JSX.Element {
     e.preventDefault();
     const images = imageFiles(e.dataTransfer);
     if (images.length === 0) {
-      setRefusal('Only images can be dropped here; type @ to attach a workspace file.');
+      setRefusal(t('Only images can be dropped here; type @ to attach a workspace file.'));
       return;
     }
     void addImages(images);
@@ -445,8 +450,8 @@ export function Composer(props: ComposerProps): JSX.Element {
       <textarea
         ref={area}
         class="composer-input"
-        aria-label="Message"
-        placeholder="Ask llama-server… (Enter to send, Shift+Enter for a new line, @ to attach a file)"
+        aria-label={t('Message')}
+        placeholder={t('Ask llama-server… (Enter to send, Shift+Enter for a new line, @ to attach a file)')}
         rows={3}
         value={text}
         disabled={readOnly !== undefined}
@@ -459,7 +464,7 @@ export function Composer(props: ComposerProps): JSX.Element {
         <div
           class="paste-offer"
           role="group"
-          aria-label="Long paste"
+          aria-label={t('Long paste')}
           onKeyDown={(e) => {
             if (e.key === 'Escape') {
               e.preventDefault();
@@ -467,12 +472,12 @@ export function Composer(props: ComposerProps): JSX.Element {
             }
           }}
         >
-          <span class="paste-offer-text">Pasted {formatInt(offer.text.length)} characters.</span>
+          <span class="paste-offer-text">{t('Pasted {0} characters.', formatInt(offer.text.length))}</span>
           <vscode-button ref={offerButton} class="paste-attach" onClick={attachPaste}>
-            Attach as file
+            {t('Attach as file')}
           </vscode-button>
           <vscode-button secondary class="paste-keep" onClick={keepPaste}>
-            Keep as text
+            {t('Keep as text')}
           </vscode-button>
         </div>
       ) : null}
@@ -482,9 +487,9 @@ export function Composer(props: ComposerProps): JSX.Element {
         </div>
       ) : null}
       <div class="composer-bar">
-        <button type="button" class="model-name" title={model ? `${modelLabel(model)}: select model` : 'Select model'} onClick={() => host.post({ type: 'selectModel' })}>
+        <button type="button" class="model-name" title={model ? t('{0}: select model', modelLabel(model)) : t('Select model')} onClick={() => host.post({ type: 'selectModel' })}>
           <span class="codicon codicon-hubot" aria-hidden="true" />
-          <span class="model-name-text">{model ? modelLabel(model) : 'No model'}</span>
+          <span class="model-name-text">{model ? modelLabel(model) : t('No model')}</span>
         </button>
         {props.canToggleThinking && chatId !== undefined ? (
           <ThinkingToggle
@@ -502,26 +507,26 @@ export function Composer(props: ComposerProps): JSX.Element {
             <vscode-button
               secondary
               icon="refresh"
-              title="Regenerate the last answer"
+              title={t('Regenerate the last answer')}
               onClick={() => host.post(regenerateId !== undefined ? { type: 'regenerate', chatId, messageId: regenerateId } : { type: 'regenerate', chatId })}
             >
-              Regenerate
+              {t('Regenerate')}
             </vscode-button>
           ) : null}
           {busy ? (
-            <vscode-button class="stop-button" icon="debug-stop" aria-label="Stop generating (Escape)" onClick={stop}>
-              Stop
+            <vscode-button class="stop-button" icon="debug-stop" aria-label={t('Stop generating (Escape)')} onClick={stop}>
+              {t('Stop')}
             </vscode-button>
           ) : (
             <vscode-button
               class="send-button"
               icon="send"
-              aria-label="Send (Enter)"
+              aria-label={t('Send (Enter)')}
               aria-busy={sending}
               disabled={(!text.trim() && chips.length === 0) || sending || readOnly !== undefined}
               onClick={send}
             >
-              Send
+              {t('Send')}
             </vscode-button>
           )}
         </span>

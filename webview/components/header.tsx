@@ -3,6 +3,7 @@ import type { JSX } from 'preact';
 import { useEffect, useRef, useState } from 'preact/hooks';
 import type { ChatSummary } from '../../src/core/chats/chat';
 import { useHost } from '../hostApi';
+import { t } from '../l10n';
 import { IconButton } from './iconButton';
 
 export interface HeaderProps {
@@ -28,7 +29,7 @@ function RenameField({ chat, onDone }: { chat: ChatSummary; onDone: () => void }
     <input
       ref={input}
       class="rename-input"
-      aria-label="Chat title"
+      aria-label={t('Chat title')}
       defaultValue={chat.title}
       maxLength={500}
       onKeyDown={(e) => {
@@ -85,26 +86,26 @@ export function Header({ chats, activeChatId, server }: HeaderProps): JSX.Elemen
             class="chat-title"
             aria-haspopup="listbox"
             aria-expanded={listOpen}
-            title="Switch chat"
+            title={t('Switch chat')}
             onClick={() => setListOpen(!listOpen)}
           >
-            <span class="chat-title-text">{active?.title ?? 'New chat'}</span>
+            <span class="chat-title-text">{active?.title ?? t('New chat')}</span>
             <span class={`codicon codicon-chevron-${listOpen ? 'up' : 'down'}`} aria-hidden="true" />
           </button>
         )}
         {server ? (
-          <button type="button" class="server-name" title={`Server: ${server.url} (Select Server)`} onClick={() => host.post({ type: 'selectServer' })}>
+          <button type="button" class="server-name" title={t('Server: {0} (Select Server)', server.url)} onClick={() => host.post({ type: 'selectServer' })}>
             <span class="codicon codicon-server" aria-hidden="true" />
             <span class="server-name-text">{server.name}</span>
           </button>
         ) : null}
         <span class="header-actions">
-          <IconButton icon="add" label="New chat" onClick={() => host.post({ type: 'newChat' })} />
+          <IconButton icon="add" label={t('New chat')} onClick={() => host.post({ type: 'newChat' })} />
           {active ? (
             <>
-              <IconButton icon="edit" label="Rename chat" onClick={() => setRenaming(true)} />
-              <IconButton icon="export" label="Export chat" onClick={() => host.post({ type: 'exportChat', chatId: active.id })} />
-              <IconButton icon="trash" label="Delete chat" onClick={() => host.post({ type: 'deleteChat', chatId: active.id })} />
+              <IconButton icon="edit" label={t('Rename chat')} onClick={() => setRenaming(true)} />
+              <IconButton icon="export" label={t('Export chat')} onClick={() => host.post({ type: 'exportChat', chatId: active.id })} />
+              <IconButton icon="trash" label={t('Delete chat')} onClick={() => host.post({ type: 'deleteChat', chatId: active.id })} />
             </>
           ) : null}
         </span>
@@ -114,7 +115,7 @@ export function Header({ chats, activeChatId, server }: HeaderProps): JSX.Elemen
           ref={listRef}
           class="chat-list"
           role="listbox"
-          aria-label="Chats"
+          aria-label={t('Chats')}
           onKeyDown={(e) => {
             if (e.key === 'Escape') {
               e.preventDefault();
@@ -125,7 +126,7 @@ export function Header({ chats, activeChatId, server }: HeaderProps): JSX.Elemen
             }
           }}
         >
-          {sorted.length === 0 ? <li class="chat-list-empty">No chats yet</li> : null}
+          {sorted.length === 0 ? <li class="chat-list-empty">{t('No chats yet')}</li> : null}
           {sorted.map((c) => (
             <li key={c.id} role="option" aria-selected={c.id === activeChatId}>
               <button
@@ -138,12 +139,12 @@ export function Header({ chats, activeChatId, server }: HeaderProps): JSX.Elemen
               >
                 <span class="chat-item-title">{c.title}</span>
                 {c.readOnly !== undefined ? (
-                  <span class="chat-item-read-only" title={c.readOnly || 'Read-only'}>
+                  <span class="chat-item-read-only" title={c.readOnly || t('Read-only')}>
                     <span class="codicon codicon-lock" aria-hidden="true" />
-                    read-only
+                    {t('read-only')}
                   </span>
                 ) : null}
-                <span class="chat-item-meta">{c.messageCount} msgs</span>
+                <span class="chat-item-meta">{t('{0} msgs', c.messageCount)}</span>
               </button>
             </li>
           ))}

@@ -1,9 +1,10 @@
 /**
- * Text for the status bar, its tooltip and prefilled chat input. Pure and locale-independent, so the same numbers
- * read the same on every machine and in tests.
+ * Text for the status bar, its tooltip and prefilled chat input. Pure; the words go through the l10n seam (`t`),
+ * the numbers stay locale-independent, so the same figures read the same on every machine and in tests.
  */
 import type { ChatMessage } from '../chats/chat';
 import type { LiveStats } from '../session/sessionEvents';
+import { t } from './l10n';
 
 /** 1234567 -> "1,234,567"; negative and fractional input is rounded first. */
 export function formatInt(n: number): string {
@@ -23,9 +24,9 @@ export function formatTps(tps: number | undefined): string {
 /** 350 -> "350 ms", 1234 -> "1.2 s", 83000 -> "83 s". */
 export function formatDuration(ms: number): string {
   if (!Number.isFinite(ms) || ms < 0) return '?';
-  if (ms < 1000) return `${Math.round(ms)} ms`;
-  if (ms < 10_000) return `${(Math.round(ms / 100) / 10).toFixed(1)} s`;
-  return `${formatInt(ms / 1000)} s`;
+  if (ms < 1000) return t('{0} ms', Math.round(ms));
+  if (ms < 10_000) return t('{0} s', (Math.round(ms / 100) / 10).toFixed(1));
+  return t('{0} s', formatInt(ms / 1000));
 }
 
 /** What the status bar shows for one stream; `count` is the number of chats streaming right now. */
@@ -45,33 +46,46 @@ export function formatStatusText(input: StatusInput): string {
   const { stats, stale, count } = input;
   let text: string;
   if (stale) {
-    text = `$(warning) stalled ${formatInt(Math.max(0, (input.silentMs ?? 0) / 1000))} s`;
+    text = `$(warning) ${t('stalled {0} s', formatInt(Math.max(0, (input.silentMs ?? 0) / 1000)))}`;
   } else if (stats.reconnecting) {
-    text = '$(sync~spin) Reconnecting…';
+    text = `$(sync~spin) ${t('Reconnecting…')}`;
   } else if (stats.queued) {
-    text = `$(watch) Waiting for a free slot (${formatInt(stats.queued.busy)} of ${formatInt(stats.queued.total)} busy)`;
+    text = `$(watch) ${t('Waiting for a free slot ({0} of {1} busy)', formatInt(stats.queued.busy), formatInt(stats.queued.total))}`;
   } else if (stats.busyMs !== undefined) {
-    text = `$(watch) Server busy · ${formatInt(stats.busyMs / 1000)} s`;
+    text = `$(watch) ${t('Server busy · {0} s', formatInt(stats.busyMs / 1000))}`;
   } else if (stats.phase === 'prompt') {
     text =
       stats.promptProgress !== undefined && Number.isFinite(stats.promptProgress)
-        ? `$(pulse) Prompt ${formatInt(Math.min(1, Math.max(0, stats.promptProgress)) * 100)}%`
-        : '$(pulse) Prompt…';
+        ? `$(pulse) ${t('Prompt {0}%', formatInt(Math.min(1, Math.max(0, stats.promptProgress)) * 100))}`
+        : `$(pulse) ${t('Prompt…')}`;
   } else {
-    text = `$(pulse) ${formatTps(stats.tps)} tok/s`;
+    text = `$(pulse) ${t('{0} tok/s', formatTps(stats.tps))}`;
     const used = stats.ctxUsed;
     if (used !== undefined && Number.isFinite(used)) {
       text += ` · ${formatInt(used)}`;
       if (stats.ctxMax !== undefined && Number.isFinite(stats.ctxMax) && stats.ctxMax > 0) text += `/${formatInt(stats.ctxMax)}`;
     }
   }
-  if (count > 1) text += ` · ${count} chats`;
+  if (count > 1) text += ` · ${t('{0} chats', count)}`;
   return text;
 }
 
 /** Escapes text for a Markdown tooltip so a model name cannot inject links or formatting. */
 export function escapeMarkdown(text: string): string {
   return text.replace(/[\\`*_{}[\]()#+\-.!|<>~]/g, (c) => `\\${c}`);
+}
+
+function phaseName(phase: LiveStats['phase']): string {
+  switch (phase) {
+    case 'waiting':
+      return t('waiting');
+    case 'prompt':
+      return t('prompt');
+    case 'generating':
+      return t('generating');
+    case 'done':
+      return t('done');
+  }
 }
 
 export interface TooltipInput {
@@ -87,37 +101,37 @@ export interface TooltipInput {
 export function formatStatusTooltip(input: TooltipInput): string {
   const { stats } = input;
   const lines: string[] = [];
-  lines.push(`**Llama Chat**${input.chatTitle ? ` — ${escapeMarkdown(input.chatTitle)}` : ''}`);
+  lines.push(`**${t('Llama Chat')}**${input.chatTitle ? ` — ${escapeMarkdown(input.chatTitle)}` : ''}`);
   lines.push('');
   if (input.stale) {
-    lines.push(`No tokens for ${formatDuration(input.silentMs ?? 0)}: Retry or Discard from the chat view.`);
+    lines.push(t('No tokens for {0}: Retry or Discard from the chat view.', formatDuration(input.silentMs ?? 0)));
     lines.push('');
   } else if (stats.queued) {
-    lines.push(`Every slot of the server is busy (${stats.queued.busy} of ${stats.queued.total}): the request waits its turn.`);
+    lines.push(t('Every slot of the server is busy ({0} of {1}): the request waits its turn.', stats.queued.busy, stats.queued.total));
     lines.push('');
   } else if (stats.busyMs !== undefined) {
-    lines.push(`The connection is alive, but nothing new for ${formatDuration(stats.busyMs)}: the server is busy (e.g. a long prompt).`);
+    lines.push(t('The connection is alive, but nothing new for {0}: the server is busy (e.g. a long prompt).', formatDuration(stats.busyMs)));
     lines.push('');
   }
   const rows: [string, string][] = [];
-  rows.push(['Model', stats.model ? escapeMarkdown(stats.model) : 'server default']);
-  rows.push(['Phase', stats.phase]);
-  rows.push(['Generation', `${formatTps(stats.tps)} tok/s, ${formatInt(stats.completionTokens)} tokens`]);
-  if (stats.ttftMs !== undefined) rows.push(['Time to first token', formatDuration(stats.ttftMs)]);
-  if (stats.promptTokens !== undefined) rows.push(['Prompt tokens', formatInt(stats.promptTokens)]);
-  if (stats.promptPerSecond !== undefined) rows.push(['Prompt processing', `${formatTps(stats.promptPerSecond)} tok/s`]);
+  rows.push([t('Model'), stats.model ? escapeMarkdown(stats.model) : t('server default')]);
+  rows.push([t('Phase'), phaseName(stats.phase)]);
+  rows.push([t('Generation'), t('{0} tok/s, {1} tokens', formatTps(stats.tps), formatInt(stats.completionTokens))]);
+  if (stats.ttftMs !== undefined) rows.push([t('Time to first token'), formatDuration(stats.ttftMs)]);
+  if (stats.promptTokens !== undefined) rows.push([t('Prompt tokens'), formatInt(stats.promptTokens)]);
+  if (stats.promptPerSecond !== undefined) rows.push([t('Prompt processing'), t('{0} tok/s', formatTps(stats.promptPerSecond))]);
   if (stats.cachedTokens !== undefined) {
-    const reuse = stats.promptTokens ? ` (cache reuse ${formatInt((stats.cachedTokens / stats.promptTokens) * 100)} %)` : '';
-    rows.push(['Cached tokens', `${formatInt(stats.cachedTokens)}${reuse}`]);
+    const reuse = stats.promptTokens ? ` (${t('cache reuse {0} %', formatInt((stats.cachedTokens / stats.promptTokens) * 100))})` : '';
+    rows.push([t('Cached tokens'), `${formatInt(stats.cachedTokens)}${reuse}`]);
   }
   if (stats.ctxUsed !== undefined) {
-    rows.push(['Context', stats.ctxMax ? `${formatInt(stats.ctxUsed)} / ${formatInt(stats.ctxMax)}` : formatInt(stats.ctxUsed)]);
+    rows.push([t('Context'), stats.ctxMax ? `${formatInt(stats.ctxUsed)} / ${formatInt(stats.ctxMax)}` : formatInt(stats.ctxUsed)]);
   }
-  rows.push(['Server', escapeMarkdown(input.serverUrl)]);
-  if (input.count > 1) rows.push(['Streaming chats', String(input.count)]);
-  for (const [k, v] of rows) lines.push(`${k}: ${v}  `);
+  rows.push([t('Server'), escapeMarkdown(input.serverUrl)]);
+  if (input.count > 1) rows.push([t('Streaming chats'), String(input.count)]);
+  for (const [k, v] of rows) lines.push(`${t('{0}: {1}', k, v)}  `);
   lines.push('');
-  lines.push('Click to open the chat.');
+  lines.push(t('Click to open the chat.'));
   return lines.join('\n');
 }
 
@@ -136,7 +150,7 @@ export function fenceCode(code: string, language?: string, label?: string): stri
 export function formatFinalText(message: Pick<ChatMessage, 'status' | 'timings' | 'ctxUsed' | 'ctxMax' | 'completionTokens'>): string {
   const icon = message.status === 'complete' ? '$(check)' : message.status === 'stopped' ? '$(debug-stop)' : '$(error)';
   const tps = message.timings?.predictedPerSecond;
-  let text = `${icon} ${tps !== undefined ? `${formatTps(tps)} tok/s` : `${formatInt(message.completionTokens ?? 0)} tokens`}`;
+  let text = `${icon} ${tps !== undefined ? t('{0} tok/s', formatTps(tps)) : t('{0} tokens', formatInt(message.completionTokens ?? 0))}`;
   if (message.ctxUsed !== undefined) {
     text += ` · ${formatInt(message.ctxUsed)}`;
     if (message.ctxMax !== undefined && message.ctxMax > 0) text += `/${formatInt(message.ctxMax)}`;

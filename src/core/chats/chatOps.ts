@@ -3,6 +3,7 @@ import type { Attachment, Chat, ChatMessage, ContextSummary } from './chat';
 import { activePath } from './chatTree';
 import type { ChatRequest, ChatRequestMessage } from '../server/client';
 import { fenceCode } from '../base/format';
+import { t } from '../base/l10n';
 import type { SessionSettings } from '../session/sessionApi';
 
 /** Inline code that backticks inside `text` cannot close early. */
@@ -176,37 +177,37 @@ function formatRate(n: number): string {
 }
 
 function roleHeading(m: ChatMessage): string {
-  if (m.role === 'user') return 'User';
-  if (m.role === 'system') return 'System';
-  return m.model ? `Assistant (${m.model})` : 'Assistant';
+  if (m.role === 'user') return t('User');
+  if (m.role === 'system') return t('System');
+  return m.model ? t('Assistant ({0})', m.model) : t('Assistant');
 }
 
 function statusNote(m: ChatMessage): string | undefined {
   switch (m.status) {
     case 'stopped':
-      return '_Stopped by the user; the answer is incomplete._';
+      return `_${t('Stopped by the user; the answer is incomplete.')}_`;
     case 'interrupted':
-      return '_Interrupted; the answer is incomplete._';
+      return `_${t('Interrupted; the answer is incomplete.')}_`;
     case 'streaming':
-      return '_Still being generated when exported._';
+      return `_${t('Still being generated when exported.')}_`;
     case 'failed': {
       const e = m.error;
-      if (!e) return '_Failed._';
-      return `_Failed: ${e.message}${e.hint ? ` (${e.hint})` : ''}_`;
+      if (!e) return `_${t('Failed.')}_`;
+      return `_${t('Failed: {0}', `${e.message}${e.hint ? ` (${e.hint})` : ''}`)}_`;
     }
     case 'complete':
-      return m.finishReason === 'length' ? '_Cut off: the token limit was reached._' : undefined;
+      return m.finishReason === 'length' ? `_${t('Cut off: the token limit was reached.')}_` : undefined;
   }
 }
 
 function footer(m: ChatMessage): string | undefined {
   if (m.role !== 'assistant') return undefined;
   const parts: string[] = [];
-  if (m.completionTokens !== undefined) parts.push(`${m.completionTokens} tokens`);
+  if (m.completionTokens !== undefined) parts.push(t('{0} tokens', m.completionTokens));
   const tps = m.timings?.predictedPerSecond;
-  if (tps !== undefined && Number.isFinite(tps)) parts.push(`${formatRate(tps)} tok/s`);
-  if (m.ctxUsed !== undefined) parts.push(m.ctxMax ? `context ${m.ctxUsed}/${m.ctxMax}` : `context ${m.ctxUsed}`);
-  if (m.timings?.ttftMs !== undefined) parts.push(`first token after ${Math.round(m.timings.ttftMs)} ms`);
+  if (tps !== undefined && Number.isFinite(tps)) parts.push(t('{0} tok/s', formatRate(tps)));
+  if (m.ctxUsed !== undefined) parts.push(m.ctxMax ? t('context {0}/{1}', m.ctxUsed, m.ctxMax) : t('context {0}', m.ctxUsed));
+  if (m.timings?.ttftMs !== undefined) parts.push(t('first token after {0} ms', Math.round(m.timings.ttftMs)));
   return parts.length ? `<sub>${parts.join(' · ')}</sub>` : undefined;
 }
 
@@ -218,7 +219,7 @@ export function exportMarkdown(chat: Chat): string {
     if (m.reasoning) {
       // A literal closing tag inside the reasoning would end the fold early.
       const reasoning = m.reasoning.replace(/<\/details>/gi, '&lt;/details>');
-      blocks.push(`<details>\n<summary>Reasoning</summary>\n\n${reasoning}\n\n</details>`);
+      blocks.push(`<details>\n<summary>${t('Reasoning')}</summary>\n\n${reasoning}\n\n</details>`);
     }
     if (m.content) blocks.push(m.content);
     const note = statusNote(m);

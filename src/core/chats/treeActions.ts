@@ -9,6 +9,7 @@ import { activeLeafId, activePath, indexTree, pathTo, subtreeIds } from './chatT
 import type { TreeIndex } from './chatTree';
 import type { TreeEdit } from './chatRepository';
 import type { RefusalReason } from '../session/sessionApi';
+import { t } from '../base/l10n';
 
 export type Plan<T> = ({ ok: true } & T) | { ok: false; reason: RefusalReason; detail: string };
 
@@ -39,21 +40,21 @@ export function planNewAnswer(
   let target: ChatMessage | undefined;
   if (targetId !== undefined) {
     target = index.byId.get(targetId);
-    if (!target) return refuse('unknown-message', 'That answer is no longer in this chat.');
-    if (target.role !== 'assistant') return refuse('invalid', 'Only an answer can be asked again.');
+    if (!target) return refuse('unknown-message', t('That answer is no longer in this chat.'));
+    if (target.role !== 'assistant') return refuse('invalid', t('Only an answer can be asked again.'));
   } else {
     const path = activePath(chat, index);
     const tail = path[path.length - 1];
     if (tail?.role === 'user') return { ok: true, history: path };
     target = lastAnswer(chat);
-    if (!target) return refuse('nothing-to-retry', 'There is no question to answer again.');
+    if (!target) return refuse('nothing-to-retry', t('There is no question to answer again.'));
   }
   if (mode === 'retry' && target.status === 'complete') {
-    return refuse('already-finished', 'That answer completed; use Regenerate for another version.');
+    return refuse('already-finished', t('That answer completed; use Regenerate for another version.'));
   }
-  if (target.status === 'streaming') return refuse('busy', 'That answer is still being generated.');
+  if (target.status === 'streaming') return refuse('busy', t('That answer is still being generated.'));
   const history = pathTo(index, target.parentId);
-  if (!history.some((m) => m.role === 'user')) return refuse('nothing-to-retry', 'There is no question to answer again.');
+  if (!history.some((m) => m.role === 'user')) return refuse('nothing-to-retry', t('There is no question to answer again.'));
   return { ok: true, history, replaces: target.id };
 }
 
@@ -61,8 +62,8 @@ export function planNewAnswer(
 export function planEdit(chat: Pick<Chat, 'messages'>, messageId: string): Plan<{ history: ChatMessage[]; target: ChatMessage }> {
   const index = indexTree(chat.messages);
   const target = index.byId.get(messageId);
-  if (!target) return refuse('unknown-message', 'That message is no longer in this chat.');
-  if (target.role !== 'user') return refuse('invalid', 'Only a question can be edited and sent again.');
+  if (!target) return refuse('unknown-message', t('That message is no longer in this chat.'));
+  if (target.role !== 'user') return refuse('invalid', t('Only a question can be edited and sent again.'));
   return { ok: true, history: pathTo(index, target.parentId), target };
 }
 
@@ -87,7 +88,7 @@ export interface DeletePlan {
 export function planDelete(chat: Pick<Chat, 'messages' | 'leafId'>, messageId: string, scope: 'message' | 'branch'): Plan<DeletePlan> {
   const index = indexTree(chat.messages);
   const target = index.byId.get(messageId);
-  if (!target) return refuse('unknown-message', 'That message is no longer in this chat.');
+  if (!target) return refuse('unknown-message', t('That message is no longer in this chat.'));
   const ids = scope === 'branch' ? subtreeIds(index, messageId) : [messageId];
   const gone = new Set(ids);
   const removed = chat.messages.filter((m) => gone.has(m.id)).map((m) => structuredClone(m));
@@ -136,7 +137,7 @@ export function planRestore(
   previousLeaf: string | undefined,
 ): Plan<{ edit: TreeEdit }> {
   const have = new Set(chat.messages.map((m) => m.id));
-  if (removed.some((m) => have.has(m.id))) return refuse('already-finished', 'Those messages are back already.');
+  if (removed.some((m) => have.has(m.id))) return refuse('already-finished', t('Those messages are back already.'));
   const restored = new Set(removed.map((m) => m.id));
   const edit: TreeEdit = { add: removed.map((m) => structuredClone(m)) };
   const relink = relinked.filter((r) => have.has(r.id));

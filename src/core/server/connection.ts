@@ -13,6 +13,7 @@ import type { ErrorInfo } from '../base/errors';
 import { LlamaError } from '../base/errors';
 import type { Logger } from '../base/logger';
 import { nullLogger } from '../base/logger';
+import { t } from '../base/l10n';
 
 /** What the extension knows of the configured server's reachability (shown in the view and the status bar). */
 export type ConnectionState =
@@ -141,8 +142,8 @@ export class ConnectionMonitor extends Disposable {
         throw new LlamaError({
           kind: 'server_error',
           status: 503,
-          message: `llama-server at ${url} is still loading its model.`,
-          hint: 'Wait a moment: Llama Chat checks again by itself.',
+          message: t('llama-server at {0} is still loading its model.', url),
+          hint: t('Wait a moment: Llama Chat checks again by itself.'),
         });
       }
       const props = await probe.getProps(signal);

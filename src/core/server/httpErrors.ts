@@ -4,8 +4,11 @@
  */
 import { LlamaError } from '../base/errors';
 import type { ErrorInfo, LlamaErrorKind } from '../base/errors';
+import { t } from '../base/l10n';
 
 export const SET_API_KEY_COMMAND = "'Llama Chat: Set API Key'";
+/** The command's name as the palette shows it in the user's language. */
+const setApiKeyCommand = (): string => t("'Llama Chat: Set API Key'");
 export const SERVER_URL_SETTING = 'llamaChat.serverUrl';
 
 export interface ErrorContext {
@@ -104,9 +107,9 @@ const CONTEXT_RE = /\((\d+) tokens\) exceeds the available context size \((\d+) 
 function contextHint(nPrompt: number | undefined, nCtx: number | undefined): string {
   const what =
     nPrompt !== undefined && nCtx !== undefined
-      ? `The prompt has ${nPrompt} tokens but the context is ${nCtx}`
-      : 'The conversation does not fit in the server context';
-  return `${what}: start a new chat, shorten the message, or restart llama-server with a larger -c`;
+      ? t('The prompt has {0} tokens but the context is {1}', nPrompt, nCtx)
+      : t('The conversation does not fit in the server context');
+  return t('{0}: start a new chat, shorten the message, or restart llama-server with a larger -c', what);
 }
 
 function isContextError(e: ServerErrorBody | undefined): boolean {
@@ -153,60 +156,64 @@ export function httpStatusError(status: number, body: string, ctx: ErrorContext 
   if (status === 401) {
     return base(
       'unauthorized',
-      `llama-server at ${url} refused the request (${statusLabel})${suffix}`,
+      t('llama-server at {0} refused the request ({1}){2}', url, statusLabel, suffix),
       ctx.sentApiKey
-        ? `The API key was not accepted: set the right one with ${SET_API_KEY_COMMAND}`
-        : `The server needs an API key: set one with ${SET_API_KEY_COMMAND}`,
+        ? t('The API key was not accepted: set the right one with {0}', setApiKeyCommand())
+        : t('The server needs an API key: set one with {0}', setApiKeyCommand()),
     );
   }
   if (status === 403) {
     return base(
       'forbidden',
-      `llama-server at ${url} denied access (${statusLabel})${suffix}`,
-      `Check the API key (${SET_API_KEY_COMMAND}) and any proxy in front of llama-server`,
+      t('llama-server at {0} denied access ({1}){2}', url, statusLabel, suffix),
+      t('Check the API key ({0}) and any proxy in front of llama-server', setApiKeyCommand()),
     );
   }
   if (isContextError(parsed)) {
     parsed = contextNumbers(parsed!);
     return base(
       'context_exceeded',
-      `The conversation is too long for the server context${suffix}`,
+      t('The conversation is too long for the server context{0}', suffix),
       contextHint(parsed.nPromptTokens, parsed.nCtx),
     );
   }
   if (status === 404 || status === 405 || status === 501) {
     return base(
       'bad_request',
-      `${url} is not supported by this server (${statusLabel})${suffix}`,
+      t('{0} is not supported by this server ({1}){2}', url, statusLabel, suffix),
       status === 501
-        ? 'This llama-server has the endpoint turned off or is too old; update or restart it with the needed option'
-        : `Check that ${SERVER_URL_SETTING} (${server}) points at llama-server, without a path such as /v1`,
+        ? t('This llama-server has the endpoint turned off or is too old; update or restart it with the needed option')
+        : t('Check that {0} ({1}) points at llama-server, without a path such as /v1', SERVER_URL_SETTING, server),
     );
   }
   if (status === 503) {
     const loading = said !== undefined && /loading/i.test(said);
     return base(
       'server_error',
-      `llama-server at ${url} is not ready (${statusLabel})${suffix}`,
-      loading ? 'llama-server is still loading the model: try again in a moment' : 'The server is busy or unavailable: try again in a moment',
+      t('llama-server at {0} is not ready ({1}){2}', url, statusLabel, suffix),
+      loading ? t('llama-server is still loading the model: try again in a moment') : t('The server is busy or unavailable: try again in a moment'),
     );
   }
   if (status >= 500) {
     const proxy = status === 502 || status === 504;
     return base(
       'server_error',
-      `llama-server at ${url} failed (${statusLabel})${suffix}`,
-      proxy ? `A proxy between you and llama-server could not reach it: check that llama-server is running` : 'Check the llama-server log, then try again',
+      t('llama-server at {0} failed ({1}){2}', url, statusLabel, suffix),
+      proxy ? t('A proxy between you and llama-server could not reach it: check that llama-server is running') : t('Check the llama-server log, then try again'),
     );
   }
   if (status >= 400) {
     return base(
       'bad_request',
-      `llama-server at ${url} rejected the request (${statusLabel})${suffix}`,
-      'Check the generation settings (temperature, max tokens, extra parameters) and try again',
+      t('llama-server at {0} rejected the request ({1}){2}', url, statusLabel, suffix),
+      t('Check the generation settings (temperature, max tokens, extra parameters) and try again'),
     );
   }
-  return base('unknown', `Unexpected response from ${url} (${statusLabel})${suffix}`, `Check that ${SERVER_URL_SETTING} (${server}) points at llama-server`);
+  return base(
+    'unknown',
+    t('Unexpected response from {0} ({1}){2}', url, statusLabel, suffix),
+    t('Check that {0} ({1}) points at llama-server', SERVER_URL_SETTING, server),
+  );
 }
 
 /** 2xx without an event stream: quote what came instead. */
@@ -214,13 +221,13 @@ export function notSseError(contentType: string | undefined, body: string, ctx: 
   const url = displayUrl(ctx.url ?? ctx.serverUrl);
   const server = displayUrl(ctx.serverUrl);
   const html = isHtml(body, contentType);
-  const what = html ? `an HTML page (${excerpt(htmlSummary(body), 80)})` : body.trim().length > 0 ? excerpt(body, 80) : 'an empty body';
+  const what = html ? t('an HTML page ({0})', excerpt(htmlSummary(body), 80)) : body.trim().length > 0 ? excerpt(body, 80) : t('an empty body');
   return new LlamaError({
     kind: 'not_sse',
-    message: `${url} answered with ${what} instead of an event stream (content-type ${contentType ?? 'missing'})`,
+    message: t('{0} answered with {1} instead of an event stream (content-type {2})', url, what, contentType ?? t('missing')),
     hint: html
-      ? `That looks like a web page, not llama-server: check ${SERVER_URL_SETTING} (${server})`
-      : `Check that ${SERVER_URL_SETTING} (${server}) points at llama-server`,
+      ? t('That looks like a web page, not llama-server: check {0} ({1})', SERVER_URL_SETTING, server)
+      : t('Check that {0} ({1}) points at llama-server', SERVER_URL_SETTING, server),
   });
 }
 
@@ -230,22 +237,26 @@ export function streamErrorInfo(payload: unknown): ErrorInfo {
   if (isContextError(e)) {
     e = contextNumbers(e!);
     return withServerFields(
-      { kind: 'context_exceeded', message: `The conversation is too long for the server context: ${e.message}`, hint: contextHint(e.nPromptTokens, e.nCtx) },
+      {
+        kind: 'context_exceeded',
+        message: t('The conversation is too long for the server context{0}', `: ${e.message}`),
+        hint: contextHint(e.nPromptTokens, e.nCtx),
+      },
       e,
     );
   }
   const said = e?.message ?? (payload !== undefined ? excerpt(JSON.stringify(payload) ?? '', 200).slice(1, -1) : '');
   const info: ErrorInfo = {
     kind: 'stream_error',
-    message: `llama-server reported an error while answering: ${said}`,
-    hint: 'Try again; if it repeats, check the llama-server log',
+    message: t('llama-server reported an error while answering: {0}', said),
+    hint: t('Try again; if it repeats, check the llama-server log'),
   };
   if (e?.code !== undefined) info.status = e.code;
   return withServerFields(info, e ?? { message: said });
 }
 
 export function abortedError(): LlamaError {
-  return new LlamaError({ kind: 'aborted', message: 'Stopped.' });
+  return new LlamaError({ kind: 'aborted', message: t('Stopped.') });
 }
 
 interface ErrorFacts {
@@ -303,7 +314,7 @@ export function networkError(err: unknown, ctx: ErrorContext): LlamaError {
   const server = displayUrl(ctx.serverUrl);
   const facts = collect(err);
   const { codes } = facts;
-  const startHint = `Start llama-server or check the ${SERVER_URL_SETTING} setting (${server})`;
+  const startHint = t('Start llama-server or check the {0} setting ({1})', SERVER_URL_SETTING, server);
   const make = (kind: LlamaErrorKind, message: string, hint?: string): LlamaError => {
     const info: ErrorInfo = { kind, message };
     if (hint !== undefined) info.hint = hint;
@@ -311,7 +322,7 @@ export function networkError(err: unknown, ctx: ErrorContext): LlamaError {
   };
 
   if (ctx.aborted || facts.names.has('AbortError') || codes.has('UND_ERR_ABORTED') || codes.has('ABORT_ERR')) {
-    return make('aborted', 'Stopped.');
+    return make('aborted', t('Stopped.'));
   }
   const dns = hasAny(codes, DNS_CODES);
   if (dns !== undefined) {
@@ -323,16 +334,16 @@ export function networkError(err: unknown, ctx: ErrorContext): LlamaError {
     }
     return make(
       'dns',
-      `Cannot find the host "${host}" of ${url} (${dns === 'EAI_AGAIN' ? 'name lookup failed, try again' : 'name not found'})`,
-      `Check the host name in the ${SERVER_URL_SETTING} setting (${server}) and your network`,
+      t('Cannot find the host "{0}" of {1} ({2})', host, url, dns === 'EAI_AGAIN' ? t('name lookup failed, try again') : t('name not found')),
+      t('Check the host name in the {0} setting ({1}) and your network', SERVER_URL_SETTING, server),
     );
   }
   const certCode = hasAny(codes, CERT_CODES);
   if (certCode !== undefined) {
     return make(
       'tls',
-      `The TLS certificate of ${url} is not trusted (${certCode})`,
-      `Use a trusted certificate for llama-server, or http:// in ${SERVER_URL_SETTING} for a local server`,
+      t('The TLS certificate of {0} is not trusted ({1})', url, certCode),
+      t('Use a trusted certificate for llama-server, or http:// in {0} for a local server', SERVER_URL_SETTING),
     );
   }
   const tls =
@@ -341,45 +352,45 @@ export function networkError(err: unknown, ctx: ErrorContext): LlamaError {
   if (tls) {
     return make(
       'tls',
-      `The secure (TLS) connection to ${url} failed`,
+      t('The secure (TLS) connection to {0} failed', url),
       ctx.serverUrl.startsWith('https:')
-        ? `The server does not seem to speak HTTPS: try http:// in the ${SERVER_URL_SETTING} setting (${server})`
-        : `Check the ${SERVER_URL_SETTING} setting (${server})`,
+        ? t('The server does not seem to speak HTTPS: try http:// in the {0} setting ({1})', SERVER_URL_SETTING, server)
+        : t('Check the {0} setting ({1})', SERVER_URL_SETTING, server),
     );
   }
   if (hasAny(codes, CONNECT_TIMEOUT_CODES) !== undefined && !ctx.midStream) {
     // A plain-HTTP llama-server never answers a TLS hello: an https:// URL to it times out, it is not a TLS error.
     const why = ctx.serverUrl.startsWith('https:')
-      ? `if llama-server runs without TLS (its default), use http:// instead of https://`
-      : 'a firewall may be dropping the connection';
-    return make('timeout', `Connecting to ${url} timed out`, `${startHint}; ${why}`);
+      ? t('if llama-server runs without TLS (its default), use http:// instead of https://')
+      : t('a firewall may be dropping the connection');
+    return make('timeout', t('Connecting to {0} timed out', url), t('{0}; {1}', startHint, why));
   }
   if (hasAny(codes, RESPONSE_TIMEOUT_CODES) !== undefined) {
     return make(
       'timeout',
-      `llama-server at ${url} did not answer in time`,
-      'The server may be busy with another request or a long prompt: try again, or raise the request timeout',
+      t('llama-server at {0} did not answer in time', url),
+      t('The server may be busy with another request or a long prompt: try again, or raise the request timeout'),
     );
   }
   const refused = hasAny(codes, UNREACHABLE_CODES);
   if (refused !== undefined && !ctx.midStream) {
-    const why = refused === 'ECONNREFUSED' ? 'connection refused' : 'host unreachable';
-    return make('unreachable', `Cannot connect to llama-server at ${url} (${why})`, startHint);
+    const why = refused === 'ECONNREFUSED' ? t('connection refused') : t('host unreachable');
+    return make('unreachable', t('Cannot connect to llama-server at {0} ({1})', url, why), startHint);
   }
   const drop = hasAny(codes, DROP_CODES);
   if (ctx.midStream) {
     return make(
       'truncated',
-      `The connection to ${url} was lost before the answer was complete${drop !== undefined ? ` (${drop})` : ''}`,
-      'Send the message again; if it keeps happening, check the llama-server log',
+      t('The connection to {0} was lost before the answer was complete{1}', url, drop !== undefined ? ` (${drop})` : ''),
+      t('Send the message again; if it keeps happening, check the llama-server log'),
     );
   }
   if (drop !== undefined) {
-    return make('unreachable', `llama-server at ${url} closed the connection without answering (${drop})`, startHint);
+    return make('unreachable', t('llama-server at {0} closed the connection without answering ({1})', url, drop), startHint);
   }
   if (codes.has('ERR_INVALID_URL') || codes.has('UND_ERR_INVALID_ARG')) {
-    return make('unreachable', `The server URL ${server} is not valid`, `Fix the ${SERVER_URL_SETTING} setting, e.g. http://127.0.0.1:8080`);
+    return make('unreachable', t('The server URL {0} is not valid', server), t('Fix the {0} setting, e.g. http://127.0.0.1:8080', SERVER_URL_SETTING));
   }
   const detail = facts.text.trim();
-  return make('unknown', `Request to ${url} failed${detail ? `: ${detail.slice(0, 200)}` : ''}`, startHint);
+  return make('unknown', t('Request to {0} failed{1}', url, detail ? `: ${detail.slice(0, 200)}` : ''), startHint);
 }

@@ -8,6 +8,7 @@ import * as fs from 'node:fs';
 import * as http from 'node:http';
 import * as net from 'node:net';
 import * as path from 'node:path';
+import { t } from '../base/l10n';
 
 export const LOCAL_HOST = '127.0.0.1';
 const RING_SIZE = 50;
@@ -78,7 +79,7 @@ export function resolveBinary(configured: string | undefined, envPath: string | 
   const name = configured?.trim() || 'llama-server';
   if (name.includes('/') || name.includes('\\')) {
     if (isExecutable(name)) return name;
-    throw new LocalServerError(`llama-server not found at ${name} (setting llamaChat.localServer.binary): it does not exist or is not executable`);
+    throw new LocalServerError(t('llama-server not found at {0} (setting llamaChat.localServer.binary): it does not exist or is not executable', name));
   }
   const exts = process.platform === 'win32' ? ['.exe', '.cmd', ''] : [''];
   for (const dir of (envPath ?? '').split(path.delimiter)) {
@@ -88,7 +89,7 @@ export function resolveBinary(configured: string | undefined, envPath: string | 
       if (isExecutable(candidate)) return candidate;
     }
   }
-  throw new LocalServerError(`${name} was not found on PATH: install llama.cpp's llama-server or set llamaChat.localServer.binary to its path`);
+  throw new LocalServerError(t("{0} was not found on PATH: install llama.cpp's llama-server or set llamaChat.localServer.binary to its path", name));
 }
 
 export function serverArgs(port: number, options: Pick<LocalServerOptions, 'model' | 'modelsDir' | 'args'>): string[] {
@@ -188,9 +189,9 @@ export class LocalServerProcess {
     for (;;) {
       if (signal?.aborted) {
         await this.stop();
-        throw new LocalServerError('Starting llama-server was cancelled', this.lastLines());
+        throw new LocalServerError(t('Starting llama-server was cancelled'), this.lastLines());
       }
-      if (this.exitInfo) throw new LocalServerError(`llama-server exited while starting (${describeExit(this.exitInfo)})`, this.exitInfo.lastLines);
+      if (this.exitInfo) throw new LocalServerError(t('llama-server exited while starting ({0})', describeExit(this.exitInfo)), this.exitInfo.lastLines);
       const status = await probe(`${this.url}/health`);
       if (status === 200 && !this.exitInfo) {
         this.phase = 'running';
@@ -265,8 +266,8 @@ export class LocalServerProcess {
 }
 
 export function describeExit(exit: Pick<LocalServerExit, 'code' | 'signal'>): string {
-  if (exit.signal) return `signal ${exit.signal}`;
-  return `exit code ${exit.code ?? 'unknown'}`;
+  if (exit.signal) return t('signal {0}', exit.signal);
+  return exit.code !== null && exit.code !== undefined ? t('exit code {0}', exit.code) : t('exit code unknown');
 }
 
 /** Spawns the server on a free port; call waitReady() on the result. */

@@ -16,6 +16,7 @@
 import { createParser } from 'eventsource-parser';
 import type { EventSourceMessage, EventSourceParser, ParseError } from 'eventsource-parser';
 import type { ErrorInfo } from '../base/errors';
+import { t } from '../base/l10n';
 import type { FinishReason, ServerTimings, StreamEvent, Usage } from '../base/events';
 import { excerpt, streamErrorInfo } from './httpErrors';
 import { ThinkParser } from './thinkParser';
@@ -99,7 +100,7 @@ export class ChatStreamDecoder {
     try {
       text = this.textDecoder.decode(chunk, STREAM_OPTS);
     } catch (err) {
-      this.fail({ kind: 'malformed', message: `The response could not be decoded: ${String(err)}` });
+      this.fail({ kind: 'malformed', message: t('The response could not be decoded: {0}', String(err)) });
       return;
     }
     if (text.length > 0) this.feed(text);
@@ -121,9 +122,9 @@ export class ChatStreamDecoder {
     this.fail({
       kind: 'truncated',
       message: this.sawEvent
-        ? 'The response ended before the answer was complete.'
-        : 'The server closed the response without sending any events.',
-      hint: 'Send the message again; if it keeps happening, check the llama-server log.',
+        ? t('The response ended before the answer was complete.')
+        : t('The server closed the response without sending any events.'),
+      hint: t('Send the message again; if it keeps happening, check the llama-server log.'),
     });
   }
 
@@ -172,7 +173,7 @@ export class ChatStreamDecoder {
       this.parser.feed(text);
     } catch (err) {
       // Only reachable if a sink throws or the parser was terminated; keep the "never throws" promise.
-      this.fail({ kind: 'unknown', message: `Decoding the stream failed: ${err instanceof Error ? err.message : String(err)}` });
+      this.fail({ kind: 'unknown', message: t('Decoding the stream failed: {0}', err instanceof Error ? err.message : String(err)) });
     }
   }
 
@@ -181,8 +182,8 @@ export class ChatStreamDecoder {
     if (error.type === 'max-buffer-size-exceeded') {
       this.fail({
         kind: 'malformed',
-        message: 'The server sent an event that is too large to be part of a chat stream.',
-        hint: 'Check that llamaChat.serverUrl points at llama-server.',
+        message: t('The server sent an event that is too large to be part of a chat stream.'),
+        hint: t('Check that {0} points at llama-server.', 'llamaChat.serverUrl'),
       });
     }
   }
@@ -201,8 +202,8 @@ export class ChatStreamDecoder {
     } catch {
       this.fail({
         kind: 'malformed',
-        message: `The server sent a stream line that is not JSON: ${excerpt(data, 80)}`,
-        hint: 'Check that llamaChat.serverUrl points at llama-server (or an OpenAI-compatible server).',
+        message: t('The server sent a stream line that is not JSON: {0}', excerpt(data, 80)),
+        hint: t('Check that {0} points at llama-server (or an OpenAI-compatible server).', 'llamaChat.serverUrl'),
       });
       return;
     }

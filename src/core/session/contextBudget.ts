@@ -7,6 +7,7 @@ import type { ChatMessage } from '../chats/chat';
 import { buildRequestMessages, pathSummary } from '../chats/chatOps';
 import type { ChatRequestMessage, PromptCount } from '../server/client';
 import { formatInt } from '../base/format';
+import { t } from '../base/l10n';
 import type { SessionSettings } from './sessionApi';
 
 export type OverflowPolicy = 'trimOldest' | 'summarize' | 'fail';
@@ -91,10 +92,9 @@ function lastTurnStart(path: readonly ChatMessage[]): number {
 }
 
 export function tooLargeText(tokens: number, exact: boolean, nCtx: number, reserve: number): string {
-  return (
-    `The message needs ${exact ? '' : 'about '}${formatInt(tokens)} tokens, but the context holds ${formatInt(nCtx)} ` +
-    `and ${formatInt(reserve)} are kept for the answer.`
-  );
+  return exact
+    ? t('The message needs {0} tokens, but the context holds {1} and {2} are kept for the answer.', formatInt(tokens), formatInt(nCtx), formatInt(reserve))
+    : t('The message needs about {0} tokens, but the context holds {1} and {2} are kept for the answer.', formatInt(tokens), formatInt(nCtx), formatInt(reserve));
 }
 
 /**

@@ -10,6 +10,7 @@ import { estimatePromptTokens, fitRequest, reserveFor } from './contextBudget';
 import type { Clock } from '../base/clock';
 import type { FitResult, OverflowPolicy } from './contextBudget';
 import { LlamaError } from '../base/errors';
+import { t } from '../base/l10n';
 import type { Logger } from '../base/logger';
 import type { SessionSettings } from './sessionApi';
 
@@ -163,7 +164,7 @@ export class ContextFitter {
       }
     }
     const summary = text.trim();
-    if (!summary) throw new LlamaError({ kind: 'unknown', message: 'The server returned an empty summary.' });
+    if (!summary) throw new LlamaError({ kind: 'unknown', message: t('The server returned an empty summary.') });
     return summary;
   }
 }

@@ -23,7 +23,10 @@ describe('activation', () => {
     const registered = new Set(await vscode.commands.getCommands(true));
     const missing = contributed.filter((c) => !registered.has(c));
     assert.deepEqual(missing, [], `contributed but not registered: ${missing.join(', ')}`);
-    for (const c of manifest.contributes.commands) assert.equal(c.category, 'Llama Chat', `${c.command} has no category`);
+    // The manifest's strings are %keys% into package.nls.json (English; VS Code substitutes the user's language).
+    const nls = JSON.parse(fs.readFileSync(path.join(extension.extensionPath, 'package.nls.json'), 'utf8')) as Record<string, string>;
+    const text = (value: string | undefined): string | undefined => value?.replace(/^%(.+)%$/, (whole, key: string) => nls[key] ?? whole);
+    for (const c of manifest.contributes.commands) assert.equal(text(c.category), 'Llama Chat', `${c.command} has no category`);
   });
 
   it('contributes the Llama Chat container with the chat webview', async () => {

@@ -4,6 +4,8 @@
  * It records what the adapter asks of the editor: commands run, links opened, clipboard writes.
  */
 import * as nodeModule from 'node:module';
+import { formatMessage } from '../../../src/core/base/l10n';
+import type { L10nArg } from '../../../src/core/base/l10n';
 
 export class FakeUri {
   private constructor(
@@ -102,6 +104,8 @@ export const fakeVscode = {
       return Promise.resolve(true);
     },
   },
+  // English, as vscode.l10n is without a language pack: the message with its {n} filled in.
+  l10n: { t: (message: string, ...args: L10nArg[]): string => formatMessage(message, args), bundle: undefined },
   window: {
     activeTextEditor: undefined,
     visibleTextEditors: [],
