@@ -90,6 +90,19 @@ export async function ensureLmCodeServer(options: { onProgress?: (line: string) 
   }
   const staged = installPaths(staging);
   if (!fs.existsSync(staged.node)) throw new Error(`${LM_NODE_PACKAGE} installed no binary at ${staged.node}`);
+  // What code-server's postinstall would do: VS Code's own dependencies, from its shrinkwrap. Without scripts, so
+  // native modules that need a build (spdlog, node-pty) are absent: the server logs it and runs without them.
+  const vscodeDir = path.dirname(path.dirname(staged.serverMain));
+  log(`code-server ${LM_CODE_SERVER_VERSION}: npm install in lib/vscode (log: ${logFile})`);
+  try {
+    await runCommand('npm', ['install', '--omit=dev', '--ignore-scripts', '--no-audit', '--no-fund'], {
+      cwd: vscodeDir,
+      env: { ...baseEnv, PATH: `${path.dirname(staged.node)}${path.delimiter}${process.env.PATH ?? ''}` },
+      logFile,
+    });
+  } catch (err) {
+    throw new Error(`npm install in ${vscodeDir} failed (log: ${logFile}): ${err instanceof Error ? err.message : String(err)}`);
+  }
   if (!fs.existsSync(staged.serverMain)) throw new Error(`code-server ${LM_CODE_SERVER_VERSION} has no ${staged.serverMain}`);
   const { stdout } = await runCommand(staged.node, ['--version'], { env: baseEnv });
   fs.rmSync(tmp, { recursive: true, force: true });
@@ -151,11 +164,10 @@ export async function startLmServer(install: LmCodeServerInstall, options: Start
   const serverData = path.join(root, 'server-data');
   const userData = path.join(root, 'ud');
   const extensions = path.join(root, 'ext');
-  // The bare server reads user settings from its server data dir (the remote's User folder) and the browser's.
-  for (const dir of [path.join(serverData, 'data', 'User'), path.join(userData, 'User'), extensions]) fs.mkdirSync(dir, { recursive: true });
-  const settings = JSON.stringify({ ...QUIET_WORKBENCH_SETTINGS, ...(options.settings ?? {}) }, null, 2) + '\n';
-  fs.writeFileSync(path.join(serverData, 'data', 'User', 'settings.json'), settings);
-  fs.writeFileSync(path.join(userData, 'User', 'settings.json'), settings);
+  // The web workbench keeps user settings in the browser; the server's Machine settings apply in its extension host.
+  const machine = path.join(serverData, 'data', 'Machine');
+  for (const dir of [machine, extensions]) fs.mkdirSync(dir, { recursive: true });
+  fs.writeFileSync(path.join(machine, 'settings.json'), JSON.stringify({ ...QUIET_WORKBENCH_SETTINGS, ...(options.settings ?? {}) }, null, 2) + '\n');
   const env = sandboxEnv(root, options.env ?? {});
   const logFile = path.join(root, 'vscode-server.log');
   for (let attempt = 1; ; attempt++) {

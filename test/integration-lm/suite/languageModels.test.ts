@@ -1,0 +1,160 @@
+/**
+ * VS Code's own chat API against the real llama-server, as another extension would use it:
+ * `vscode.lm.selectChatModels({ vendor: 'llama-server' })` and `model.sendRequest(...)`. The extension's settings
+ * point at the fault proxy in front of the server (runLmTests.ts), with llamaChat.staleSeconds 3.
+ */
+import * as assert from 'node:assert/strict';
+import * as vscode from 'vscode';
+import { setProxyMode } from '../../harness/faultProxyControl';
+import { formatInt } from '../../../src/core/base/format';
+import { reserveFor } from '../../../src/core/session/contextBudget';
+import { activateExtension, env, getSetting, setSetting, useServer, waitFor } from '../../integration/suite/support';
+
+const SERVER = env('LLAMA_CHAT_TEST_SERVER_URL');
+const PROXY = env('LLAMA_CHAT_TEST_PROXY_URL');
+const CONTROL = env('LLAMA_CHAT_TEST_PROXY_CONTROL');
+
+async function getJson<T>(url: string, init?: RequestInit): Promise<T> {
+  const res = await fetch(url, init);
+  if (!res.ok) throw new Error(`${url}: HTTP ${res.status}`);
+  return (await res.json()) as T;
+}
+
+async function serverContext(): Promise<number> {
+  const props = await getJson<{ default_generation_settings: { n_ctx: number } }>(`${SERVER}/props`);
+  return props.default_generation_settings.n_ctx;
+}
+
+async function busySlots(): Promise<number> {
+  const slots = await getJson<{ is_processing: boolean }[]>(`${SERVER}/slots`);
+  return slots.filter((s) => s.is_processing).length;
+}
+
+/** llama-server's count of generated tokens so far (`--metrics`). */
+async function tokensPredicted(): Promise<number> {
+  const text = await (await fetch(`${SERVER}/metrics`)).text();
+  const line = text.split('\n').find((l) => l.startsWith('llamacpp:tokens_predicted_total'));
+  if (!line) throw new Error('/metrics has no llamacpp:tokens_predicted_total');
+  return Number(line.split(/\s+/)[1]);
+}
+
+async function llamaModels(): Promise<vscode.LanguageModelChat[]> {
+  return waitFor('llama-server models in vscode.lm', async () => {
+    const models = await vscode.lm.selectChatModels({ vendor: 'llama-server' });
+    return models.length > 0 ? models : undefined;
+  });
+}
+
+describe("VS Code's own chat (vscode.lm, vendor llama-server)", function () {
+  this.timeout(60_000);
+
+  before(async function () {
+    if (!SERVER || !PROXY || !CONTROL) throw new Error('LLAMA_CHAT_TEST_SERVER_URL / _PROXY_URL / _PROXY_CONTROL are not set: run this suite through runLmTests');
+    assert.equal(typeof vscode.lm.registerLanguageModelChatProvider, 'function', 'this VS Code has the Language Model Chat Provider API');
+    const { api } = await activateExtension();
+    assert.equal(api.nativeChatRegistered(), true, 'the provider was registered');
+    await setProxyMode(CONTROL, { kind: 'pass' });
+    // The web workbench keeps user settings in the browser: set here, through the API.
+    await setSetting('staleSeconds', 3);
+    await useServer(api, PROXY);
+  });
+
+  afterEach(async () => {
+    if (CONTROL) await setProxyMode(CONTROL, { kind: 'pass' });
+  });
+
+  it("lists the server's model with its real context size", async () => {
+    const models = await llamaModels();
+    assert.equal(models.length, 1, 'one server with one model');
+    const [model] = models;
+    assert.equal(model.vendor, 'llama-server');
+    assert.equal(model.name, 'tiny-llama');
+    const nCtx = await serverContext();
+    assert.equal(model.maxInputTokens, nCtx - reserveFor(nCtx), `maxInputTokens is n_ctx ${nCtx} less the answer's room`);
+  });
+
+  it('streams an answer, and the status bar shows its tok/s and context', async () => {
+    const { api } = await activateExtension();
+    const [model] = await llamaModels();
+    const nCtx = await serverContext();
+    const seen = new Set<string>();
+    const watch = setInterval(() => {
+      const text = api.statusBarText();
+      if (text) seen.add(text);
+    }, 20);
+    let answer = '';
+    try {
+      const response = await model.sendRequest([vscode.LanguageModelChatMessage.User('Count from one to twenty.')], {
+        modelOptions: { max_tokens: 64, ignore_eos: true },
+      });
+      for await (const chunk of response.text) answer += chunk;
+      const last = api.statusBarText();
+      if (last) seen.add(last);
+    } finally {
+      clearInterval(watch);
+    }
+    assert.ok(answer.length > 0, 'text streamed back');
+    const withFigures = [...seen].filter((t) => new RegExp(`[\\d.,]+ tok/s · [\\d,]+/${formatInt(nCtx)}$`).test(t));
+    assert.ok(withFigures.length > 0, `the status bar showed tok/s and the context (seen: ${JSON.stringify([...seen])})`);
+  });
+
+  it("counts tokens exactly, as the server's /tokenize does", async () => {
+    const [model] = await llamaModels();
+    const text = 'The quick brown fox jumps over the lazy dog, twice.';
+    const tokens = await getJson<{ tokens: number[] }>(`${SERVER}/tokenize`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ content: text, add_special: false }),
+    });
+    assert.equal(await model.countTokens(text), tokens.tokens.length);
+  });
+
+  it('cancellation stops the generation and frees the slot', async () => {
+    const [model] = await llamaModels();
+    const nCtx = await serverContext();
+    const maxTokens = nCtx - 64;
+    const before = await tokensPredicted();
+    const cts = new vscode.CancellationTokenSource();
+    const response = await model.sendRequest(
+      [vscode.LanguageModelChatMessage.User('Write a very long story.')],
+      { modelOptions: { max_tokens: maxTokens, ignore_eos: true } },
+      cts.token,
+    );
+    let chunks = 0;
+    let ended: unknown;
+    try {
+      for await (const _chunk of response.text) {
+        chunks++;
+        if (chunks === 1) cts.cancel();
+      }
+    } catch (err) {
+      ended = err;
+    }
+    assert.ok(chunks >= 1, 'the answer had started');
+    await waitFor('every slot idle', async () => (await busySlots()) === 0);
+    const generated = (await tokensPredicted()) - before;
+    assert.ok(generated < maxTokens, `the server stopped early (${generated} of ${maxTokens} tokens; ended with ${String(ended)})`);
+  });
+
+  it('a stalled stream fails with a clear error after llamaChat.staleSeconds instead of hanging', async () => {
+    const { api } = await activateExtension();
+    const [model] = await llamaModels();
+    const staleSeconds = getSetting<number>('staleSeconds');
+    assert.equal(staleSeconds, 3);
+    await setProxyMode(CONTROL!, { kind: 'stall', afterEvents: 2, path: '/v1/chat/completions' });
+    const response = await model.sendRequest([vscode.LanguageModelChatMessage.User('Say hello.')], { modelOptions: { max_tokens: 32 } });
+    let error: unknown;
+    try {
+      for await (const _chunk of response.text) {
+        // Whatever came before the stall.
+      }
+    } catch (err) {
+      error = err;
+    }
+    assert.ok(error instanceof Error, 'the request failed rather than ending quietly');
+    assert.match(error.message, /sent nothing for 3 s \(llamaChat\.staleSeconds\)/);
+    await setProxyMode(CONTROL!, { kind: 'pass' });
+    await waitFor('every slot idle', async () => (await busySlots()) === 0);
+    assert.equal(api.contextKeys()['llamaChat.stale'], false, "the view's stale state is not touched by VS Code chat requests");
+  });
+});
