@@ -16,7 +16,10 @@ import { workbenchUrl } from './codeServer';
 import { ensureLmCodeServer, lmUnsupportedReason, LM_CODE_SERVER_VERSION } from './codeServerLm';
 import type { LmServerHandle } from './codeServerLm';
 import { startLmServer } from './codeServerLm';
+import { startLlamaServer } from './llamaServer';
+import type { LlamaServerHandle } from './llamaServer';
 import { repoRoot, runDir, runStamp } from './paths';
+import { DEFAULT_TINY_RECIPE, ensureTinyModel } from './tinyModel';
 import { MOCHA_MARKER, appendTotals, makeWorkspace, mochaLogSink, pruneRuns, runTestsInWorkbench } from './runVscodeTests';
 import type { ExtensionHostRunResult } from './runVscodeTests';
 
@@ -49,6 +52,7 @@ export async function runLmTests(): Promise<ExtensionHostRunResult & { skipped?:
 
   const install = await ensureLmCodeServer({ onProgress: progress });
   let backends: Backends | undefined;
+  let router: LlamaServerHandle | undefined;
   let server: LmServerHandle | undefined;
   let browser: BrowserHandle | undefined;
   let counts: Counts | undefined;
@@ -57,10 +61,17 @@ export async function runLmTests(): Promise<ExtensionHostRunResult & { skipped?:
     // --metrics: the cancellation test reads how many tokens the server generated.
     backends = await startBackends({ onProgress: progress, parallel: 2, extraArgs: ['--metrics'] });
     progress(`llama-server ${backends.server.url}, fault proxy ${backends.proxy.url} (control ${backends.control.url})`);
+    // A second server in router mode: two tiny models of different n_ctx, loaded on demand.
+    const modelsDir = path.join(run, 'models');
+    fs.mkdirSync(modelsDir, { recursive: true });
+    fs.symlinkSync(await ensureTinyModel({ recipe: DEFAULT_TINY_RECIPE }), path.join(modelsDir, 'tiny-2k.gguf'));
+    fs.symlinkSync(await ensureTinyModel({ recipe: { ...DEFAULT_TINY_RECIPE, nCtx: 4096 } }), path.join(modelsDir, 'tiny-4k.gguf'));
+    router = await startLlamaServer({ modelsDir, onProgress: progress });
+    progress(`router-mode llama-server ${router.url}`);
     const workspace = makeWorkspace(path.join(run, 'workspace'));
     server = await startLmServer(install, {
       runDir: path.join(run, 'vscode'),
-      env: { ...backends.env, LLAMA_CHAT_TEST_COUNTS_FILE: countsFile, LLAMA_CHAT_MOCHA_MARKER: MOCHA_MARKER, LLAMA_CHAT_TEST_RUN_DIR: run },
+      env: { ...backends.env, LLAMA_CHAT_TEST_ROUTER_URL: router.url, LLAMA_CHAT_TEST_COUNTS_FILE: countsFile, LLAMA_CHAT_MOCHA_MARKER: MOCHA_MARKER, LLAMA_CHAT_TEST_RUN_DIR: run },
       settings: { 'llamaChat.serverUrl': backends.proxy.url, 'llamaChat.staleSeconds': 3 },
       onProgress: progress,
     });
@@ -78,7 +89,7 @@ export async function runLmTests(): Promise<ExtensionHostRunResult & { skipped?:
     exitCode = exitCode || 1;
     if (fs.existsSync(countsFile)) counts = JSON.parse(fs.readFileSync(countsFile, 'utf8')) as Counts;
   } finally {
-    const stops = [browser?.close(), server?.stop(), backends?.stop()].filter((p): p is Promise<void> => p !== undefined);
+    const stops = [browser?.close(), server?.stop(), backends?.stop(), router?.stop()].filter((p): p is Promise<void> => p !== undefined);
     await Promise.all(stops.map((p) => p.catch(() => undefined)));
   }
   appendTotals(SUITE, counts ?? { passed: 0, failed: 1, skipped: 0 });

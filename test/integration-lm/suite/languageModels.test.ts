@@ -13,6 +13,7 @@ import { activateExtension, env, getSetting, setSetting, useServer, waitFor } fr
 const SERVER = env('LLAMA_CHAT_TEST_SERVER_URL');
 const PROXY = env('LLAMA_CHAT_TEST_PROXY_URL');
 const CONTROL = env('LLAMA_CHAT_TEST_PROXY_CONTROL');
+const ROUTER = env('LLAMA_CHAT_TEST_ROUTER_URL');
 
 async function getJson<T>(url: string, init?: RequestInit): Promise<T> {
   const res = await fetch(url, init);
@@ -120,17 +121,20 @@ describe("VS Code's own chat (vscode.lm, vendor llama-server)", function () {
       { modelOptions: { max_tokens: maxTokens, ignore_eos: true } },
       cts.token,
     );
-    let chunks = 0;
     let ended: unknown;
-    try {
-      for await (const _chunk of response.text) {
-        chunks++;
-        if (chunks === 1) cts.cancel();
+    const consumed = (async () => {
+      try {
+        for await (const _chunk of response.text) {
+          // Read until the cancellation ends the stream.
+        }
+      } catch (err) {
+        ended = err;
       }
-    } catch (err) {
-      ended = err;
-    }
-    assert.ok(chunks >= 1, 'the answer had started');
+    })();
+    // Cancelled as soon as the server works on it (its text reaches this extension host later, through the window).
+    await waitFor('the server generating', async () => (await busySlots()) > 0, 10_000);
+    cts.cancel();
+    await consumed;
     await waitFor('every slot idle', async () => (await busySlots()) === 0);
     const generated = (await tokensPredicted()) - before;
     assert.ok(generated < maxTokens, `the server stopped early (${generated} of ${maxTokens} tokens; ended with ${String(ended)})`);
@@ -156,5 +160,57 @@ describe("VS Code's own chat (vscode.lm, vendor llama-server)", function () {
     await setProxyMode(CONTROL!, { kind: 'pass' });
     await waitFor('every slot idle', async () => (await busySlots()) === 0);
     assert.equal(api.contextKeys()['llamaChat.stale'], false, "the view's stale state is not touched by VS Code chat requests");
+  });
+
+  describe('with a second server in router mode', () => {
+    after(async () => {
+      await setSetting('servers', undefined);
+    });
+
+    async function routerContext(model: string): Promise<number> {
+      const props = await getJson<{ default_generation_settings: { n_ctx: number } }>(`${ROUTER}/props?model=${encodeURIComponent(model)}`);
+      return props.default_generation_settings.n_ctx;
+    }
+
+    async function modelsWith(count: number): Promise<vscode.LanguageModelChat[]> {
+      return waitFor(`${count} llama-server models`, async () => {
+        const models = await vscode.lm.selectChatModels({ vendor: 'llama-server' });
+        return models.length === count ? models : undefined;
+      });
+    }
+
+    it("lists every model of every server, a loaded router model with its own n_ctx, and sizes another once a request loaded it", async () => {
+      if (!ROUTER) throw new Error('LLAMA_CHAT_TEST_ROUTER_URL is not set');
+      // tiny-4k is loaded before the list is read; tiny-2k stays unloaded until a request needs it.
+      await getJson(`${ROUTER}/models/load`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model: 'tiny-4k' }) });
+      await waitFor('tiny-4k loaded', async () => {
+        const list = await getJson<{ data: { id: string; status: { value: string } }[] }>(`${ROUTER}/models`);
+        return list.data.find((m) => m.id === 'tiny-4k')?.status.value === 'loaded';
+      }, 30_000);
+      await setSetting('servers', [
+        { name: 'main', url: PROXY },
+        { name: 'router', url: ROUTER },
+      ]);
+      const models = await modelsWith(3);
+      const byModel = (id: string): vscode.LanguageModelChat | undefined => models.find((m) => m.id.endsWith(`#${id}`));
+      assert.equal(byModel('tiny-llama') ?? models.find((m) => m.name.startsWith('tiny-llama')) !== undefined, true, 'the main server is still listed');
+      const large = byModel('tiny-4k');
+      const small = byModel('tiny-2k');
+      assert.ok(large && small, `both router models are listed: ${JSON.stringify(models.map((m) => m.id))}`);
+      assert.equal(large.name, 'tiny-4k (router)');
+      const largeCtx = await routerContext('tiny-4k');
+      assert.equal(large.maxInputTokens, largeCtx - reserveFor(largeCtx));
+
+      // A request to the unloaded model loads it; VS Code then hears of its real context size.
+      const response = await small.sendRequest([vscode.LanguageModelChatMessage.User('Hello')], { modelOptions: { max_tokens: 8 } });
+      let text = '';
+      for await (const chunk of response.text) text += chunk;
+      assert.ok(text.length > 0, 'the router model answered');
+      const smallCtx = await routerContext('tiny-2k');
+      await waitFor('tiny-2k listed with its real n_ctx', async () => {
+        const again = (await vscode.lm.selectChatModels({ vendor: 'llama-server' })).find((m) => m.id.endsWith('#tiny-2k'));
+        return again?.maxInputTokens === smallCtx - reserveFor(smallCtx);
+      });
+    });
   });
 });
