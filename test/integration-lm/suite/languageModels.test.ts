@@ -74,7 +74,7 @@ describe("VS Code's own chat (vscode.lm, vendor llama-server)", function () {
     assert.equal(model.maxInputTokens, nCtx - reserveFor(nCtx), `maxInputTokens is n_ctx ${nCtx} less the answer's room`);
   });
 
-  it('streams an answer, and the status bar shows its tok/s and context', async () => {
+  it('streams an answer with its usage part, and the status bar shows its tok/s and context', async () => {
     const { api } = await activateExtension();
     const [model] = await llamaModels();
     const nCtx = await serverContext();
@@ -84,17 +84,28 @@ describe("VS Code's own chat (vscode.lm, vendor llama-server)", function () {
       if (text) seen.add(text);
     }, 20);
     let answer = '';
+    const usage: unknown[] = [];
     try {
       const response = await model.sendRequest([vscode.LanguageModelChatMessage.User('Count from one to twenty.')], {
         modelOptions: { max_tokens: 64, ignore_eos: true },
       });
-      for await (const chunk of response.text) answer += chunk;
+      for await (const part of response.stream) {
+        if (part instanceof vscode.LanguageModelTextPart) answer += part.value;
+        else usage.push(part);
+      }
       const last = api.statusBarText();
       if (last) seen.add(last);
     } finally {
       clearInterval(watch);
     }
     assert.ok(answer.length > 0, 'text streamed back');
+    // The usage part VS Code reads for its context ring, with the server's own counts.
+    const usageParts = usage.filter((p): p is { mimeType: string; data: Uint8Array } => (p as { mimeType?: unknown }).mimeType === 'usage');
+    assert.equal(usageParts.length, 1, `one usage part (parts: ${JSON.stringify(usage)})`);
+    const figures = JSON.parse(Buffer.from(usageParts[0].data).toString('utf8')) as { prompt_tokens: number; completion_tokens: number; total_tokens: number };
+    assert.equal(figures.completion_tokens, 64, 'max_tokens 64 with ignore_eos: 64 tokens');
+    assert.ok(figures.prompt_tokens > 0);
+    assert.equal(figures.total_tokens, figures.prompt_tokens + figures.completion_tokens);
     const withFigures = [...seen].filter((t) => new RegExp(`[\\d.,]+ tok/s · [\\d,]+/${formatInt(nCtx)}$`).test(t));
     assert.ok(withFigures.length > 0, `the status bar showed tok/s and the context (seen: ${JSON.stringify([...seen])})`);
   });
