@@ -40,7 +40,7 @@ LLAMA_CHAT_SUITE=llama-server npx mocha --config .mocharc.server.json --reporter
 if [ -f out/test/harness/runVscodeTests.js ]; then
   stage "code-server (install once, cached by version)"
   node out/test/harness/cli.js ensure-code-server
-  # These two record a failure in totals.jsonl (the summary then fails the run), so one failing suite does not
+  # These record a failure in totals.jsonl (the summary then fails the run), so one failing suite does not
   # hide the other's results.
   vscode_failed=0
   stage "extension-host integration tests (real VS Code: code-server)"
