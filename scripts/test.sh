@@ -40,11 +40,16 @@ LLAMA_CHAT_SUITE=llama-server npx mocha --config .mocharc.server.json --reporter
 if [ -f out/test/harness/runVscodeTests.js ]; then
   stage "code-server (install once, cached by version)"
   node out/test/harness/cli.js ensure-code-server
-  # These two record a failure in totals.jsonl (the summary then fails the run), so one failing suite does not
+  # These record a failure in totals.jsonl (the summary then fails the run), so one failing suite does not
   # hide the other's results.
   vscode_failed=0
   stage "extension-host integration tests (real VS Code: code-server)"
   node out/test/harness/runVscodeTests.js || vscode_failed=1
+  if [ -f out/test/harness/runLmTests.js ]; then
+    # Installs code-server 4.139.1 and Node 24 once (cached); prints why and skips where they cannot run.
+    stage "VS Code chat API tests (vscode.lm in VS Code 1.139: code-server 4.139.1 on Node 24)"
+    node out/test/harness/runLmTests.js || vscode_failed=1
+  fi
   if [ -f out/test/harness/runE2e.js ]; then
     stage "browser end-to-end tests (Chromium driving code-server)"
     node out/test/harness/runE2e.js || vscode_failed=1

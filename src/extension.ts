@@ -31,6 +31,8 @@ import { registerLocalServer } from './vscode/localServer';
 import type { LocalServerApi } from './vscode/localServer';
 import { ChatStatusBar } from './vscode/statusBar';
 import { setWebviewL10n } from './vscode/webviewHtml';
+import { LmStreams, mergeStreamSources } from './core/session/lmRequest';
+import { registerLanguageModels } from './vscode/languageModels';
 
 /** What activate() returns in test runs (ExtensionMode.Test) only: enough for tests to drive the session and observe what the user would see. */
 export interface LlamaChatApi {
@@ -61,6 +63,8 @@ export interface LlamaChatApi {
   recentLogs(): readonly string[];
   contextKeys(): Readonly<ContextKeyValues>;
   localServer(): LocalServerApi;
+  /** True when llama-server models are offered to VS Code's own chat (VS Code 1.104+). */
+  nativeChatRegistered(): boolean;
 }
 
 let shutdown: (() => Promise<void>) | undefined;
@@ -193,9 +197,28 @@ export async function activate(context: vscode.ExtensionContext): Promise<LlamaC
   store.setActiveChat(view.activeChatId);
   context.subscriptions.push(view.onDidChangeActiveChat((chatId) => store.setActiveChat(chatId)));
 
+  // VS Code's own chat (1.104+): its requests show in the status bar next to the view's.
+  const lmStreams = new LmStreams();
+  const languageModels = registerLanguageModels({
+    servers: () => servers.list(),
+    createClient: (url) =>
+      new LlamaClient({
+        baseUrl: url,
+        requestTimeoutMs: settings.requestTimeoutMs,
+        apiKey: () => apiKeys.get(url),
+        logger,
+        contextSize: servers.list().find((e) => e.url === url)?.contextSize,
+      }),
+    tracker: lmStreams,
+    logger,
+    settings: () => settings.session,
+  });
+  context.subscriptions.push(lmStreams);
+  if (languageModels) context.subscriptions.push(languageModels, servers.onDidChange(() => languageModels.provider.refresh()));
+
   const chatTitle = (chatId: string): string | undefined => store.listChats().find((c) => c.id === chatId)?.title;
   const statusBar = new ChatStatusBar({
-    session,
+    session: mergeStreamSources(session, lmStreams),
     serverUrl: () => (servers.active.name === servers.active.url.replace(/^https?:\/\//, '') ? servers.active.url : `${servers.active.name} (${servers.active.url})`),
     focusedChatId: () => view.activeChatId,
     chatTitle,
@@ -227,6 +250,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<LlamaC
       if (!e.affectsConfiguration(SECTION)) return;
       settings = readSettings();
       if (e.affectsConfiguration(`${SECTION}.model`)) view.refreshModel();
+      if (e.affectsConfiguration(`${SECTION}.servers`) || e.affectsConfiguration(`${SECTION}.serverUrl`)) languageModels?.provider.refresh();
       if (servers.refresh()) {
         discovery.reset();
         logger.info(`Server settings changed: ${clients.config.baseUrl}, request timeout ${clients.config.requestTimeoutMs} ms`);
@@ -280,6 +304,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<LlamaC
     recentLogs: () => logger.recent(),
     contextKeys: () => contextKeys.current(),
     localServer: () => local,
+    nativeChatRegistered: () => languageModels !== undefined,
   };
 }
 

@@ -12,7 +12,8 @@ import type { ActiveStream, ChatSessionApi } from '../core/session/sessionApi';
 import type { SessionEvent } from '../core/session/sessionEvents';
 
 export interface ChatStatusBarOptions {
-  session: ChatSessionApi;
+  /** The session's streams (and VS Code chat's, merged in by extension.ts). */
+  session: Pick<ChatSessionApi, 'onEvent' | 'activeStreams'>;
   serverUrl: () => string;
   /** The chat open in the view: its stream wins when several run. */
   focusedChatId: () => string | undefined;
