@@ -1,8 +1,9 @@
 /** The chat webview's HTML and link policy. No vscode import, so plain-Node tests check the CSP. */
 
 /**
- * The webview page: a strict CSP (nothing by default; scripts only with this load's nonce; styles, fonts and images
- * only from the extension's own files), the codicon sheet under the id <vscode-icon> looks for, and one script.
+ * The webview page: a strict CSP (nothing by default; the one page script only with this load's nonce, the chunks it
+ * imports on demand, styles, fonts and images only from the extension's own files; never inline or eval), the codicon
+ * sheet under the id <vscode-icon> looks for, and one module script.
  */
 export function renderHtml(options: { cspSource: string; nonce: string; scriptUri: string; styleUri: string; codiconUri: string }): string {
   const { cspSource, nonce } = options;
@@ -11,7 +12,7 @@ export function renderHtml(options: { cspSource: string; nonce: string; scriptUr
     `img-src ${cspSource} data:`,
     `style-src ${cspSource}`,
     `font-src ${cspSource}`,
-    `script-src 'nonce-${nonce}'`,
+    `script-src 'nonce-${nonce}' ${cspSource}`,
   ].join('; ');
   return `<!DOCTYPE html>
 <html lang="en">
@@ -25,7 +26,7 @@ export function renderHtml(options: { cspSource: string; nonce: string; scriptUr
 </head>
 <body>
   <div id="root"></div>
-  <script nonce="${nonce}" src="${options.scriptUri}"></script>
+  <script type="module" nonce="${nonce}" src="${options.scriptUri}"></script>
 </body>
 </html>`;
 }
