@@ -4,10 +4,13 @@
  */
 import { Component } from 'preact';
 import type { ComponentChildren, JSX } from 'preact';
+import { Lexer } from 'marked';
 import type { MarkedToken, Token, Tokens } from 'marked';
 import { useHost } from '../hostApi';
 import { CodeBlock } from '../components/codeBlock';
+import { LEX_OPTIONS } from './blocks';
 import type { Block } from './blocks';
+import { closeOpenInline } from './optimistic';
 
 const NAMED_ENTITIES: Record<string, string> = {
   amp: '&', lt: '<', gt: '>', quot: '"', apos: "'", nbsp: '\u00a0', copy: '©', reg: '®', trade: '™',
@@ -190,6 +193,19 @@ export function renderBlockToken(token: Token, open = false): ComponentChildren 
   }
 }
 
+/** Block types whose inline Markdown may be closed optimistically while streaming. */
+const INLINE_BLOCKS = new Set(['paragraph', 'heading', 'list', 'blockquote', 'table', 'text']);
+
+/**
+ * The tokens to show for the block still streaming: its source with open inline constructs closed (see
+ * optimistic.ts), lexed on its own. Finished blocks show their own token.
+ */
+function streamingTokens(block: Block): Token[] {
+  if (!INLINE_BLOCKS.has(block.token.type)) return [block.token];
+  const shown = closeOpenInline(block.raw);
+  return shown === block.raw ? [block.token] : new Lexer(LEX_OPTIONS).lex(shown);
+}
+
 export interface MarkdownBlockProps {
   block: Block;
   /** The last block of a streaming answer: still growing. */
@@ -204,6 +220,7 @@ export class MarkdownBlock extends Component<MarkdownBlockProps> {
 
   override render(): JSX.Element {
     const { block, open = false } = this.props;
-    return <div class="md-block">{renderBlockToken(block.token, open)}</div>;
+    const tokens = open ? streamingTokens(block) : [block.token];
+    return <div class="md-block">{tokens.map((t) => renderBlockToken(t, open))}</div>;
   }
 }
