@@ -20,9 +20,10 @@ function escapeAttribute(text: string): string {
 }
 
 /**
- * The webview page: a strict CSP (nothing by default; scripts only with this load's nonce; styles, fonts and images
- * only from the extension's own files), the codicon sheet under the id <vscode-icon> looks for, and one script.
- * A translated UI's bundle rides on #root as `data-l10n` (JSON; read by webview/l10n.ts), never as a script.
+ * The webview page: a strict CSP (nothing by default; the one page script only with this load's nonce, the chunks it
+ * imports on demand, styles, fonts and images only from the extension's own files; never inline or eval), the codicon
+ * sheet under the id <vscode-icon> looks for, and one module script. A translated UI's bundle rides on #root as
+ * `data-l10n` (JSON; read by webview/l10n.ts), never as a script.
  */
 export function renderHtml(options: {
   cspSource: string;
@@ -41,7 +42,7 @@ export function renderHtml(options: {
     `img-src ${cspSource} data:`,
     `style-src ${cspSource}`,
     `font-src ${cspSource}`,
-    `script-src 'nonce-${nonce}'`,
+    `script-src 'nonce-${nonce}' ${cspSource}`,
   ].join('; ');
   return `<!DOCTYPE html>
 <html lang="${lang}">
@@ -55,7 +56,7 @@ export function renderHtml(options: {
 </head>
 <body>
   <div id="root"${bundle}></div>
-  <script nonce="${nonce}" src="${options.scriptUri}"></script>
+  <script type="module" nonce="${nonce}" src="${options.scriptUri}"></script>
 </body>
 </html>`;
 }

@@ -1,20 +1,21 @@
-/** A fenced code block: language label, light highlighting, Copy and Insert-at-cursor actions. */
+/** A fenced code block: language label, syntax highlighting, Copy and Insert-at-cursor actions. */
 import type { JSX } from 'preact';
-import { useMemo } from 'preact/hooks';
 import { useHost } from '../hostApi';
 import { t } from '../l10n';
-import { highlight } from '../markdown/highlight';
+import { useHighlight } from '../markdown/highlight';
 import { IconButton } from './iconButton';
 
 export interface CodeBlockProps {
   code: string;
   lang: string | undefined;
+  /** Still streaming (an unclosed fence): shown plain, highlighted once complete. */
+  streaming?: boolean;
 }
 
-export function CodeBlock({ code, lang }: CodeBlockProps): JSX.Element {
+export function CodeBlock({ code, lang, streaming = false }: CodeBlockProps): JSX.Element {
   const host = useHost();
   const language = lang?.trim().split(/\s+/, 1)[0] || undefined;
-  const tokens = useMemo(() => highlight(code, language), [code, language]);
+  const highlighted = useHighlight(code, language, !streaming);
   return (
     <div class="code-block">
       <div class="code-header">
@@ -29,7 +30,7 @@ export function CodeBlock({ code, lang }: CodeBlockProps): JSX.Element {
         </span>
       </div>
       <pre tabIndex={0}>
-        <code>{tokens.map((t) => (t.kind === 'plain' ? t.text : <span class={`tok-${t.kind}`}>{t.text}</span>))}</code>
+        <code>{highlighted}</code>
       </pre>
     </div>
   );

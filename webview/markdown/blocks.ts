@@ -31,7 +31,7 @@ export interface BlockState {
 
 export const emptyBlocks: BlockState = { doneText: '', groups: [], open: [], text: '' };
 
-const LEX_OPTIONS = { gfm: true, breaks: false } as const;
+export const LEX_OPTIONS = { gfm: true, breaks: false } as const;
 
 export function normalizeNewlines(text: string): string {
   return text.indexOf('\r') < 0 ? text : text.replace(/\r\n?/g, '\n');

@@ -1,265 +1,233 @@
 /**
- * A tiny syntax highlighter: keywords, strings, comments and numbers for common languages. Deliberately light
- * (no grammar, no highlight.js) to keep the webview bundle small; good enough to make code readable.
+ * Syntax highlighting for fenced code with highlight.js (core + a curated set of grammars). Neither the core nor
+ * any grammar is in the initial webview bundle: each is its own chunk, imported the first time a fence in that
+ * language is rendered. highlight.js never produces HTML here: our emitter collects its scopes as a tree of plain
+ * strings, which becomes Preact vnodes (text nodes inside `<span class="tok-…">`).
  */
-export type TokenKind = 'plain' | 'keyword' | 'string' | 'comment' | 'number' | 'tag';
+import { h } from 'preact';
+import type { ComponentChildren } from 'preact';
+import { useEffect, useMemo, useState } from 'preact/hooks';
+import type { Emitter, HLJSApi, HighlightResult, LanguageFn } from 'highlight.js';
 
-export interface HlToken {
-  kind: TokenKind;
-  text: string;
+/** A highlighted piece of code: text, or a highlight.js scope (e.g. `keyword`, `title.function`) around more. */
+export type HlNode = string | HlScope;
+
+export interface HlScope {
+  scope: string;
+  children: HlNode[];
 }
 
-interface LangDef {
-  keywords: ReadonlySet<string>;
-  lineComments: readonly string[];
-  blockComments: readonly (readonly [string, string])[];
-  /** String delimiters, longest first (e.g. `"""` before `"`). Multi-line if the delimiter is in `multiline`. */
-  quotes: readonly string[];
-  multiline?: readonly string[];
-  caseInsensitive?: boolean;
-  /** Characters allowed inside identifiers besides [A-Za-z0-9_]. */
-  identExtra?: string;
-  /** `#` starts a comment only at line start or after whitespace (shells). */
-  hashNeedsSpace?: boolean;
-  /** `'` is a char literal only when it closes right away (Rust lifetimes). */
-  charLiteral?: boolean;
-  /** `@name` is a keyword (CSS at-rules, decorators). */
-  atKeywords?: boolean;
-  markup?: boolean;
-}
+type GrammarModule = Promise<{ default: LanguageFn }>;
 
-const words = (s: string): ReadonlySet<string> => new Set(s.split(/\s+/).filter(Boolean));
-
-const C_LIKE_COMMENTS = { lineComments: ['//'], blockComments: [['/*', '*/']] as const };
-
-const JS: LangDef = {
-  ...C_LIKE_COMMENTS,
-  keywords: words(`abstract as async await break case catch class const constructor continue debugger declare default
-    delete do else enum export extends false finally for from function get if implements import in instanceof
-    interface keyof let module namespace new null of private protected public readonly return satisfies set static
-    super switch this throw true try type typeof undefined var void while with yield`),
-  quotes: ['`', '"', "'"],
-  multiline: ['`'],
-  identExtra: '$',
-  atKeywords: true,
+/**
+ * The grammars we ship, each loaded on demand (the literal import() paths are what esbuild splits into chunks).
+ * `needs`: grammars it embeds as a sub-language and cannot do without.
+ */
+const GRAMMARS: Record<string, { load: () => GrammarModule; aliases: readonly string[]; needs?: readonly string[] }> = {
+  bash: { load: () => import('highlight.js/lib/languages/bash'), aliases: ['sh', 'zsh', 'shellscript'] },
+  c: { load: () => import('highlight.js/lib/languages/c'), aliases: ['h'] },
+  cpp: { load: () => import('highlight.js/lib/languages/cpp'), aliases: ['cc', 'c++', 'h++', 'hpp', 'hh', 'hxx', 'cxx'] },
+  csharp: { load: () => import('highlight.js/lib/languages/csharp'), aliases: ['cs', 'c#'] },
+  css: { load: () => import('highlight.js/lib/languages/css'), aliases: [] },
+  diff: { load: () => import('highlight.js/lib/languages/diff'), aliases: ['patch'] },
+  dockerfile: { load: () => import('highlight.js/lib/languages/dockerfile'), aliases: ['docker'] },
+  go: { load: () => import('highlight.js/lib/languages/go'), aliases: ['golang'] },
+  ini: { load: () => import('highlight.js/lib/languages/ini'), aliases: ['toml'] },
+  java: { load: () => import('highlight.js/lib/languages/java'), aliases: ['jsp'] },
+  javascript: { load: () => import('highlight.js/lib/languages/javascript'), aliases: ['js', 'jsx', 'mjs', 'cjs'] },
+  json: { load: () => import('highlight.js/lib/languages/json'), aliases: ['jsonc', 'json5'] },
+  kotlin: { load: () => import('highlight.js/lib/languages/kotlin'), aliases: ['kt', 'kts', 'ktm', 'ktx'] },
+  lua: { load: () => import('highlight.js/lib/languages/lua'), aliases: [] },
+  makefile: { load: () => import('highlight.js/lib/languages/makefile'), aliases: ['mk', 'mak', 'make'] },
+  markdown: { load: () => import('highlight.js/lib/languages/markdown'), aliases: ['md', 'mkdown', 'mkd'] },
+  php: { load: () => import('highlight.js/lib/languages/php'), aliases: [] },
+  powershell: { load: () => import('highlight.js/lib/languages/powershell'), aliases: ['pwsh', 'ps', 'ps1'] },
+  python: { load: () => import('highlight.js/lib/languages/python'), aliases: ['py', 'python3', 'gyp', 'ipython'] },
+  ruby: { load: () => import('highlight.js/lib/languages/ruby'), aliases: ['rb', 'gemspec', 'podspec'] },
+  rust: { load: () => import('highlight.js/lib/languages/rust'), aliases: ['rs'] },
+  scss: { load: () => import('highlight.js/lib/languages/scss'), aliases: ['sass'] },
+  shell: { load: () => import('highlight.js/lib/languages/shell'), aliases: ['console', 'shellsession'], needs: ['bash'] },
+  sql: { load: () => import('highlight.js/lib/languages/sql'), aliases: [] },
+  swift: { load: () => import('highlight.js/lib/languages/swift'), aliases: [] },
+  typescript: { load: () => import('highlight.js/lib/languages/typescript'), aliases: ['ts', 'tsx', 'mts', 'cts'] },
+  xml: {
+    load: () => import('highlight.js/lib/languages/xml'),
+    aliases: ['html', 'htm', 'xhtml', 'svg', 'vue', 'rss', 'atom', 'xsd', 'xsl', 'plist'],
+  },
+  yaml: { load: () => import('highlight.js/lib/languages/yaml'), aliases: ['yml'] },
 };
 
-const LANGS: Record<string, LangDef> = {
-  js: JS,
-  json: { keywords: words('true false null'), lineComments: [], blockComments: [], quotes: ['"'] },
-  python: {
-    keywords: words(`False None True and as assert async await break class continue def del elif else except finally
-      for from global if import in is lambda match case nonlocal not or pass raise return self try while with yield`),
-    lineComments: ['#'],
-    blockComments: [],
-    quotes: ['"""', "'''", '"', "'"],
-    multiline: ['"""', "'''"],
-    atKeywords: true,
-  },
-  rust: {
-    ...C_LIKE_COMMENTS,
-    keywords: words(`as async await break const continue crate dyn else enum extern false fn for if impl in let loop
-      match mod move mut pub ref return self Self static struct super trait true type unsafe use where while
-      i8 i16 i32 i64 i128 isize u8 u16 u32 u64 u128 usize f32 f64 bool char str String Vec Option Result Some None Ok Err`),
-    quotes: ['"', "'"],
-    multiline: ['"'],
-    charLiteral: true,
-  },
-  go: {
-    ...C_LIKE_COMMENTS,
-    keywords: words(`break case chan const continue default defer else fallthrough for func go goto if import interface
-      map package range return select struct switch type var true false nil iota int int8 int16 int32 int64 uint
-      uint8 uint16 uint32 uint64 float32 float64 string bool byte rune error any`),
-    quotes: ['`', '"', "'"],
-    multiline: ['`'],
-  },
-  c: {
-    ...C_LIKE_COMMENTS,
-    keywords: words(`auto break case char const continue default do double else enum extern float for goto if inline
-      int long register restrict return short signed sizeof static struct switch typedef union unsigned void
-      volatile while bool true false NULL size_t #include #define #ifdef #ifndef #endif #if #else #pragma`),
-    quotes: ['"', "'"],
-    identExtra: '#',
-  },
-  cpp: {
-    ...C_LIKE_COMMENTS,
-    keywords: words(`auto bool break case catch char class const constexpr const_cast continue decltype default delete
-      do double dynamic_cast else enum explicit export extern false float for friend goto if inline int long mutable
-      namespace new noexcept nullptr operator private protected public register reinterpret_cast return short signed
-      sizeof static static_cast struct switch template this throw true try typedef typename union unsigned using
-      virtual void volatile while std #include #define #ifdef #ifndef #endif #if #else #pragma`),
-    quotes: ['"', "'"],
-    identExtra: '#',
-  },
-  java: {
-    ...C_LIKE_COMMENTS,
-    keywords: words(`abstract assert boolean break byte case catch char class const continue default do double else
-      enum extends final finally float for goto if implements import instanceof int interface long native new null
-      package private protected public record return short static super switch synchronized this throw throws
-      transient true false try var void volatile while`),
-    quotes: ['"""', '"', "'"],
-    multiline: ['"""'],
-    atKeywords: true,
-  },
-  bash: {
-    keywords: words(`if then else elif fi for in do done while until case esac function return local export exit
-      echo cd set unset source read shift true false`),
-    lineComments: ['#'],
-    blockComments: [],
-    quotes: ['"', "'"],
-    multiline: ['"', "'"],
-    hashNeedsSpace: true,
-    identExtra: '-',
-  },
-  css: {
-    keywords: words('!important inherit initial unset none auto'),
-    lineComments: [],
-    blockComments: [['/*', '*/']],
-    quotes: ['"', "'"],
-    identExtra: '-',
-    atKeywords: true,
-  },
-  html: { keywords: words(''), lineComments: [], blockComments: [['<!--', '-->']], quotes: ['"', "'"], identExtra: '-:', markup: true },
-  sql: {
-    keywords: words(`select from where and or not insert into values update set delete create table drop alter add
-      index primary key foreign references join left right inner outer full on as group by order having limit
-      offset distinct union all null is in like between case when then else end exists default view begin commit
-      rollback transaction int integer text varchar boolean true false count sum avg min max with returning`),
-    lineComments: ['--'],
-    blockComments: [['/*', '*/']],
-    quotes: ["'", '"'],
-    caseInsensitive: true,
-  },
-};
+const BY_ALIAS: ReadonlyMap<string, string> = new Map(
+  Object.entries(GRAMMARS).flatMap(([name, g]) => [[name, name] as const, ...g.aliases.map((a) => [a, name] as const)]),
+);
 
-const ALIASES: Record<string, string> = {
-  ts: 'js', typescript: 'js', tsx: 'js', jsx: 'js', javascript: 'js', mjs: 'js', cjs: 'js', mts: 'js', jsonc: 'js',
-  py: 'python', python3: 'python', rs: 'rust', golang: 'go', h: 'c', 'c++': 'cpp', cc: 'cpp', cxx: 'cpp', hpp: 'cpp',
-  sh: 'bash', shell: 'bash', zsh: 'bash', console: 'bash', shellscript: 'bash', scss: 'css', less: 'css',
-  xml: 'html', svg: 'html', htm: 'html', vue: 'html', kotlin: 'java', kt: 'java', csharp: 'java', cs: 'java',
-};
+/** The names of the grammars we ship (tests check each one loads). */
+export const languageNames: readonly string[] = Object.keys(GRAMMARS);
 
-/** The language definition for a fence info string, or undefined (rendered as plain text). */
+/** The grammar for a fence info string (`ts`, `Python {.class}`, …), or undefined: rendered as plain text. */
 export function languageOf(lang: string | undefined): string | undefined {
   if (!lang) return undefined;
-  const key = lang.trim().split(/\s+/, 1)[0].toLowerCase();
-  const name = ALIASES[key] ?? key;
-  return Object.prototype.hasOwnProperty.call(LANGS, name) ? name : undefined;
+  return BY_ALIAS.get(lang.trim().split(/\s+/, 1)[0].toLowerCase());
 }
 
-function isIdentStart(ch: string, def: LangDef): boolean {
-  return /[A-Za-z_]/.test(ch) || (def.identExtra !== undefined && def.identExtra.includes(ch) && ch !== '-');
-}
+/**
+ * highlight.js's emitter interface, collecting a tree of strings instead of HTML (toHTML is never used). Besides
+ * the typed methods highlight.js 11 also calls openNode / closeNode (the version is pinned; tests run every grammar).
+ */
+class TreeEmitter implements Emitter {
+  readonly root: HlScope = { scope: '', children: [] };
+  private readonly stack: HlScope[] = [this.root];
 
-function isIdentChar(ch: string, def: LangDef): boolean {
-  return /[\w]/.test(ch) || (def.identExtra !== undefined && def.identExtra.includes(ch));
-}
-
-/** Splits `code` into tokens; concatenating their text gives back `code` exactly. */
-export function highlight(code: string, lang: string | undefined): HlToken[] {
-  const name = languageOf(lang);
-  if (!name) return [{ kind: 'plain', text: code }];
-  const def = LANGS[name];
-  const out: HlToken[] = [];
-  const push = (kind: TokenKind, text: string): void => {
-    if (!text) return;
-    const last = out[out.length - 1];
-    if (last && last.kind === kind && kind === 'plain') last.text += text;
-    else out.push({ kind, text });
-  };
-  let inTag = false;
-  let i = 0;
-  const n = code.length;
-  outer: while (i < n) {
-    const ch = code[i];
-    const prev = i > 0 ? code[i - 1] : '\n';
-
-    for (const [open, close] of def.blockComments) {
-      if (code.startsWith(open, i)) {
-        const end = code.indexOf(close, i + open.length);
-        const stop = end < 0 ? n : end + close.length;
-        push('comment', code.slice(i, stop));
-        i = stop;
-        continue outer;
-      }
-    }
-    for (const lc of def.lineComments) {
-      if (code.startsWith(lc, i) && (!def.hashNeedsSpace || /\s/.test(prev))) {
-        const end = code.indexOf('\n', i);
-        const stop = end < 0 ? n : end;
-        push('comment', code.slice(i, stop));
-        i = stop;
-        continue outer;
-      }
-    }
-    if (def.markup) {
-      if (ch === '<') {
-        const m = /^<\/?[A-Za-z][\w:-]*/.exec(code.slice(i, i + 64));
-        if (m) {
-          push('tag', m[0]);
-          i += m[0].length;
-          inTag = true;
-          continue;
-        }
-      }
-      if (ch === '>' && inTag) inTag = false;
-    }
-    if (!def.markup || inTag) {
-      for (const q of def.quotes) {
-        if (!code.startsWith(q, i)) continue;
-        if (def.charLiteral && q === "'") {
-          const m = /^'(?:\\.[^'\n]{0,8}|[^'\\\n])'/.exec(code.slice(i, i + 12));
-          if (!m) break;
-          push('string', m[0]);
-          i += m[0].length;
-          continue outer;
-        }
-        const multi = def.multiline?.includes(q) ?? false;
-        let j = i + q.length;
-        while (j < n) {
-          if (code[j] === '\\') {
-            j += 2;
-            continue;
-          }
-          if (code.startsWith(q, j)) {
-            j += q.length;
-            break;
-          }
-          if (code[j] === '\n' && !multi) break;
-          j++;
-        }
-        const stop = Math.min(j, n);
-        push('string', code.slice(i, stop));
-        i = stop;
-        continue outer;
-      }
-    }
-    if (/[0-9]/.test(ch) && !isIdentChar(prev, def)) {
-      const m = /^(?:0[xXbBoO][0-9a-fA-F_]+|\d[\d_]*(?:\.\d[\d_]*)?(?:[eE][+-]?\d+)?)/.exec(code.slice(i, i + 64));
-      if (m) {
-        push('number', m[0]);
-        i += m[0].length;
-        continue;
-      }
-    }
-    if (def.atKeywords && ch === '@' && i + 1 < n && /[A-Za-z_]/.test(code[i + 1])) {
-      let j = i + 1;
-      while (j < n && isIdentChar(code[j], def)) j++;
-      push('keyword', code.slice(i, j));
-      i = j;
-      continue;
-    }
-    if (isIdentStart(ch, def) || (ch === '!' && def.keywords.has('!important') && code.startsWith('!important', i))) {
-      let j = i + 1;
-      while (j < n && isIdentChar(code[j], def)) j++;
-      const word = code.slice(i, j);
-      const key = def.caseInsensitive ? word.toLowerCase() : word;
-      push(def.keywords.has(key) ? 'keyword' : 'plain', word);
-      i = j;
-      continue;
-    }
-    push('plain', ch);
-    i++;
+  private get top(): HlScope {
+    return this.stack[this.stack.length - 1];
   }
-  return out;
+
+  addText(text: string): void {
+    if (!text) return;
+    const { children } = this.top;
+    const last = children[children.length - 1];
+    if (typeof last === 'string') children[children.length - 1] = last + text;
+    else children.push(text);
+  }
+
+  startScope(scope: string): void {
+    const node: HlScope = { scope, children: [] };
+    this.top.children.push(node);
+    this.stack.push(node);
+  }
+
+  endScope(): void {
+    if (this.stack.length > 1) this.stack.pop();
+  }
+
+  openNode(scope: string): void {
+    this.startScope(scope);
+  }
+
+  closeNode(): void {
+    this.endScope();
+  }
+
+  __addSublanguage(emitter: Emitter, name: string): void {
+    const sub = emitter instanceof TreeEmitter ? emitter.root.children : [];
+    this.top.children.push({ scope: name ? `language:${name}` : '', children: sub });
+  }
+
+  toHTML(): string {
+    return '';
+  }
+
+  finalize(): void {
+    this.stack.length = 1;
+  }
+}
+
+let api: HLJSApi | undefined;
+let core: Promise<HLJSApi> | undefined;
+const loading = new Map<string, Promise<boolean>>();
+
+function loadCore(): Promise<HLJSApi> {
+  core ??= import('highlight.js/lib/core').then(
+    (m) => {
+      const hljs = m.default.newInstance();
+      hljs.configure({ __emitter: TreeEmitter });
+      api = hljs;
+      return hljs;
+    },
+    (e: unknown) => {
+      core = undefined;
+      throw e;
+    },
+  );
+  return core;
+}
+
+/** Whether `name`'s grammar (and highlight.js) is loaded, so `highlightTree` works synchronously. */
+export function isLoaded(name: string): boolean {
+  return api?.getLanguage(name) !== undefined && (GRAMMARS[name]?.needs ?? []).every((n) => isLoaded(n));
+}
+
+/**
+ * Loads highlight.js and the grammar `name` (a name from `languageOf`) with what it needs. Resolves true when
+ * `name` can be highlighted; false for an unknown name or a chunk that failed to load (tried again next time).
+ */
+export function loadLanguage(name: string): Promise<boolean> {
+  const grammar = GRAMMARS[name];
+  if (!grammar) return Promise.resolve(false);
+  let pending = loading.get(name);
+  if (!pending) {
+    pending = Promise.all([loadCore(), grammar.load(), ...(grammar.needs ?? []).map(loadLanguage)]).then(
+      ([hljs, mod, ...deps]) => {
+        if (!hljs.getLanguage(name)) hljs.registerLanguage(name, mod.default);
+        return deps.every(Boolean);
+      },
+      () => false,
+    );
+    loading.set(name, pending);
+    void pending.then((ok) => {
+      if (!ok) loading.delete(name);
+    });
+  }
+  return pending;
+}
+
+/** The text of a tree, in order (always the highlighted code exactly). */
+export function treeText(nodes: readonly HlNode[]): string {
+  return nodes.map((n) => (typeof n === 'string' ? n : treeText(n.children))).join('');
+}
+
+/** `code` highlighted as `name`, or undefined while its grammar is not loaded (or if highlight.js lost text). */
+export function highlightTree(code: string, name: string): HlNode[] | undefined {
+  if (!api || !isLoaded(name)) return undefined;
+  let result: HighlightResult;
+  try {
+    result = api.highlight(code, { language: name, ignoreIllegals: true });
+  } catch {
+    return undefined;
+  }
+  if (result.errorRaised || result.illegal) return undefined;
+  const emitter = result._emitter;
+  const nodes = emitter instanceof TreeEmitter ? emitter.root.children : undefined;
+  return nodes && treeText(nodes) === code ? nodes : undefined;
+}
+
+/** `title.function` → `tok-title`, `selector-tag` → `tok-selector-tag`; sub-language roots get no class. */
+function scopeClass(scope: string): string | undefined {
+  const head = /^[a-z][a-z_-]*/.exec(scope)?.[0];
+  return head && !scope.startsWith('language:') ? `tok-${head}` : undefined;
+}
+
+/** The tree as vnodes: text children and `<span class="tok-…">` (nothing is ever parsed as HTML). */
+export function renderTree(nodes: readonly HlNode[]): ComponentChildren[] {
+  return nodes.map((n) => {
+    if (typeof n === 'string') return n;
+    const cls = scopeClass(n.scope);
+    const children = renderTree(n.children);
+    return cls ? h('span', { class: cls }, children) : children;
+  });
+}
+
+/**
+ * `code` as highlighted vnodes once `lang`'s grammar is loaded (it starts loading on first use), plain text until
+ * then and while `enabled` is false (a fence still streaming). Highlights again only when the code changes.
+ */
+export function useHighlight(code: string, lang: string | undefined, enabled: boolean): ComponentChildren {
+  const name = languageOf(lang);
+  const wanted = enabled && name !== undefined;
+  const loaded = wanted && isLoaded(name);
+  const [, setLoads] = useState(0);
+  useEffect(() => {
+    if (!wanted || loaded) return undefined;
+    let live = true;
+    void loadLanguage(name).then((ok) => {
+      if (live && ok) setLoads((n) => n + 1);
+    });
+    return () => {
+      live = false;
+    };
+  }, [name, wanted, loaded]);
+  return useMemo(() => {
+    const tree = loaded ? highlightTree(code, name) : undefined;
+    return tree ? renderTree(tree) : code;
+  }, [code, name, loaded]);
 }

@@ -6,17 +6,24 @@ import { GROUP_SIZE, emptyBlocks, updateBlocks } from './blocks';
 import type { Block, BlockState } from './blocks';
 import { MarkdownBlock } from './render';
 
+interface GroupProps {
+  blocks: readonly Block[];
+  /** Index of the first block still open (streaming); `blocks.length` when all are finished. */
+  openAt: number;
+}
+
 /** A group of finished blocks: its array never changes once full, so a delta skips it with one identity check. */
-class BlockGroup extends Component<{ blocks: readonly Block[] }> {
-  override shouldComponentUpdate(next: { blocks: readonly Block[] }): boolean {
-    return next.blocks !== this.props.blocks;
+class BlockGroup extends Component<GroupProps> {
+  override shouldComponentUpdate(next: GroupProps): boolean {
+    return next.blocks !== this.props.blocks || next.openAt !== this.props.openAt;
   }
 
   override render(): JSX.Element {
+    const { blocks, openAt } = this.props;
     return (
       <>
-        {this.props.blocks.map((b) => (
-          <MarkdownBlock key={b.offset} block={b} />
+        {blocks.map((b, i) => (
+          <MarkdownBlock key={b.offset} block={b} open={i >= openAt} />
         ))}
       </>
     );
@@ -41,10 +48,11 @@ export function Markdown({ text, streaming }: { text: string; streaming: boolean
   const prev = useRef<BlockState>(emptyBlocks);
   const state = useMemo(() => updateBlocks(prev.current, text, !streaming), [text, streaming]);
   prev.current = state;
+  const done = state.groups.reduce((n, g) => n + g.length, 0);
   return (
     <div class="markdown">
       {renderGroups(state).map((g, i) => (
-        <BlockGroup key={i} blocks={g} />
+        <BlockGroup key={i} blocks={g} openAt={Math.min(Math.max(done - i * GROUP_SIZE, 0), g.length)} />
       ))}
     </div>
   );

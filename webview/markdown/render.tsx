@@ -4,10 +4,13 @@
  */
 import { Component } from 'preact';
 import type { ComponentChildren, JSX } from 'preact';
+import { Lexer } from 'marked';
 import type { MarkedToken, Token, Tokens } from 'marked';
 import { useHost } from '../hostApi';
 import { CodeBlock } from '../components/codeBlock';
+import { LEX_OPTIONS } from './blocks';
 import type { Block } from './blocks';
+import { closeOpenInline } from './optimistic';
 
 const NAMED_ENTITIES: Record<string, string> = {
   amp: '&', lt: '<', gt: '>', quot: '"', apos: "'", nbsp: '\u00a0', copy: '©', reg: '®', trade: '™',
@@ -108,9 +111,18 @@ function renderInlineToken(token: Token): ComponentChildren {
   }
 }
 
-function renderListItem(item: Tokens.ListItem, loose: boolean): JSX.Element {
+/** Whether a fenced code token's raw source has its closing fence (an indented block never counts as closed). */
+export function fenceClosed(raw: string): boolean {
+  const lines = raw.replace(/\n+$/, '').split('\n');
+  const open = /^\s*(`{3,}|~{3,})/.exec(lines[0]);
+  if (!open || lines.length < 2) return false;
+  const close = /^\s*(`{3,}|~{3,})\s*$/.exec(lines[lines.length - 1]);
+  return close !== null && close[1][0] === open[1][0] && close[1].length >= open[1].length;
+}
+
+function renderListItem(item: Tokens.ListItem, loose: boolean, open: boolean): JSX.Element {
   const body = item.tokens.map((child) =>
-    child.type === 'text' && !loose ? renderInline((child as Tokens.Text).tokens ?? [child]) : renderBlockToken(child),
+    child.type === 'text' && !loose ? renderInline((child as Tokens.Text).tokens ?? [child]) : renderBlockToken(child, open),
   );
   return (
     <li class={item.task ? 'task' : undefined}>
@@ -120,7 +132,8 @@ function renderListItem(item: Tokens.ListItem, loose: boolean): JSX.Element {
   );
 }
 
-export function renderBlockToken(token: Token): ComponentChildren {
+/** One block-level token; `open`: it is the block still streaming (an unclosed fence in it is not highlighted). */
+export function renderBlockToken(token: Token, open = false): ComponentChildren {
   const t = token as MarkedToken;
   switch (t.type) {
     case 'space':
@@ -137,11 +150,11 @@ export function renderBlockToken(token: Token): ComponentChildren {
     case 'hr':
       return <hr />;
     case 'code':
-      return <CodeBlock code={t.text} lang={t.lang} />;
+      return <CodeBlock code={t.text} lang={t.lang} streaming={open && !fenceClosed(t.raw)} />;
     case 'blockquote':
-      return <blockquote>{t.tokens.map(renderBlockToken)}</blockquote>;
+      return <blockquote>{t.tokens.map((child) => renderBlockToken(child, open))}</blockquote>;
     case 'list': {
-      const items = t.items.map((item) => renderListItem(item, t.loose));
+      const items = t.items.map((item) => renderListItem(item, t.loose, open));
       if (!t.ordered) return <ul>{items}</ul>;
       return <ol start={typeof t.start === 'number' && t.start !== 1 ? t.start : undefined}>{items}</ol>;
     }
@@ -180,13 +193,34 @@ export function renderBlockToken(token: Token): ComponentChildren {
   }
 }
 
+/** Block types whose inline Markdown may be closed optimistically while streaming. */
+const INLINE_BLOCKS = new Set(['paragraph', 'heading', 'list', 'blockquote', 'table', 'text']);
+
+/**
+ * The tokens to show for the block still streaming: its source with open inline constructs closed (see
+ * optimistic.ts), lexed on its own. Finished blocks show their own token.
+ */
+function streamingTokens(block: Block): Token[] {
+  if (!INLINE_BLOCKS.has(block.token.type)) return [block.token];
+  const shown = closeOpenInline(block.raw);
+  return shown === block.raw ? [block.token] : new Lexer(LEX_OPTIONS).lex(shown);
+}
+
+export interface MarkdownBlockProps {
+  block: Block;
+  /** The last block of a streaming answer: still growing. */
+  open?: boolean;
+}
+
 /** One top-level block; skips re-rendering while its source is unchanged, so finished blocks render once. */
-export class MarkdownBlock extends Component<{ block: Block }> {
-  override shouldComponentUpdate(next: { block: Block }): boolean {
-    return next.block.raw !== this.props.block.raw || next.block.offset !== this.props.block.offset;
+export class MarkdownBlock extends Component<MarkdownBlockProps> {
+  override shouldComponentUpdate(next: MarkdownBlockProps): boolean {
+    return next.block.raw !== this.props.block.raw || next.block.offset !== this.props.block.offset || next.open !== this.props.open;
   }
 
   override render(): JSX.Element {
-    return <div class="md-block">{renderBlockToken(this.props.block.token)}</div>;
+    const { block, open = false } = this.props;
+    const tokens = open ? streamingTokens(block) : [block.token];
+    return <div class="md-block">{tokens.map((t) => renderBlockToken(t, open))}</div>;
   }
 }

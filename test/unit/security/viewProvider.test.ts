@@ -84,7 +84,7 @@ function setup() {
 const settle = (): Promise<void> => new Promise((resolve) => setTimeout(resolve, 5));
 
 describe('security: the chat view provider', () => {
-  it('serves the locked-down page: scripts only by nonce, no command URIs, resources only from dist/ and media/', () => {
+  it('serves the locked-down page: the page script only by nonce (its chunks from the extension), no command URIs, resources only from dist/ and media/', () => {
     const { webview, provider } = setup();
     const options = webview.options as { enableScripts?: boolean; enableCommandUris?: boolean; localResourceRoots?: FakeUri[] };
     assert.equal(options.enableScripts, true);
@@ -96,8 +96,9 @@ describe('security: the chat view provider', () => {
     const directives = new Map(csp.split(';').map((d) => d.trim().split(/\s+/)).map(([k, ...v]) => [k, v]));
     assert.deepEqual(directives.get('default-src'), ["'none'"]);
     const script = directives.get('script-src') ?? [];
-    assert.equal(script.length, 1);
+    assert.equal(script.length, 2);
     assert.match(script[0], /^'nonce-[A-Za-z0-9+/=]{16,}'$/);
+    assert.equal(script[1], webview.cspSource, 'the chunks the page script imports: only the extension\'s own files');
     assert.ok(!/unsafe-inline|unsafe-eval|\*/.test(csp), csp);
     for (const [k, v] of directives) {
       if (k === 'default-src' || k === 'script-src') continue;

@@ -21,15 +21,16 @@ describe('webview HTML', () => {
     const meta = doc.querySelector('meta[http-equiv="Content-Security-Policy"]');
     assert.equal(
       meta?.getAttribute('content'),
-      `default-src 'none'; img-src ${CSP_SOURCE} data:; style-src ${CSP_SOURCE}; font-src ${CSP_SOURCE}; script-src 'nonce-bm9uY2Utb25l'`,
+      `default-src 'none'; img-src ${CSP_SOURCE} data:; style-src ${CSP_SOURCE}; font-src ${CSP_SOURCE}; script-src 'nonce-bm9uY2Utb25l' ${CSP_SOURCE}`,
     );
   });
 
-  it('loads exactly one script, carrying the nonce, and no inline script or style', () => {
+  it('loads exactly one (module) script, carrying the nonce, and no inline script or style', () => {
     const { doc, html } = page('abc123');
     const scripts = [...doc.querySelectorAll('script')];
     assert.equal(scripts.length, 1);
     assert.equal(scripts[0].getAttribute('nonce'), 'abc123');
+    assert.equal(scripts[0].getAttribute('type'), 'module', 'an ES module: it imports its highlighting chunks from dist/webview/');
     assert.equal(scripts[0].getAttribute('src'), `${CSP_SOURCE}/ext/dist/webview.js`);
     assert.equal(scripts[0].textContent, '');
     assert.equal(doc.querySelectorAll('style').length, 0);

@@ -1,9 +1,10 @@
 import * as assert from 'node:assert/strict';
 import { GROUP_SIZE, allBlocks, doneBlocks, emptyBlocks, updateBlocks } from '../../../webview/markdown/blocks';
-import { highlight } from '../../../webview/markdown/highlight';
+import { highlightTree, languageNames, languageOf, loadLanguage, treeText } from '../../../webview/markdown/highlight';
+import type { HlNode } from '../../../webview/markdown/highlight';
 import { Markdown } from '../../../webview/markdown/markdown';
 import { MarkdownBlock } from '../../../webview/markdown/render';
-import { click, key, mount, useDom } from './dom';
+import { click, key, mount, settle, useDom } from './dom';
 
 function md(text: string, streaming = false): ReturnType<typeof mount> {
   return mount(<Markdown text={text} streaming={streaming} />);
@@ -31,10 +32,13 @@ describe('webview markdown', () => {
     assert.equal(box?.checked, true);
   });
 
-  it('renders a fenced code block with language label, highlighting and Copy / Insert actions', () => {
+  it('renders a fenced code block with language label, highlighting and Copy / Insert actions', async () => {
     const code = 'const x = 42; // answer\nreturn "s";';
     const { container, host } = md('```ts\n' + code + '\n```\n');
     assert.equal(container.querySelector('.code-lang')?.textContent, 'ts');
+    assert.equal(container.querySelector('pre code')?.textContent, code);
+    assert.ok(await loadLanguage('typescript'));
+    await settle(0);
     assert.equal(container.querySelector('pre code')?.textContent, code);
     assert.equal(container.querySelector('.tok-keyword')?.textContent, 'const');
     assert.equal(container.querySelector('.tok-number')?.textContent, '42');
@@ -48,11 +52,63 @@ describe('webview markdown', () => {
     ]);
   });
 
-  it('renders an unterminated fence while streaming as a code block', () => {
-    const { container } = md('Here:\n\n```python\ndef f():\n    return 1', true);
+  it('renders an unterminated fence while streaming as plain code, highlighted once the fence closes', async () => {
+    assert.ok(await loadLanguage('python'));
+    const source = 'Here:\n\n```python\ndef f():\n    return 1';
+    const view = md(source, true);
+    await settle(0);
+    const { container } = view;
     assert.equal(container.querySelector('.code-lang')?.textContent, 'python');
     assert.equal(container.querySelector('pre code')?.textContent, 'def f():\n    return 1');
-    assert.equal(container.querySelector('.tok-keyword')?.textContent, 'def');
+    assert.equal(container.querySelector('pre code span'), null, 'no highlighting while the fence is open');
+    view.rerender(<Markdown text={source + '\n```'} streaming />);
+    await settle(0);
+    assert.equal(container.querySelector('.tok-keyword')?.textContent, 'def', 'a closed fence is final: highlighted');
+    assert.equal(container.querySelector('pre code')?.textContent, 'def f():\n    return 1');
+  });
+
+  it('highlights a fence left unclosed once the answer is complete', async () => {
+    const source = '```rust\nfn main() {}';
+    const view = md(source, true);
+    assert.ok(await loadLanguage('rust'));
+    await settle(0);
+    assert.equal(view.container.querySelector('pre code span'), null);
+    view.rerender(<Markdown text={source} streaming={false} />);
+    await settle(0);
+    assert.equal(view.container.querySelector('.tok-keyword')?.textContent, 'fn');
+  });
+
+  it('loads a grammar on first use: plain text first, then highlighted in place', async () => {
+    const code = 'key: [1, 2]\n# note';
+    const { container } = md('```yml\n' + code + '\n```');
+    const pre = container.querySelector('pre');
+    for (let i = 0; i < 100 && !container.querySelector('pre code span'); i++) await settle(10);
+    assert.equal(container.querySelector('.tok-comment')?.textContent, '# note');
+    assert.equal(container.querySelector('pre code')?.textContent, code);
+    assert.equal(container.querySelector('pre'), pre, 'same <pre>');
+  });
+
+  it('code in an unknown language (or none) stays plain text', async () => {
+    const { container } = md('```brainfart\n+[->+<]\n```\n\n```\nplain <b>x</b>\n```');
+    await settle(0);
+    assert.equal(container.querySelectorAll('pre code span').length, 0);
+    assert.equal(container.querySelectorAll('pre code')[1]?.textContent, 'plain <b>x</b>');
+    assert.equal(container.querySelector('b'), null);
+  });
+
+  it('highlighted markup stays text: tags in code are spans with text, never elements', async () => {
+    assert.ok(await loadLanguage('xml'));
+    const code = '<script>alert(1)</script>\n<img src=x onerror="alert(1)">\n<!-- c -->';
+    const { container } = md('```html\n' + code + '\n```');
+    await settle(0);
+    assert.ok(container.querySelector('pre code .tok-tag'), 'highlighted');
+    assert.equal(container.querySelector('pre code')?.textContent, code);
+    for (const tag of ['script', 'img']) assert.equal(container.querySelector(tag), null, `no <${tag}>`);
+    for (const el of Array.from(container.querySelectorAll('pre code *'))) {
+      assert.equal(el.tagName, 'SPAN');
+      assert.deepEqual(el.getAttributeNames(), ['class']);
+      assert.match(el.className, /^tok-[a-z_-]+$/);
+    }
   });
 
   describe('XSS corpus', () => {
@@ -248,29 +304,59 @@ describe('webview markdown', () => {
 });
 
 describe('webview highlighter', () => {
-  const kinds = (code: string, lang: string): string[] => highlight(code, lang).filter((t) => t.kind !== 'plain').map((t) => `${t.kind}:${t.text}`);
+  const scoped = (nodes: readonly HlNode[], out: string[] = []): string[] => {
+    for (const n of nodes) {
+      if (typeof n === 'string') continue;
+      if (n.children.every((c) => typeof c === 'string')) out.push(`${n.scope}:${treeText(n.children)}`);
+      scoped(n.children, out);
+    }
+    return out;
+  };
+  const tree = async (code: string, lang: string): Promise<HlNode[]> => {
+    const name = languageOf(lang);
+    assert.ok(name, `${lang} is known`);
+    assert.ok(await loadLanguage(name));
+    const nodes = highlightTree(code, name);
+    assert.ok(nodes, `${lang} highlighted`);
+    return nodes;
+  };
 
-  it('tokens always concatenate back to the input', () => {
-    const samples: [string, string][] = [
-      ['fn main() { let s = "a\\"b"; // c\n}', 'rust'],
-      ["x = '''multi\nline''' # c\n0x1F", 'python'],
-      ['SELECT * FROM t WHERE a = \'x\' -- c', 'sql'],
-      ['<div class="a">don\'t</div><!-- c -->', 'html'],
-      ['echo "$HOME" # c\nls -la', 'bash'],
-      ['.a { color: #fff; } /* c */ @media x {}', 'css'],
-      ['{"a": [1, 2.5e3, true, null]}', 'json'],
-      ['unterminated "string', 'go'],
-    ];
-    for (const [code, lang] of samples) assert.equal(highlight(code, lang).map((t) => t.text).join(''), code);
+  it('maps fence info strings to grammars by name and alias, case- and attribute-insensitively', () => {
+    assert.equal(languageOf('ts'), 'typescript');
+    assert.equal(languageOf('TSX'), 'typescript');
+    assert.equal(languageOf('py {.numberLines}'), 'python');
+    assert.equal(languageOf('c++'), 'cpp');
+    assert.equal(languageOf('html'), 'xml');
+    assert.equal(languageOf('console'), 'shell');
+    assert.equal(languageOf('brainfart'), undefined);
+    assert.equal(languageOf(''), undefined);
+    assert.equal(languageOf(undefined), undefined);
   });
 
-  it('recognises keywords, strings, comments and numbers per language', () => {
-    assert.deepEqual(kinds('def f(x): return 1 # done', 'py'), ['keyword:def', 'keyword:return', 'number:1', 'comment:# done']);
-    assert.deepEqual(kinds("select 'a' from t", 'sql'), ['keyword:select', "string:'a'", 'keyword:from']);
-    assert.deepEqual(kinds("fn a<'b>(c: &'b str) -> char { 'x' }", 'rust'), ['keyword:fn', 'keyword:str', 'keyword:char', "string:'x'"]);
-    assert.deepEqual(kinds('<a href="x">it\'s</a>', 'html'), ['tag:<a', 'string:"x"', 'tag:</a']);
-    assert.deepEqual(kinds('echo a#b # c', 'sh'), ['keyword:echo', 'comment:# c']);
-    assert.deepEqual(kinds('#include <x.h>\nint v2 = 3;', 'c'), ['keyword:#include', 'keyword:int', 'number:3']);
-    assert.deepEqual(kinds('plain words 1', 'unknown-lang'), []);
+  it('every shipped grammar loads and its tree gives back the code exactly', async () => {
+    const sample = 'x = "a\\"b" // c # d -- e /* f */ 0x1F 2.5e3\n<a href="x">it\'s</a> `t` \'q\' @media {}\n\tend';
+    for (const name of languageNames) {
+      assert.ok(await loadLanguage(name), `${name} loads`);
+      const nodes = highlightTree(sample, name);
+      assert.ok(nodes, `${name} highlights`);
+      assert.equal(treeText(nodes), sample, name);
+    }
+  });
+
+  it('recognises keywords, strings, comments, numbers and titles per language', async () => {
+    const py = scoped(await tree('def f(x): return 1 # done', 'py'));
+    for (const t of ['keyword:def', 'title.function:f', 'keyword:return', 'number:1', 'comment:# done']) assert.ok(py.includes(t), `${t} in ${py.join(' ')}`);
+    const sql = scoped(await tree("select 'a' from t", 'sql'));
+    for (const t of ['keyword:select', "string:'a'", 'keyword:from']) assert.ok(sql.includes(t), `${t} in ${sql.join(' ')}`);
+    const html = scoped(await tree('<a href="x">it\'s</a>', 'html'));
+    for (const t of ['name:a', 'attr:href', 'string:"x"']) assert.ok(html.includes(t), `${t} in ${html.join(' ')}`);
+    const sh = scoped(await tree('$ echo "$HOME" # c', 'console'));
+    assert.ok(sh.some((t) => t.startsWith('meta')), `prompt in ${sh.join(' ')}`);
+    assert.ok(sh.includes('built_in:echo'), `bash embedded in the shell session: ${sh.join(' ')}`);
+  });
+
+  it('an unknown grammar does not load', async () => {
+    assert.equal(await loadLanguage('brainfart'), false);
+    assert.equal(highlightTree('x', 'brainfart'), undefined);
   });
 });
