@@ -5,6 +5,7 @@
  */
 import type { Attachment, Chat, ChatMessage, ChatSummary, MessageStatus } from './core/chats/chat';
 import type { ErrorInfo } from './core/base/errors';
+import { isValidId } from './core/base/ids';
 import type { DraftMeasure, RefusalReason } from './core/session/sessionApi';
 import type { ConnectionState } from './core/server/connection';
 
@@ -278,7 +279,7 @@ function checkField(value: unknown, spec: FieldSpec): string | undefined {
   const max =
     base === 'id' ? LIMITS.maxId : base === 'href' ? LIMITS.maxHref : base === 'title' || base === 'lang' ? LIMITS.maxTitle : LIMITS.maxText;
   if (value.length > max) return `is too long (${value.length} > ${max})`;
-  if (base === 'id' && !/^[A-Za-z0-9_-]+$/.test(value)) return 'is not a valid id';
+  if (base === 'id' && !isValidId(value)) return 'is not a valid id';
   return undefined;
 }
 

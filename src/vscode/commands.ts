@@ -5,7 +5,8 @@ import { exportMarkdown } from '../core/chats/chatOps';
 import type { ChatRepository } from '../core/chats/chatRepository';
 import type { ConnectionMonitor } from '../core/server/connection';
 import type { ErrorInfo } from '../core/base/errors';
-import { LlamaError } from '../core/base/errors';
+import { LlamaError, errorText } from '../core/base/errors';
+import { isValidId } from '../core/base/ids';
 import { displayModelName, formatInt } from '../core/base/format';
 import type { Attachment } from '../core/chats/chat';
 import type { ChatSessionApi, DeletedMessages } from '../core/session/sessionApi';
@@ -42,11 +43,11 @@ export interface CommandDeps {
 const MAX_FILE_CHARS = 512 * 1024;
 
 function idArg(value: unknown): string | undefined {
-  return typeof value === 'string' && /^[A-Za-z0-9_-]{1,200}$/.test(value) ? value : undefined;
+  return typeof value === 'string' && isValidId(value) ? value : undefined;
 }
 
 function errorInfoOf(err: unknown): ErrorInfo {
-  return LlamaError.is(err) ? err.toInfo() : { kind: 'unknown', message: err instanceof Error ? err.message : String(err) };
+  return LlamaError.is(err) ? err.toInfo() : { kind: 'unknown', message: errorText(err) };
 }
 
 /** Ends a message or hint with exactly one full stop. */
@@ -93,8 +94,8 @@ export class ChatCommands {
         try {
           return await fn(...args);
         } catch (err) {
-          this.d.logger.error(`Command ${id} failed: ${err instanceof Error ? err.message : String(err)}`);
-          void this.d.notifier.error(`Llama Chat: ${err instanceof Error ? err.message : String(err)}`, 'Show Logs').then((c) => {
+          this.d.logger.error(`Command ${id} failed: ${errorText(err)}`);
+          void this.d.notifier.error(`Llama Chat: ${errorText(err)}`, 'Show Logs').then((c) => {
             if (c) this.d.channel.show(true);
           });
           return undefined;

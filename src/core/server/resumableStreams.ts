@@ -4,7 +4,7 @@
  * Both spellings of the endpoints are probed once and the one that answers is remembered.
  */
 import type { Dispatcher } from 'undici';
-import { LlamaError } from '../base/errors';
+import { LlamaError, errorText } from '../base/errors';
 import { displayUrl, networkError } from './httpErrors';
 import { ERROR_BODY_LIMIT, readText, undici } from './llamaHttp';
 import type { LlamaHttp, ResponseBody } from './llamaHttp';
@@ -205,7 +205,7 @@ export class ResumableStreams {
         if (!STREAM_MISSING.has(res.statusCode)) return;
       }
     })().catch((err: unknown) => {
-      this.http.logger.debug(`DELETE stream ${id} failed: ${this.http.redactText(err instanceof Error ? err.message : String(err))}`);
+      this.http.logger.debug(`DELETE stream ${id} failed: ${this.http.redactText(errorText(err))}`);
     });
   }
 }

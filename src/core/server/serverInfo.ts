@@ -3,7 +3,7 @@
  * fallbacks for an OpenAI-compatible server that is not llama-server (a missing endpoint is logged once at debug
  * and not asked again).
  */
-import { LlamaError } from '../base/errors';
+import { LlamaError, errorText } from '../base/errors';
 import type { ModelInfo, ServerProps, SlotInfo } from './client';
 import { displayUrl } from './httpErrors';
 import { ERROR_BODY_LIMIT, isMissing, isNotJson, readText } from './llamaHttp';
@@ -111,7 +111,7 @@ export class ServerInfo {
       models = parseModels(await http.getJson('/v1/models', signal, true));
     } catch (err) {
       if (signal?.aborted || (LlamaError.is(err) && (err.status === 401 || err.status === 403))) throw err;
-      http.noteMissing('models', `GET /v1/models gave no models (${err instanceof Error ? err.message : String(err)}).`);
+      http.noteMissing('models', `GET /v1/models gave no models (${errorText(err)}).`);
       return undefined;
     }
     const found = model !== undefined && model !== '' ? models.find((m) => m.id === model) : models[0];

@@ -16,6 +16,7 @@
 import { createParser } from 'eventsource-parser';
 import type { EventSourceMessage, EventSourceParser, ParseError } from 'eventsource-parser';
 import type { ErrorInfo } from '../base/errors';
+import { errorText } from '../base/errors';
 import type { FinishReason, ServerTimings, StreamEvent, Usage } from '../base/events';
 import { excerpt, streamErrorInfo } from './httpErrors';
 import { ThinkParser } from './thinkParser';
@@ -172,7 +173,7 @@ export class ChatStreamDecoder {
       this.parser.feed(text);
     } catch (err) {
       // Only reachable if a sink throws or the parser was terminated; keep the "never throws" promise.
-      this.fail({ kind: 'unknown', message: `Decoding the stream failed: ${err instanceof Error ? err.message : String(err)}` });
+      this.fail({ kind: 'unknown', message: `Decoding the stream failed: ${errorText(err)}` });
     }
   }
 
