@@ -5,6 +5,7 @@
  */
 import type { Attachment, Chat, ChatMessage, ChatSummary, MessageStatus } from './core/chats/chat';
 import type { ErrorInfo } from './core/base/errors';
+import { isValidId } from './core/base/ids';
 import type { DraftMeasure, RefusalReason } from './core/session/sessionApi';
 import type { ConnectionState } from './core/server/connection';
 import * as v from 'valibot';
@@ -167,7 +168,7 @@ function fields<const E extends v.ObjectEntries>(entries: E) {
 
 /** Every message the webview may send, its fields and how each is checked. Called once, by the host. */
 function fromWebviewSchemas() {
-  const id = v.pipe(str(LIMITS.maxId), v.regex(/^[A-Za-z0-9_-]+$/, 'is not a valid id'));
+  const id = v.pipe(str(LIMITS.maxId), v.check(isValidId, 'is not a valid id'));
   const text = str(LIMITS.maxText);
   const name = v.pipe(str(LIMITS.maxTitle), v.nonEmpty('is empty'));
   const count = v.pipe(v.number('must be a number'), v.integer('must be a whole number'), v.minValue(0, 'must not be negative'));

@@ -1,5 +1,6 @@
 /** Small display formatters for the message footer and the context meter. */
 import { t } from './l10n';
+import { formatInt, formatTps as formatTpsNumber } from '../src/core/base/format';
 
 export function formatCount(n: number): string {
   if (n < 1000) return String(n);
@@ -13,18 +14,17 @@ export function formatMs(ms: number): string {
   return t('{0} s', (ms / 1000).toFixed(ms < 10_000 ? 1 : 0));
 }
 
+/** "41 tok/s", "3.4 tok/s": the host's formatter (the status bar's numbers), with the unit. */
 export function formatTps(tps: number): string {
-  return t('{0} tok/s', tps.toFixed(tps < 100 ? 1 : 0));
+  return t('{0} tok/s', formatTpsNumber(tps));
 }
 
 export function formatSeconds(ms: number): string {
   return t('{0} s', Math.max(1, Math.round(ms / 1000)));
 }
 
-/** A whole number with en-US grouping: 8192 → "8,192". */
-export function formatInt(n: number): string {
-  return Math.round(n).toLocaleString('en-US');
-}
+/** A whole number with en-US grouping: 8192 → "8,192" (the host's formatter). */
+export { formatInt };
 
 /** "1 earlier message" / "3 earlier messages". English only: messages go through t() with the count instead. */
 export function plural(n: number, one: string, many = `${one}s`): string {

@@ -4,6 +4,7 @@
  * lifecycle messages. Nothing is posted while the view is hidden or has not had its snapshot: the next snapshot
  * carries it. No vscode here: the provider gives it a surface to post to and routes the webview's requests.
  */
+import { errorText } from '../core/base/errors';
 import type { Attachment } from '../core/chats/chat';
 import type { ChatRepository } from '../core/chats/chatRepository';
 import type { Clock } from '../core/base/clock';
@@ -45,10 +46,6 @@ export interface ChatPresenterOptions {
   /** The chat that was open last time; ignored when it no longer exists. */
   initialChatId?: string;
   clock?: Clock;
-}
-
-function errorText(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
 }
 
 /** A parse refusal in words a user can act on. */

@@ -3,6 +3,7 @@
  * the view shows (snapshots, deltas, status) comes from the ChatPresenter (src/view, vscode-free); this class owns
  * the webview's lifecycle and routes its requests to the session and to VS Code commands.
  */
+import { errorText } from '../core/base/errors';
 import { randomBytes } from 'node:crypto';
 import * as vscode from 'vscode';
 import type { ChatRepository } from '../core/chats/chatRepository';
@@ -43,10 +44,6 @@ export interface ChatViewProviderOptions {
 
 function assertNever(value: never): never {
   throw new Error(`Unhandled message ${JSON.stringify(value)}`);
-}
-
-function errorText(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
 }
 
 export class ChatViewProvider extends Disposable implements vscode.WebviewViewProvider {

@@ -5,7 +5,8 @@ import { exportMarkdown } from '../core/chats/chatOps';
 import type { ChatRepository } from '../core/chats/chatRepository';
 import type { ConnectionMonitor } from '../core/server/connection';
 import type { ErrorInfo } from '../core/base/errors';
-import { LlamaError } from '../core/base/errors';
+import { LlamaError, errorText } from '../core/base/errors';
+import { isValidId } from '../core/base/ids';
 import { displayModelName, formatInt } from '../core/base/format';
 import type { Attachment } from '../core/chats/chat';
 import type { ChatSessionApi, DeletedMessages } from '../core/session/sessionApi';
@@ -42,11 +43,11 @@ export interface CommandDeps {
 const MAX_FILE_CHARS = 512 * 1024;
 
 function idArg(value: unknown): string | undefined {
-  return typeof value === 'string' && /^[A-Za-z0-9_-]{1,200}$/.test(value) ? value : undefined;
+  return typeof value === 'string' && isValidId(value) ? value : undefined;
 }
 
 function errorInfoOf(err: unknown): ErrorInfo {
-  return LlamaError.is(err) ? err.toInfo() : { kind: 'unknown', message: err instanceof Error ? err.message : String(err) };
+  return LlamaError.is(err) ? err.toInfo() : { kind: 'unknown', message: errorText(err) };
 }
 
 /** Ends a message or hint with exactly one full stop. */
@@ -102,8 +103,8 @@ export class ChatCommands {
         try {
           return await fn(...args);
         } catch (err) {
-          this.d.logger.error(`Command ${id} failed: ${err instanceof Error ? err.message : String(err)}`);
-          const message = vscode.l10n.t('Llama Chat: {0}', err instanceof Error ? err.message : String(err));
+          this.d.logger.error(`Command ${id} failed: ${errorText(err)}`);
+          const message = vscode.l10n.t('Llama Chat: {0}', errorText(err));
           void this.d.notifier.error(message, vscode.l10n.t('Show Logs')).then((c) => {
             if (c) this.d.channel.show(true);
           });

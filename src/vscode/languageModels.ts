@@ -5,6 +5,7 @@
  * chat), so the status bar shows them and a stalled stream fails after llamaChat.staleSeconds instead of hanging.
  */
 import * as vscode from 'vscode';
+import { errorText } from '../core/base/errors';
 import type { Logger } from '../core/base/logger';
 import { displayModelName } from '../core/base/format';
 import type { ChatRequest, ChatRequestMessage, ModelInfo, PromptCount, RouterModel, ServerProps } from '../core/server/client';
@@ -139,7 +140,7 @@ export class LlamaLanguageModels implements vscode.LanguageModelChatProvider<LmM
           try {
             return await this.modelsOf(server, servers.length > 1, abort.signal);
           } catch (err) {
-            this.o.logger.warn(`VS Code chat: no models from ${server.name} (${server.url}): ${err instanceof Error ? err.message : String(err)}`);
+            this.o.logger.warn(`VS Code chat: no models from ${server.name} (${server.url}): ${errorText(err)}`);
             return [];
           }
         }),
@@ -170,7 +171,7 @@ export class LlamaLanguageModels implements vscode.LanguageModelChatProvider<LmM
           try {
             props = await client.getProps(signal, m.id);
           } catch (err) {
-            this.o.logger.debug(`VS Code chat: no /props for ${m.id}: ${err instanceof Error ? err.message : String(err)}`);
+            this.o.logger.debug(`VS Code chat: no /props for ${m.id}: ${errorText(err)}`);
           }
         }
         const nCtx = props?.nCtx ?? plain.find((p) => p.id === m.id)?.nCtx;
@@ -283,7 +284,7 @@ export class LlamaLanguageModels implements vscode.LanguageModelChatProvider<LmM
         this.o.logger.info(`VS Code chat: request to ${model.name} cancelled`);
         throw new vscode.CancellationError();
       }
-      const message = err instanceof Error ? err.message : String(err);
+      const message = errorText(err);
       this.o.logger.warn(`VS Code chat: request to ${model.name} failed: ${message}`);
       throw new Error(vscode.l10n.t('llama-server: {0}', message));
     } finally {
@@ -309,7 +310,7 @@ export class LlamaLanguageModels implements vscode.LanguageModelChatProvider<LmM
         const client = this.client(model.serverUrl);
         tokens = (client.tokenCount ? await client.tokenCount(content, abort.signal) : estimateTextTokens(content)).tokens;
       } catch (err) {
-        this.o.logger.debug(`VS Code chat: token count from an estimate: ${err instanceof Error ? err.message : String(err)}`);
+        this.o.logger.debug(`VS Code chat: token count from an estimate: ${errorText(err)}`);
         tokens = estimateTextTokens(content).tokens;
       } finally {
         sub.dispose();

@@ -7,6 +7,7 @@ import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { describeExit, LocalServerError, resolveBinary, startLocalServer } from '../core/server/localServerProcess';
 import type { LocalServerExit, LocalServerProcess } from '../core/server/localServerProcess';
+import { errorText } from '../core/base/errors';
 import type { Logger } from '../core/base/logger';
 import type { Notifier } from './notifications';
 import { SECTION } from './settings';
@@ -131,7 +132,7 @@ export function registerLocalServer(context: vscode.ExtensionContext, deps: Loca
     try {
       binary = resolveBinary(settings.binary);
     } catch (err) {
-      const message = err instanceof Error ? err.message : String(err);
+      const message = errorText(err);
       logger.error(message);
       void notifier.error(message);
       return undefined;
@@ -177,7 +178,7 @@ export function registerLocalServer(context: vscode.ExtensionContext, deps: Loca
       }
       setState('crashed');
       const lines = err instanceof LocalServerError ? err.lastLines.slice(-CRASH_LINES).join('\n') : '';
-      const message = err instanceof Error ? err.message : String(err);
+      const message = errorText(err);
       logger.error(message);
       const [restart, showOutput] = [vscode.l10n.t('Restart'), vscode.l10n.t('Show Output')];
       void notifier.error(`${message}.${lastLines(lines)}`, restart, showOutput).then((choice) => {
@@ -192,7 +193,7 @@ export function registerLocalServer(context: vscode.ExtensionContext, deps: Loca
     try {
       await deps.onStarted(p.url);
     } catch (err) {
-      logger.error(`Using the local server failed: ${err instanceof Error ? err.message : String(err)}`);
+      logger.error(`Using the local server failed: ${errorText(err)}`);
     }
     void notifier.info(vscode.l10n.t('llama-server is running on port {0} with {1}', p.port, label));
     return p.url;

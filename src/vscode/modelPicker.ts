@@ -5,7 +5,7 @@
  */
 import * as vscode from 'vscode';
 import type { ModelInfo, RouterModel, ServerProps } from '../core/server/client';
-import { LlamaError } from '../core/base/errors';
+import { errorText } from '../core/base/errors';
 import type { Logger } from '../core/base/logger';
 import { formatInt } from '../core/base/format';
 
@@ -25,10 +25,6 @@ export interface ModelPickerDeps {
 }
 
 type Item = vscode.QuickPickItem & { model: string };
-
-function errorMessage(err: unknown): string {
-  return LlamaError.is(err) ? err.message : err instanceof Error ? err.message : String(err);
-}
 
 /** The buttons' tooltips in English (shown translated). */
 export const LOAD_TOOLTIP = 'Load';
@@ -83,7 +79,7 @@ export async function pickModel(deps: ModelPickerDeps): Promise<string | undefin
   const { client, logger } = deps;
   const current = deps.current ?? '';
   const fail = async (what: string, err: unknown): Promise<void> => {
-    const message = vscode.l10n.t('Llama Chat: {0}: {1}', what, errorMessage(err));
+    const message = vscode.l10n.t('Llama Chat: {0}: {1}', what, errorText(err));
     logger.warn(message);
     await deps.notifier.error(message);
   };
@@ -133,7 +129,7 @@ export async function pickModel(deps: ModelPickerDeps): Promise<string | undefin
         const props = await client.getProps(undefined, m.id);
         if (props.nCtx > 0) nCtx.set(m.id, props.nCtx);
       } catch (err) {
-        logger.debug(`Model picker: no n_ctx for ${m.id}: ${errorMessage(err)}`);
+        logger.debug(`Model picker: no n_ctx for ${m.id}: ${errorText(err)}`);
       }
     }
     render();

@@ -42,6 +42,18 @@ export async function completeNonStreamed(baseUrl: string, body: { messages: Cha
   };
 }
 
+/** POST /apply-template straight over undici: the prompt text the server makes of `messages`. */
+export async function applyTemplate(baseUrl: string, messages: ChatRequestMessage[]): Promise<string> {
+  const res = await request(`${baseUrl}/apply-template`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ messages }),
+  });
+  const json = (await res.body.json()) as { prompt?: unknown };
+  if (res.statusCode !== 200 || typeof json.prompt !== 'string') throw new Error(`HTTP ${res.statusCode}: ${JSON.stringify(json)}`);
+  return json.prompt;
+}
+
 /** Polls /slots until no slot is processing; returns true, or false after `timeoutMs`. */
 export async function waitForIdleSlots(client: LlamaClient, timeoutMs = 3000): Promise<boolean> {
   const deadline = Date.now() + timeoutMs;

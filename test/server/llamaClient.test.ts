@@ -2,7 +2,7 @@
 import * as assert from 'node:assert/strict';
 import type { ChatRequest } from '../../src/core/server/client';
 import { LlamaClient } from '../../src/core/server/llamaClient';
-import { cancelledTasks, collect, completeNonStreamed, ofType, waitForBusySlot, waitForCancelLogged, waitForIdleSlots } from './helpers';
+import { applyTemplate, cancelledTasks, collect, completeNonStreamed, ofType, waitForBusySlot, waitForCancelLogged, waitForIdleSlots } from './helpers';
 import { SERVER_ALIAS, SERVER_CTX, SERVER_SLOTS, serverUnderTest } from './hooks';
 
 // cache_prompt off on both sides: a fresh evaluation every time keeps temperature-0 output bit-identical.
@@ -36,7 +36,7 @@ describe('LlamaClient against a real llama-server', () => {
     }
     const tokens = await client.tokenize('Hello world');
     assert.ok(tokens.length >= 2 && tokens.every((t) => Number.isInteger(t) && t >= 0), `tokens ${JSON.stringify(tokens)}`);
-    const prompt = await client.applyTemplate([{ role: 'user', content: 'Hello' }]);
+    const prompt = await applyTemplate(serverUnderTest().url, [{ role: 'user', content: 'Hello' }]);
     assert.match(prompt, /Hello/);
   });
 

@@ -13,7 +13,7 @@ import { LlamaClient } from '../../src/core/server/llamaClient';
 import type { SessionSettings } from '../../src/core/session/sessionApi';
 import { startFaultProxy } from '../harness/faultProxy';
 import type { FaultProxy } from '../harness/faultProxy';
-import { collect, ofType } from './helpers';
+import { applyTemplate, collect, ofType } from './helpers';
 import { SERVER_CTX, serverUnderTest } from './hooks';
 
 const INPUT_TOKENS = '/v1/chat/completions/input_tokens';
@@ -122,7 +122,7 @@ describe('Prompt counting against a real llama-server', () => {
       assert.equal(proxy.stats().statusReplies, 1, 'input_tokens was asked once, then remembered as missing');
       // add_special false would miss the BOS the server adds to every prompt.
       const req = samples()[1].req;
-      const prompt = await client.applyTemplate(req.messages);
+      const prompt = await applyTemplate(serverUnderTest().url, req.messages);
       assert.equal((await client.tokenize(prompt)).length, (await client.countPrompt(req)).tokens - 1);
     } finally {
       viaProxy.dispose();

@@ -548,12 +548,6 @@ describe('LlamaClient', () => {
       assert.deepEqual(server.requests[0].json, { content: ' Hello world', add_special: false });
     });
 
-    it('applyTemplate() returns the prompt', async () => {
-      const messages = [{ role: 'user' as const, content: 'Hi' }];
-      assert.equal(await client.applyTemplate(messages), '<|user|>\nS\nHi<|end|>\n<|assistant|>\n');
-      assert.deepEqual(server.requests[0].json, { messages });
-    });
-
     it('throws mapped LlamaErrors: 401 on /props, unreachable, headers timeout', async () => {
       server.setHandler(json(401, { error: { code: 401, message: 'Invalid API Key', type: 'authentication_error' } }));
       makeClient({ apiKey: 'wrong' });

@@ -4,7 +4,9 @@
  * spellings (remembered), giving up on 404 without a retry storm, DELETE on Stop, lookup and replay.
  */
 import * as assert from 'node:assert/strict';
-import { LlamaClient, SseEventCursor, parseStreamList, streamPath } from '../../src/core/server/llamaClient';
+import { LlamaClient } from '../../src/core/server/llamaClient';
+import { parseStreamList, streamPath } from '../../src/core/server/resumableStreams';
+import { SseEventCursor } from '../../src/core/server/sseEventCursor';
 import type { StreamEvent } from '../../src/core/base/events';
 import type { ChatRequest } from '../../src/core/server/client';
 import { decodeChatStream } from '../../src/core/server/streamDecoder';

@@ -189,6 +189,39 @@ describe('ChatStreamDecoder', () => {
       assert.equal(text(decodeChatStream([withBom.subarray(0, 1), withBom.subarray(1, 2), withBom.subarray(2)])), 'é你🙂');
     });
 
+    it('decodes any bytes, split anywhere, to exactly what a streaming TextDecoder makes of them (U+FFFD included)', () => {
+      // Each piece of random bytes (invalid UTF-8, BOMs, cut characters) is the content of one event line.
+      const piece = fc.oneof(
+        fc.uint8Array({ maxLength: 40 }),
+        fc.constantFrom(new Uint8Array([0xef, 0xbb, 0xbf]), new Uint8Array([0xf0, 0x9f, 0x99]), new Uint8Array([0xe0, 0x80]), new Uint8Array([0xc3])),
+        fc.string({ maxLength: 10 }).map(bytes),
+      );
+      fc.assert(
+        fc.property(fc.array(piece, { maxLength: 6 }), fc.array(fc.nat(), { maxLength: 8 }), (pieces, rawCuts) => {
+          // The bytes ride in data lines (CR and LF taken out) of one event that ends only at the last blank line.
+          const raw = Buffer.concat(pieces.map((p) => Buffer.concat([Buffer.from('data: '), Buffer.from(p.filter((b) => b !== 10 && b !== 13)), Buffer.from('\n')])));
+          const total = Buffer.concat([raw, Buffer.from('\n')]);
+          const cuts = rawCuts.map((c) => c % (total.length + 1));
+          const td = new TextDecoder();
+          let want = '';
+          for (const part of splitAt(total, cuts)) want += td.decode(part, { stream: true });
+          want += td.decode();
+          let got = '';
+          const decoder = new ChatStreamDecoder(() => undefined);
+          // The text the SSE parser is fed is what matters: watch it at the decoder's one entry point.
+          const feed = (decoder as unknown as { feed(text: string): void }).feed.bind(decoder);
+          (decoder as unknown as { feed(text: string): void }).feed = (text: string) => {
+            got += text;
+            feed(text);
+          };
+          for (const part of splitAt(total, cuts)) decoder.write(part);
+          decoder.end();
+          assert.equal(got, want);
+        }),
+        { numRuns: 500 },
+      );
+    });
+
     it('accepts CRLF line endings', () => {
       const crlf = bytes(sse(delta({ content: 'a' }), delta({}, 'stop'), '[DONE]').replace(/\n/g, '\r\n'));
       const events = decodeChatStream(oneByteChunks(crlf));

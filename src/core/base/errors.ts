@@ -69,3 +69,8 @@ export class LlamaError extends Error {
     return value instanceof LlamaError;
   }
 }
+
+/** The message of anything thrown (an Error's message, anything else as a string): the one way errors become text. */
+export function errorText(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}

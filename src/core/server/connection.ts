@@ -10,7 +10,7 @@ import { systemClock } from '../base/clock';
 import { Disposable, Emitter } from '../base/disposable';
 import type { IDisposable } from '../base/disposable';
 import type { ErrorInfo } from '../base/errors';
-import { LlamaError } from '../base/errors';
+import { LlamaError, errorText } from '../base/errors';
 import type { Logger } from '../base/logger';
 import { nullLogger } from '../base/logger';
 import { t } from '../base/l10n';
@@ -54,7 +54,7 @@ const DEFAULT_RETRY_DELAYS_MS = [5_000, 15_000, 60_000] as const;
 
 function errorInfo(err: unknown): ErrorInfo {
   if (LlamaError.is(err)) return err.toInfo();
-  return { kind: 'unknown', message: err instanceof Error ? err.message : String(err) };
+  return { kind: 'unknown', message: errorText(err) };
 }
 
 /**

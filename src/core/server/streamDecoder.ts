@@ -17,6 +17,7 @@ import { createParser } from 'eventsource-parser';
 import type { EventSourceMessage, EventSourceParser, ParseError } from 'eventsource-parser';
 import type { ErrorInfo } from '../base/errors';
 import { t } from '../base/l10n';
+import { errorText } from '../base/errors';
 import type { FinishReason, ServerTimings, StreamEvent, Usage } from '../base/events';
 import { excerpt, streamErrorInfo } from './httpErrors';
 import { ThinkParser } from './thinkParser';
@@ -30,8 +31,6 @@ export interface ChatStreamDecoderOptions {
 }
 
 const DEFAULT_MAX_EVENT_CHARS = 16 * 1024 * 1024;
-// Hoisted so the hot path does not allocate an options object per chunk.
-const STREAM_OPTS = { stream: true } as const;
 const CR = 13;
 const LF = 10;
 // One shared frozen object each: `alive` must cost no allocation.
@@ -57,12 +56,38 @@ interface RawChunk {
   error?: unknown;
 }
 
+/**
+ * How many bytes at the end of `bytes` start a UTF-8 sequence that is not complete yet (0 to 3): they wait for the
+ * next chunk. Only a lead byte in the last three bytes with too few bytes after it counts; cutting before a lead
+ * byte never changes the decoded text (no sequence can continue through one).
+ */
+function incompleteTail(bytes: Uint8Array): number {
+  const n = bytes.length;
+  for (let i = n - 1; i >= 0 && i >= n - 3; i--) {
+    const b = bytes[i];
+    if (b < 0x80) return 0;
+    if (b >= 0xc0) {
+      const need = b >= 0xf0 ? 4 : b >= 0xe0 ? 3 : 2;
+      return n - i < need ? n - i : 0;
+    }
+  }
+  return 0;
+}
+
+/** UTF-8 → string with U+FFFD for invalid bytes (as TextDecoder does), through Buffer's faster native decoder. */
+function utf8(bytes: Uint8Array): string {
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8');
+}
+
 function num(value: unknown): number {
   return typeof value === 'number' && Number.isFinite(value) ? value : 0;
 }
 
 export class ChatStreamDecoder {
-  private readonly textDecoder = new TextDecoder('utf-8');
+  /** The start of a UTF-8 sequence the last chunk ended in: decoded with the next chunk (or as U+FFFD at the end). */
+  private carry: Uint8Array | undefined;
+  /** A byte-order mark at the very start is dropped (TextDecoder's default); false until the first character. */
+  private started = false;
   private readonly parser: EventSourceParser;
   private readonly sink: StreamEventSink;
   private terminal = false;
@@ -98,7 +123,7 @@ export class ChatStreamDecoder {
     if (this.terminal) return;
     let text: string;
     try {
-      text = this.textDecoder.decode(chunk, STREAM_OPTS);
+      text = this.decode(chunk);
     } catch (err) {
       this.fail({ kind: 'malformed', message: t('The response could not be decoded: {0}', String(err)) });
       return;
@@ -106,10 +131,40 @@ export class ChatStreamDecoder {
     if (text.length > 0) this.feed(text);
   }
 
+  /**
+   * The text of a chunk, like a streaming TextDecoder: the bytes of a character cut at the chunk's end wait for the
+   * next chunk. Buffer's decoder replaces invalid bytes exactly as TextDecoder does and is faster.
+   */
+  private decode(chunk: Uint8Array): string {
+    let bytes = chunk;
+    const carry = this.carry;
+    if (carry !== undefined) {
+      bytes = new Uint8Array(carry.length + chunk.length);
+      bytes.set(carry);
+      bytes.set(chunk, carry.length);
+      this.carry = undefined;
+    }
+    const keep = incompleteTail(bytes);
+    if (keep > 0) {
+      this.carry = bytes.slice(bytes.length - keep);
+      bytes = bytes.subarray(0, bytes.length - keep);
+    }
+    return bytes.length > 0 ? this.text(utf8(bytes)) : '';
+  }
+
+  /** Drops a byte-order mark that is the stream's first character. */
+  private text(text: string): string {
+    if (this.started || text.length === 0) return text;
+    this.started = true;
+    return text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
+  }
+
   /** End of body: completes a finished stream, or reports `truncated`. */
   end(): void {
     if (this.terminal) return;
-    const rest = this.textDecoder.decode();
+    const carry = this.carry;
+    this.carry = undefined;
+    const rest = carry !== undefined ? this.text(utf8(carry)) : '';
     if (rest.length > 0) this.feed(rest);
     // A final CR ends its line (SSE allows CR alone); the parser would wait for a possible LF forever.
     if (this.pendingCr && !this.terminal) this.feed('\n');
@@ -173,7 +228,7 @@ export class ChatStreamDecoder {
       this.parser.feed(text);
     } catch (err) {
       // Only reachable if a sink throws or the parser was terminated; keep the "never throws" promise.
-      this.fail({ kind: 'unknown', message: t('Decoding the stream failed: {0}', err instanceof Error ? err.message : String(err)) });
+      this.fail({ kind: 'unknown', message: t('Decoding the stream failed: {0}', errorText(err)) });
     }
   }
 

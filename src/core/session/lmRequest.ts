@@ -5,6 +5,7 @@
  * the request ends with a result or an LmRequestError — never a hang: `staleSeconds` without a single frame aborts
  * the request (the server frees the slot) and fails it with a clear message.
  */
+import { errorText } from '../base/errors';
 import type { Clock } from '../base/clock';
 import { systemClock } from '../base/clock';
 import { Emitter } from '../base/disposable';
@@ -142,7 +143,7 @@ export async function runLmRequest(o: LmRequestOptions): Promise<LmRequestResult
     }
   } catch (err) {
     // The client never throws by contract; anything else is a failure all the same.
-    failure ??= { kind: 'unknown', message: err instanceof Error ? err.message : String(err) };
+    failure ??= { kind: 'unknown', message: errorText(err) };
   } finally {
     watchdog.dispose();
     o.signal?.removeEventListener('abort', onAbort);

@@ -9,7 +9,7 @@ import type { ChatRequest, ChatRequestMessage, ChatStreamer, PromptCount, Server
 import { estimatePromptTokens, fitRequest, reserveFor } from './contextBudget';
 import type { Clock } from '../base/clock';
 import type { FitResult, OverflowPolicy } from './contextBudget';
-import { LlamaError } from '../base/errors';
+import { LlamaError, errorText } from '../base/errors';
 import { t } from '../base/l10n';
 import type { Logger } from '../base/logger';
 import type { SessionSettings } from './sessionApi';
@@ -104,7 +104,7 @@ export class ContextFitter {
       ]);
     } catch (err) {
       if (options.signal?.aborted) throw err;
-      this.logger.debug(`Could not fit the request to the context: ${err instanceof Error ? err.message : String(err)}`);
+      this.logger.debug(`Could not fit the request to the context: ${errorText(err)}`);
       const messages = buildRequestMessages(path, settings, { continueFinal: options.continueFinal });
       const reserve = nCtx !== undefined ? reserveFor(nCtx, settings.maxTokens) : 0;
       const out: FitResult = { messages, ...estimatePromptTokens(messages), reserve, fits: true, omitted: 0, summarized: 0 };

@@ -3,6 +3,7 @@
  * an action under way, the event emitter, and the small helpers that load and save chats and say why an action is
  * refused. The parts (stream, answer, resume, actions) take it; ChatSession wires them behind its public API.
  */
+import { errorText } from '../base/errors';
 import type { Attachment, Chat, ChatMessage, MessageStatus } from '../chats/chat';
 import type { ChatRepository } from '../chats/chatRepository';
 import type { ChatStreamer, ServerProps } from '../server/client';
@@ -73,9 +74,7 @@ export interface StreamState {
   skip: { content: number; reasoning: number };
 }
 
-export function errorText(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
-}
+export { errorText };
 
 export function deferred(): { promise: Promise<void>; resolve: () => void } {
   let resolve!: () => void;

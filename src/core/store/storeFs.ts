@@ -93,9 +93,7 @@ export function sameStat(a: FileStat | undefined, b: FileStat | undefined): bool
   return a.ino === undefined || b.ino === undefined || a.ino === b.ino;
 }
 
-export function errorText(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
-}
+export { errorText } from '../base/errors';
 
 export function errorCode(err: unknown): string | undefined {
   const code = (err as { code?: unknown } | null)?.code;

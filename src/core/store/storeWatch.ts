@@ -1,4 +1,5 @@
 /** Watching the chats folder for another window's writes: node's fs.watch, debounced; absent where it throws. */
+import { errorText } from '../base/errors';
 import * as fs from 'node:fs';
 import type { Clock, TimerHandle } from '../base/clock';
 import type { IDisposable } from '../base/disposable';
@@ -33,7 +34,7 @@ export class DebouncedWatcher implements IDisposable {
     try {
       this.handle = factory(dir, (name) => this.note(name));
     } catch (err) {
-      logger.info(`ChatStore: cannot watch ${dir} (${err instanceof Error ? err.message : String(err)}); other windows' changes are merged on the next write only`);
+      logger.info(`ChatStore: cannot watch ${dir} (${errorText(err)}); other windows' changes are merged on the next write only`);
     }
   }
 

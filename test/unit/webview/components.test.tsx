@@ -254,7 +254,7 @@ describe('webview message list', () => {
       message('a1', 'assistant', 'done', { model: 'qwen', completionTokens: 256, ctxUsed: 1200, ctxMax: 8192, timings: { predictedPerSecond: 41.26, ttftMs: 230 } }),
     ]);
     const { container } = view(<MessageList chat={chat} streaming={[]} />);
-    assert.equal(container.querySelector('.message-footer')?.textContent, 'qwen · 41.3 tok/s · 256 tokens · TTFT 230 ms · ctx 1.2k/8.2k');
+    assert.equal(container.querySelector('.message-footer')?.textContent, 'qwen · 41 tok/s · 256 tokens · TTFT 230 ms · ctx 1.2k/8.2k');
   });
 
   it('reasoning is open while only thinking, collapsed once the answer streams', () => {

@@ -297,7 +297,7 @@ describe('webview footer figures', () => {
       ctxMax: 8192,
       timings: { predictedPerSecond: 41.26, promptPerSecond: 812.4, ttftMs: 230 },
     });
-    assert.equal(footer(m), 'qwen · 41.3 tok/s · prompt 812 tok/s · 256 tokens · prompt 1.2k · cache 75% · TTFT 230 ms · ctx 1.5k/8.2k');
+    assert.equal(footer(m), 'qwen · 41 tok/s · prompt 812 tok/s · 256 tokens · prompt 1.2k · cache 75% · TTFT 230 ms · ctx 1.5k/8.2k');
   });
 
   it('each figure is a nowrap unit with what it means on hover', () => {
