@@ -1,4 +1,5 @@
 /** One row of the message log: a question, an answer or a system message, with its versions and actions. */
+import { Component } from 'preact';
 import type { JSX } from 'preact';
 import { useEffect, useRef, useState } from 'preact/hooks';
 import type { Attachment, ChatMessage } from '../../src/core/chats/chat';
@@ -184,8 +185,10 @@ export function SystemMessage(props: RowProps): JSX.Element {
 }
 
 
+export type MessageRowProps = RowProps & { dividers: readonly string[] | undefined; stream: StreamingInfo | undefined; rowRef: (el: HTMLElement | null) => void };
+
 /** A row of the list: the context dividers before the message, its summary, and the message itself. */
-export function MessageRow(props: RowProps & { dividers: readonly string[] | undefined; stream: StreamingInfo | undefined; rowRef: (el: HTMLElement | null) => void }): JSX.Element {
+function MessageRowBody(props: MessageRowProps): JSX.Element {
   const { ctx, message: m, busy, dividers, stream, rowRef, ...rest } = props;
   const row: RowProps = { ctx, message: m, busy, ...rest };
   return (
@@ -199,4 +202,28 @@ export function MessageRow(props: RowProps & { dividers: readonly string[] | und
       {m.role === 'user' ? <UserMessage {...row} /> : m.role === 'assistant' ? <AssistantMessage {...row} stream={stream} /> : <SystemMessage {...row} />}
     </div>
   );
+}
+
+/** Same props (versions compared element by element: every delta rebuilds the tree index) render the same row. */
+export function sameRow(a: MessageRowProps, b: MessageRowProps): boolean {
+  const keys = new Set([...Object.keys(a), ...Object.keys(b)] as (keyof MessageRowProps)[]);
+  for (const k of keys) {
+    if (a[k] === b[k]) continue;
+    if (k !== 'versions' || a.versions.length !== b.versions.length || a.versions.some((v, i) => v !== b.versions[i])) return false;
+  }
+  return true;
+}
+
+/**
+ * The list re-renders on every delta and every window move; a row whose props did not change is skipped, so a
+ * move renders only the rows that came into the window and a delta only the streaming answer.
+ */
+export class MessageRow extends Component<MessageRowProps> {
+  override shouldComponentUpdate(next: MessageRowProps): boolean {
+    return !sameRow(this.props, next);
+  }
+
+  override render(): JSX.Element {
+    return <MessageRowBody {...this.props} />;
+  }
 }

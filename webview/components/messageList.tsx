@@ -4,7 +4,7 @@
  * the viewport are mounted, spacers stand in for the rest, and the streaming answer is always mounted.
  */
 import type { JSX } from 'preact';
-import { useLayoutEffect, useMemo, useRef } from 'preact/hooks';
+import { useCallback, useLayoutEffect, useMemo, useRef } from 'preact/hooks';
 import type { Chat, ChatMessage } from '../../src/core/chats/chat';
 import type { StreamingInfo } from '../../src/protocol';
 import { formatInt, plural } from '../format';
@@ -63,6 +63,8 @@ export function MessageList({ chat, streaming, results = NO_RESULTS, readOnly, o
   const list = useRef<HTMLDivElement>(null);
   const stick = useRef(true);
   const pendingSave = useRef(false);
+  /** scrollTop when last seen (a smaller one means the user scrolled up). */
+  const lastTop = useRef(0);
   const shownChat = useRef<string | undefined>(undefined);
   const busy = streaming.some((s) => s.chatId === chat.id);
   // Only the active path (root to leaf) is shown; the index gives each message its versions and replies.
@@ -85,8 +87,11 @@ export function MessageList({ chat, streaming, results = NO_RESULTS, readOnly, o
     resetKey: chat.id,
     initialScroll: () => host.getState()?.scroll[chat.id] ?? Infinity,
   });
-  const ctx: ActionContext = { chatId: chat.id, readOnly: readOnly ?? chat.readOnly, canSkipThinking: reasoning?.canSkip === true, pin: win.pin };
-  const selectVersion = (messageId: string, direction: Refocus['direction']): void => {
+  const rowReadOnly = readOnly ?? chat.readOnly;
+  const canSkip = reasoning?.canSkip === true;
+  // Stable while nothing in it changes, so rows that did not change skip rendering (MessageRow).
+  const ctx: ActionContext = useMemo(() => ({ chatId: chat.id, readOnly: rowReadOnly, canSkipThinking: canSkip, pin: win.pin }), [chat.id, rowReadOnly, canSkip, win.pin]);
+  const chooseVersion = (messageId: string, direction: Refocus['direction']): void => {
     const turn = index.byId.get(messageId)?.parentId ?? '';
     if (switcherFor(list.current, turn)?.contains(document.activeElement)) {
       refocus.current = { turn, direction };
@@ -94,6 +99,9 @@ export function MessageList({ chat, streaming, results = NO_RESULTS, readOnly, o
     host.post({ type: 'selectVersion', chatId: chat.id, messageId });
     onSelectVersion?.(messageId);
   };
+  const latestChoose = useRef(chooseVersion);
+  latestChoose.current = chooseVersion;
+  const selectVersion = useCallback((messageId: string, direction: Refocus['direction']) => latestChoose.current(messageId, direction), []);
 
   // The chosen version's row replaces the old one: keyboard focus goes back to the same turn's switcher (the
   // other button when this one is now disabled at the end).
@@ -113,27 +121,40 @@ export function MessageList({ chat, streaming, results = NO_RESULTS, readOnly, o
     if (!el) return;
     const saved = host.getState()?.scroll[chat.id];
     el.scrollTop = saved ?? el.scrollHeight;
+    lastTop.current = el.scrollTop;
     stick.current = saved === undefined || el.scrollHeight - saved - el.clientHeight < STICK_PX;
   }, [chat.id]);
 
   // Follow the stream while the user stays at the bottom.
   useLayoutEffect(() => {
     const el = list.current;
-    if (el && stick.current) el.scrollTop = el.scrollHeight;
+    if (!el || !stick.current) return;
+    el.scrollTop = el.scrollHeight;
+    lastTop.current = el.scrollTop;
   });
 
   const onScroll = (): void => {
     const el = list.current;
     if (!el) return;
-    stick.current = el.scrollHeight - el.scrollTop - el.clientHeight < STICK_PX;
+    // At the bottom: follow. Scrolled up: stop following. Otherwise the content grew under a list that was
+    // following (a late layout, rows measured taller than estimated): keep following.
+    const atBottom = el.scrollHeight - el.scrollTop - el.clientHeight < STICK_PX;
+    stick.current = atBottom || (stick.current && el.scrollTop >= lastTop.current - 1);
+    lastTop.current = el.scrollTop;
     win.onScroll();
     if (pendingSave.current) return;
     pendingSave.current = true;
-    // Coalesce scroll saves to one per frame.
+    // Coalesce scroll saves to one per frame. At the bottom nothing is saved: the chat comes back at its bottom
+    // even when rows measured meanwhile changed its height (a pixel offset would no longer be the bottom).
     requestAnimationFrame(() => {
       pendingSave.current = false;
       const top = list.current?.scrollTop;
-      if (top !== undefined) updatePersisted(host, (s) => void (s.scroll[chat.id] = top));
+      if (top === undefined) return;
+      const atBottom = stick.current;
+      updatePersisted(host, (s) => {
+        if (atBottom) delete s.scroll[chat.id];
+        else s.scroll[chat.id] = top;
+      });
     });
   };
 

@@ -52,6 +52,8 @@ interface WindowState {
   pins: Map<string, number>;
   focused: string | undefined;
   refs: Map<string, (el: HTMLElement | null) => void>;
+  /** Stable (rows compare it): keeps `key` mounted until the returned release is called. */
+  pin: (key: string) => () => void;
 }
 
 export function useWindow(options: WindowOptions): ListWindow {
@@ -71,6 +73,15 @@ export function useWindow(options: WindowOptions): ListWindow {
     pins: new Map(),
     focused: undefined,
     refs: new Map(),
+    pin: (key) => {
+      const pins = s.pins;
+      pins.set(key, (pins.get(key) ?? 0) + 1);
+      return () => {
+        const n = (pins.get(key) ?? 1) - 1;
+        if (n > 0) pins.set(key, n);
+        else pins.delete(key);
+      };
+    },
   }).current;
 
   if (s.resetKey !== resetKey) {
@@ -186,14 +197,5 @@ export function useWindow(options: WindowOptions): ListWindow {
     check();
   };
 
-  const pin = (key: string): (() => void) => {
-    s.pins.set(key, (s.pins.get(key) ?? 0) + 1);
-    return () => {
-      const n = (s.pins.get(key) ?? 1) - 1;
-      if (n > 0) s.pins.set(key, n);
-      else s.pins.delete(key);
-    };
-  };
-
-  return { segments, measure, onScroll, pin };
+  return { segments, measure, onScroll, pin: s.pin };
 }
