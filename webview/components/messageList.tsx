@@ -122,7 +122,7 @@ export function MessageList({ chat, streaming, results = NO_RESULTS, readOnly, o
     const saved = host.getState()?.scroll[chat.id];
     el.scrollTop = saved ?? el.scrollHeight;
     lastTop.current = el.scrollTop;
-    stick.current = saved === undefined || el.scrollHeight - saved - el.clientHeight < STICK_PX;
+    stick.current = saved === undefined || (el.clientHeight > 0 && el.scrollHeight - saved - el.clientHeight < STICK_PX);
   }, [chat.id]);
 
   // Follow the stream while the user stays at the bottom.

@@ -5,7 +5,7 @@
  * ./windowing; this hook only feeds it what the DOM reports and re-renders when the window must move.
  */
 import type { RefObject } from 'preact';
-import { useLayoutEffect, useRef, useState } from 'preact/hooks';
+import { useEffect, useLayoutEffect, useRef, useState } from 'preact/hooks';
 import { covers, estimateHeight, heightsOf, offsetsOf, rangeFor, segmentsFor } from './windowing';
 import type { Range, Segment } from './windowing';
 
@@ -13,6 +13,11 @@ import type { Range, Segment } from './windowing';
 export const WINDOW_MIN_ROWS = 40;
 /** Height assumed for a row before any row was measured. */
 export const DEFAULT_ROW_PX = 120;
+/**
+ * Rows this many viewports above and below the visible ones are mounted too; the window moves when less than a
+ * quarter viewport of them is left on a side. Wide enough that a brisk scroll moves it in few frames.
+ */
+const OVERSCAN_VIEWPORTS = 1.5;
 
 export interface WindowOptions {
   /** The rows' stable keys (message ids), top to bottom. */
@@ -50,6 +55,8 @@ interface WindowState {
   offsets: number[];
   enabled: boolean;
   pins: Map<string, number>;
+  /** The chat was just switched to: its window is only the visible rows until painted. */
+  narrow: boolean;
   focused: string | undefined;
   refs: Map<string, (el: HTMLElement | null) => void>;
   /** Stable (rows compare it): keeps `key` mounted until the returned release is called. */
@@ -71,6 +78,7 @@ export function useWindow(options: WindowOptions): ListWindow {
     offsets: [0],
     enabled: false,
     pins: new Map(),
+    narrow: true,
     focused: undefined,
     refs: new Map(),
     pin: (key) => {
@@ -88,6 +96,8 @@ export function useWindow(options: WindowOptions): ListWindow {
     s.resetKey = resetKey;
     s.scrollTop = options.initialScroll();
     s.range = undefined;
+    // The first frame of a chat mounts only what is visible; the overscan follows once it is painted.
+    s.narrow = true;
   }
 
   // Before the first measurement the list cannot be taller than the window: a first render of a long chat is
@@ -98,10 +108,11 @@ export function useWindow(options: WindowOptions): ListWindow {
   s.offsets = offsets;
   s.enabled = keys.length >= WINDOW_MIN_ROWS && s.viewport > 0;
   const top = (): number => (stick.current ? Infinity : s.scrollTop);
-  const overscan = (): number => s.viewport;
+  const overscan = (): number => (s.narrow ? 0 : s.viewport * OVERSCAN_VIEWPORTS);
+  const margin = (): number => (s.narrow ? 0 : s.viewport / 4);
   let range: Range = { start: 0, end: keys.length };
   if (s.enabled) {
-    if (!s.range || !covers(offsets, s.range, top(), s.viewport, s.viewport / 4)) {
+    if (!s.range || !covers(offsets, s.range, top(), s.viewport, margin())) {
       s.range = rangeFor(offsets, top(), s.viewport, overscan());
     }
     range = s.range;
@@ -119,7 +130,7 @@ export function useWindow(options: WindowOptions): ListWindow {
       if (keys.length >= WINDOW_MIN_ROWS && s.viewport > 0) rerender();
       return;
     }
-    if (!s.range || !covers(s.offsets, s.range, top(), s.viewport, s.viewport / 4)) rerender();
+    if (!s.range || !covers(s.offsets, s.range, top(), s.viewport, margin())) rerender();
   };
 
   useLayoutEffect(() => {
@@ -167,6 +178,16 @@ export function useWindow(options: WindowOptions): ListWindow {
       el.removeEventListener('focusout', onFocusOut);
     };
   }, []);
+
+  // After the first paint of a chat (effects run after it), widen its window to the full overscan.
+  useEffect(() => {
+    if (!s.narrow) return;
+    s.narrow = false;
+    if (s.enabled) {
+      s.range = undefined;
+      rerender();
+    }
+  });
 
   const measure = (key: string): ((el: HTMLElement | null) => void) => {
     let ref = s.refs.get(key);
