@@ -186,6 +186,28 @@ describe('webview message list windowing (jsdom)', () => {
     assert.match(m.container.querySelector('[data-key="m999"]')?.textContent ?? '', /and more/);
   });
 
+  it('the scroll position is saved when scrolled up, and forgotten at the bottom (the chat comes back at its bottom)', async () => {
+    const host = new FakeHost();
+    const m = mount(<MessageList chat={longChat(1_000)} streaming={[]} />, host);
+    const list = m.container.querySelector<HTMLElement>('.messages')!;
+    Object.defineProperty(list, 'clientHeight', { configurable: true, get: () => 600 });
+    Object.defineProperty(list, 'scrollHeight', { configurable: true, get: () => 1_000 * DEFAULT_ROW_PX });
+    const frame = (): Promise<void> => new Promise((r) => requestAnimationFrame(() => r()));
+    const scrollTo = async (top: number): Promise<void> => {
+      void act(() => {
+        list.scrollTop = top;
+        list.dispatchEvent(new Event('scroll'));
+      });
+      await frame();
+      await frame();
+    };
+    await scrollTo(1_000 * DEFAULT_ROW_PX - 600);
+    await scrollTo(300 * DEFAULT_ROW_PX);
+    assert.equal(host.state?.scroll.c1, 300 * DEFAULT_ROW_PX);
+    await scrollTo(1_000 * DEFAULT_ROW_PX - 600);
+    assert.ok(host.state !== undefined && !('c1' in host.state.scroll), JSON.stringify(host.state?.scroll));
+  });
+
   it('rows compare their version lists element by element (every delta rebuilds the tree index)', () => {
     const a = message('a', 'assistant', 'x');
     const b = message('b', 'assistant', 'y');
