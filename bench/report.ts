@@ -10,7 +10,7 @@ import type { Metric, PartResult } from './lib/results';
 import { tmpDir } from './lib/results';
 
 /** Report order; parts missing from a run are listed as not run. */
-const PARTS = ['streaming', 'render', 'e2e', 'tokRate', 'storage', 'startup'];
+const PARTS = ['streaming', 'render', 'longChat', 'e2e', 'tokRate', 'storage', 'startup'];
 
 function machine(): string[] {
   const cpus = os.cpus();

@@ -15,7 +15,7 @@ cp dist/extension.js dist/undici.js dist/webview.js dist/*.css dist/llama-server
 npx tsc -p tsconfig.test.json >bench/.tmp/tsc.log 2>&1 || echo "tsc reported errors (see bench/.tmp/tsc.log); running what compiled"
 
 status=0
-for part in ${BENCH_PARTS:-streaming render storage startup tokRate e2e}; do
+for part in ${BENCH_PARTS:-streaming render longChat storage startup tokRate e2e}; do
   [ -f "out/bench/$part.js" ] || { echo "=== $part: not built, skipped"; continue; }
   echo "=== $part ($(date +%T), load $(cut -d' ' -f1-3 /proc/loadavg))"
   echo "$part: $(cut -d' ' -f1-3 /proc/loadavg)" >>bench/.tmp/load.txt
