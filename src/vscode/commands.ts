@@ -1,7 +1,7 @@
 /** The `llamaChat.*` commands. Palette, menus and the webview all land here; arguments are checked, never trusted. */
 import * as path from 'node:path';
 import * as vscode from 'vscode';
-import { exportMarkdown } from '../core/chats/chatOps';
+import { exportFileName, exportMarkdown } from '../core/chats/chatOps';
 import type { ChatRepository } from '../core/chats/chatRepository';
 import type { ConnectionMonitor } from '../core/server/connection';
 import type { ErrorInfo } from '../core/base/errors';
@@ -126,7 +126,7 @@ export class ChatCommands {
       reg('llamaChat.renameChat', (chatId) => this.renameChat(idArg(chatId))),
       reg('llamaChat.deleteChat', (chatId) => this.deleteChat(idArg(chatId))),
       reg('llamaChat.forkChat', (chatId, messageId) => this.forkChat(idArg(chatId), idArg(messageId))),
-      reg('llamaChat.exportChat', (chatId) => this.exportChat(idArg(chatId))),
+      reg('llamaChat.exportChat', (chatId, target) => this.exportChat(idArg(chatId), target instanceof vscode.Uri ? target : undefined)),
       reg('llamaChat.selectModel', (chatId) => this.selectModel(idArg(chatId))),
       reg('llamaChat.selectServer', (id) => this.selectServer(typeof id === 'string' ? id : undefined)),
       reg('llamaChat.setApiKey', () => this.setApiKey()),
@@ -326,22 +326,36 @@ export class ChatCommands {
     await this.d.session.renameChat(id, title);
   }
 
-  async deleteChat(chatId: string | undefined): Promise<void> {
+  /**
+   * Deletes the chat at once and offers Undo for UNDO_MS (no modal in the way): Undo brings it back with every
+   * message and version. The full chat is read first, so Undo needs nothing from the deleted file.
+   */
+  async deleteChat(chatId: string | undefined): Promise<string | undefined> {
     const id = this.target(chatId);
-    if (id === undefined) return;
-    const chat = this.d.repository.listChats().find((c) => c.id === id);
-    if (!chat) return;
-    const remove = vscode.l10n.t('Delete');
-    const answer = await this.d.notifier.confirm(
-      vscode.l10n.t('Delete the chat “{0}”?', chat.title),
-      chat.messageCount === 1
-        ? vscode.l10n.t('Its 1 message will be removed from this workspace. This cannot be undone.')
-        : vscode.l10n.t('Its {0} messages will be removed from this workspace. This cannot be undone.', chat.messageCount),
-      remove,
-    );
-    if (answer !== remove) return;
+    if (id === undefined) return undefined;
+    const summary = this.d.repository.listChats().find((c) => c.id === id);
+    if (!summary) return undefined;
+    // The live chat object: a stream the delete stops ends in it, so the copy holds the answer as it ended.
+    const copy = await this.d.repository.getChat(id);
     const outcome = await this.d.session.deleteChat(id);
-    if (!outcome.ok) void this.d.notifier.info(vscode.l10n.t('Llama Chat: {0}', outcome.detail));
+    if (!outcome.ok) {
+      void this.d.notifier.info(vscode.l10n.t('Llama Chat: {0}', outcome.detail));
+      return undefined;
+    }
+    if (!copy) return id;
+    const offeredAt = Date.now();
+    const undo = vscode.l10n.t('Undo');
+    void this.d.notifier.info(vscode.l10n.t('Llama Chat: deleted the chat “{0}”.', summary.title), undo).then(async (choice) => {
+      if (choice !== undo) return;
+      if (Date.now() - offeredAt > UNDO_MS) {
+        void this.d.notifier.info(vscode.l10n.t('Llama Chat: too late to undo that delete.'));
+        return;
+      }
+      const restored = await this.d.session.restoreChat(copy);
+      if (!restored.ok) void this.d.notifier.info(vscode.l10n.t('Llama Chat: could not undo: {0}', restored.detail));
+      else await this.d.view.showChat(restored.chatId);
+    });
+    return id;
   }
 
   async forkChat(chatId: string | undefined, messageId: string | undefined): Promise<string | undefined> {
@@ -358,12 +372,29 @@ export class ChatCommands {
     return forked.id;
   }
 
-  async exportChat(chatId: string | undefined): Promise<vscode.TextDocument | undefined> {
+  /**
+   * Export Chat: asks where to save the chat as Markdown (the chat's title in the first workspace folder by
+   * default), writes it and opens the file. `target` (a Uri, from scripts and tests) skips the dialog.
+   */
+  async exportChat(chatId: string | undefined, target?: vscode.Uri): Promise<vscode.TextDocument | undefined> {
     const id = this.target(chatId);
     if (id === undefined) return undefined;
     const chat = await this.d.repository.getChat(id);
     if (!chat) return undefined;
-    const doc = await vscode.workspace.openTextDocument({ language: 'markdown', content: exportMarkdown(chat) });
+    const markdown = exportMarkdown(chat);
+    const folder = vscode.workspace.workspaceFolders?.[0]?.uri;
+    const uri =
+      target ??
+      (await vscode.window.showSaveDialog({
+        title: vscode.l10n.t('Export Chat'),
+        saveLabel: vscode.l10n.t('Export'),
+        filters: { [vscode.l10n.t('Markdown')]: ['md'] },
+        ...(folder ? { defaultUri: vscode.Uri.joinPath(folder, `${exportFileName(chat.title)}.md`) } : {}),
+      }));
+    if (!uri) return undefined;
+    await vscode.workspace.fs.writeFile(uri, new TextEncoder().encode(markdown));
+    this.d.logger.info(`Exported chat ${id} to ${uri.scheme === 'file' ? path.basename(uri.fsPath) : uri.toString()}`);
+    const doc = await vscode.workspace.openTextDocument(uri);
     await vscode.window.showTextDocument(doc, { preview: false });
     return doc;
   }

@@ -1,6 +1,6 @@
 import * as assert from 'node:assert/strict';
 import type { Attachment, Chat, ChatMessage } from '../../src/core/chats/chat';
-import { buildChatRequest, buildRequestMessages, exportMarkdown, forkMessages, formatAttachment } from '../../src/core/chats/chatOps';
+import { buildChatRequest, buildRequestMessages, exportFileName, exportMarkdown, forkMessages, formatAttachment } from '../../src/core/chats/chatOps';
 
 function msg(id: string, role: ChatMessage['role'], content: string, extra: Partial<ChatMessage> = {}): ChatMessage {
   return { id, role, content, status: 'complete', createdAt: 1, ...extra };
@@ -245,5 +245,14 @@ describe('chatOps', () => {
       assert.match(md, /_Failed: Cannot reach llama-server \(Start it\.\)_/);
       assert.ok(md.endsWith('\n'));
     });
+  });
+
+  it('exportFileName makes a safe file name of a title', () => {
+    assert.equal(exportFileName('How do I: parse <T> in C/C++?'), 'How do I parse T in C C++');
+    assert.equal(exportFileName('..hidden'), 'hidden');
+    assert.equal(exportFileName('Name three primary colours.'), 'Name three primary colours');
+    assert.equal(exportFileName('a\tb\nc'), 'a b c');
+    assert.equal(exportFileName('///'), 'chat');
+    assert.equal(exportFileName('x'.repeat(200)).length, 80);
   });
 });

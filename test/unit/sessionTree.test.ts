@@ -283,4 +283,33 @@ describe('ChatSession as a tree', () => {
     await session.stop(chat.id);
     assert.equal(await session.retryTarget(chat.id), live, 'a stopped answer can be retried');
   });
+
+  it('restoreChat brings back a deleted chat with every version and the same active path; a cut-off answer is interrupted', async () => {
+    const { session, streamer, turn, repo } = setup();
+    const chat = await session.newChat();
+    const v1 = await turn(chat.id, 'q1', 'version one');
+    okId(await session.regenerate(chat.id));
+    streamer.last.content('version two').finish();
+    await tick();
+    assert.ok((await session.selectVersion(chat.id, v1)).ok);
+    okId(await session.send(chat.id, 'q2'));
+    streamer.last.content('half');
+    await tick();
+    const copy = await repo.getChat(chat.id);
+    assert.ok(copy);
+    assert.ok((await session.deleteChat(chat.id)).ok);
+    assert.equal(repo.listChats().some((c) => c.id === chat.id), false);
+
+    const restored = await session.restoreChat(copy);
+    assert.ok(restored.ok);
+    const back = repo.peek(restored.chatId)!;
+    assert.equal(back.title, copy.title);
+    assert.deepEqual(
+      back.messages.map((m) => [m.id, m.parentId, m.content]),
+      copy.messages.map((m) => [m.id, m.parentId, m.content]),
+    );
+    assert.equal(back.leafId, copy.leafId);
+    assert.deepEqual(activePath(back).map((m) => m.content), ['q1', 'version one', 'q2', 'half']);
+    assert.ok(back.messages.every((m) => m.status !== 'streaming'), 'nothing restored as still streaming');
+  });
 });

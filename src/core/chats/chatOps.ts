@@ -229,3 +229,15 @@ export function exportMarkdown(chat: Chat): string {
   }
   return `${blocks.join('\n\n')}\n`;
 }
+
+/** A file name from a chat title: no path separators, characters Windows refuses or trailing dots; at most 80 characters. */
+export function exportFileName(title: string): string {
+  const name = title
+    .replace(/[\\/:*?"<>|\u0000-\u001f]+/g, ' ')
+    .replace(/\s+/g, ' ')
+    .trim()
+    .replace(/^\.+/, '')
+    .slice(0, 80)
+    .replace(/[.\s]+$/, '');
+  return name || 'chat';
+}

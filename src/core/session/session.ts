@@ -303,6 +303,23 @@ export class ChatSession extends Disposable implements ChatSessionApi {
     return { ok: true, chatId };
   }
 
+  async restoreChat(chat: Chat): Promise<ActionOutcome> {
+    const { core } = this;
+    // An answer that was streaming when the chat was deleted was stopped by the delete; its copy may still say so.
+    const messages = chat.messages.map((m) => (m.status === 'streaming' ? { ...m, status: 'interrupted' as const } : m));
+    try {
+      const restored = await core.repository.createChat({ title: chat.title, messages });
+      if (chat.leafId !== undefined && chat.leafId !== restored.leafId && messages.some((m) => m.id === chat.leafId)) {
+        await core.repository.editTree(restored.id, { leafId: chat.leafId });
+      }
+      core.fire({ type: 'chatsChanged' });
+      return { ok: true, chatId: restored.id };
+    } catch (err) {
+      core.storageError(err);
+      return core.unsaved();
+    }
+  }
+
   async renameChat(chatId: string, title: string): Promise<void> {
     const t = title.replace(/\s+/g, ' ').trim();
     await this.core.repository.renameChat(chatId, t || DEFAULT_TITLE);

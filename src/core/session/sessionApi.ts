@@ -103,6 +103,8 @@ export interface ChatSessionApi extends IDisposable {
   deleteMessages(chatId: string, messageId: string, scope: 'message' | 'branch'): Promise<DeleteOutcome>;
   /** Puts deleted messages back exactly as they were. */
   undoDelete(deleted: DeletedMessages): Promise<ActionOutcome>;
+  /** Brings back a deleted chat (Undo): its title, every message and version, the same active path; a new id. */
+  restoreChat(chat: Chat): Promise<ActionOutcome>;
 
   newChat(): Promise<Chat>;
   /** Waits for an action under way in the chat, stops its stream, then deletes it. */

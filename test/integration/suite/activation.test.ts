@@ -64,23 +64,32 @@ describe('activation', () => {
     assert.ok(api.repository.listChats().some((c) => c.id === chatId));
     assert.equal(api.contextKeys()['llamaChat.hasActiveChat'], true);
 
-    await vscode.commands.executeCommand('llamaChat.exportChat');
-    const doc = await waitFor('the exported document', () => {
+    // Export writes the Markdown where the save dialog points (a target Uri stands in for the dialog here).
+    const folder = vscode.workspace.workspaceFolders?.[0]?.uri;
+    assert.ok(folder, 'the test workspace has a folder');
+    const target = vscode.Uri.joinPath(folder, `export-${Date.now()}.md`);
+    await vscode.commands.executeCommand('llamaChat.exportChat', chatId, target);
+    const saved = new TextDecoder().decode(await vscode.workspace.fs.readFile(target));
+    assert.match(saved, /^# New chat/);
+    const doc = await waitFor('the exported file in an editor', () => {
       const d = vscode.window.activeTextEditor?.document;
-      return d && d.languageId === 'markdown' && d.isUntitled ? d : undefined;
+      return d && d.uri.toString() === target.toString() ? d : undefined;
     });
-    assert.match(doc.getText(), /^# New chat/);
-    await vscode.commands.executeCommand('workbench.action.revertAndCloseActiveEditor');
+    assert.equal(doc.isUntitled, false);
+    await vscode.commands.executeCommand('workbench.action.closeActiveEditor');
+    await vscode.workspace.fs.delete(target);
 
-    // Delete asks first; answer the modal as the user would.
-    const deleting = vscode.commands.executeCommand('llamaChat.deleteChat');
-    const question = await waitFor('the delete confirmation', () => {
-      const n = api.lastNotification();
-      return n?.modal && n.message.includes('Delete the chat') ? n : undefined;
-    });
-    assert.deepEqual(question.items, ['Delete']);
-    question.choose('Delete');
-    await deleting;
+    // Delete removes the chat at once and offers Undo, which brings it back.
+    const seen = api.notifications().length;
+    await vscode.commands.executeCommand('llamaChat.deleteChat');
     assert.ok(!api.repository.listChats().some((c) => c.id === chatId), 'the chat is gone');
+    const toast = await waitFor('the Undo notification', () => api.notifications().slice(seen).find((n) => n.items.includes('Undo')));
+    assert.match(toast.message, /deleted the chat “New chat”/);
+    const before = api.repository.listChats().length;
+    toast.choose('Undo');
+    await waitFor('the chat back', () => (api.repository.listChats().length === before + 1 ? true : undefined));
+    const back = api.repository.listChats()[0];
+    assert.equal(back.title, 'New chat');
+    await waitFor('the restored chat in view', () => (api.activeChatId() === back.id ? true : undefined));
   });
 });
