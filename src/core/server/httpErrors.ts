@@ -255,10 +255,6 @@ export function streamErrorInfo(payload: unknown): ErrorInfo {
   return withServerFields(info, e ?? { message: said });
 }
 
-export function abortedError(): LlamaError {
-  return new LlamaError({ kind: 'aborted', message: t('Stopped.') });
-}
-
 interface ErrorFacts {
   codes: Set<string>;
   names: Set<string>;
