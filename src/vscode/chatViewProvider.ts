@@ -313,7 +313,7 @@ export class ChatViewProvider extends Disposable implements vscode.WebviewViewPr
       return;
     }
     const ok = await editor.edit((b) => b.replace(editor.selection, text));
-    if (!ok) void this.o.notifier.warn('Llama Chat: the editor did not accept the insertion (is it read-only?).');
+    if (!ok) void this.o.notifier.warn(vscode.l10n.t('Llama Chat: the editor did not accept the insertion (is it read-only?).'));
   }
 
   private rawPost(message: ToWebviewMessage): void {

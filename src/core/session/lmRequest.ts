@@ -19,6 +19,7 @@ import { ThroughputMeter } from './meter';
 import type { ActiveStream } from './sessionApi';
 import type { LiveStats, SessionEvent } from './sessionEvents';
 import { StaleWatchdog } from './watchdog';
+import { t } from '../base/l10n';
 
 /** The chat id native-chat streams carry in ActiveStream and SessionEvent (no stored chat has it). */
 export const NATIVE_CHAT_ID = 'vscode-lm';
@@ -157,15 +158,15 @@ export async function runLmRequest(o: LmRequestOptions): Promise<LmRequestResult
     const seconds = Math.round(stalledAfterMs / 1000);
     throw new LmRequestError(
       'stalled',
-      `llama-server sent nothing for ${seconds} s (llamaChat.staleSeconds): the request was stopped. Check the server, then send again.`,
+      t('llama-server sent nothing for {0} s ({1}): the request was stopped. Check the server, then send again.', seconds, 'llamaChat.staleSeconds'),
     );
   }
-  if (o.signal?.aborted) throw new LmRequestError('cancelled', 'The request was cancelled.');
+  if (o.signal?.aborted) throw new LmRequestError('cancelled', t('The request was cancelled.'));
   if (failure) {
     const message = failure.hint ? `${failure.message} ${failure.hint}` : failure.message;
     throw new LmRequestError('failed', message, failure);
   }
-  if (!done) throw new LmRequestError('failed', 'The stream ended before the answer was complete.');
+  if (!done) throw new LmRequestError('failed', t('The stream ended before the answer was complete.'));
   return { finishReason, usage, summary, text };
 }
 
