@@ -350,5 +350,5 @@ export class ChatPresenter extends Disposable {
 }
 
 function assertNever(value: never): never {
-  throw new Error(`Unhandled session event ${JSON.stringify(value)}`);
+  throw new Error(t('Unhandled session event {0}', JSON.stringify(value)));
 }

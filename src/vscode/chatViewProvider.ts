@@ -43,7 +43,7 @@ export interface ChatViewProviderOptions {
 }
 
 function assertNever(value: never): never {
-  throw new Error(`Unhandled message ${JSON.stringify(value)}`);
+  throw new Error(vscode.l10n.t('Unhandled message {0}', JSON.stringify(value)));
 }
 
 export class ChatViewProvider extends Disposable implements vscode.WebviewViewProvider {
