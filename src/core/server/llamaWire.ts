@@ -2,8 +2,8 @@
  * llama-server's JSON on the wire, both ways: the bodies the client sends (chat, prompt count) and the parsers of
  * what it answers (/props, /v1/models, router /models, /slots). Pure: no I/O, unit-tested directly.
  */
-import { LlamaError } from '../base/errors';
 import { t } from '../base/l10n';
+import { LlamaError } from '../base/errors';
 import type { ChatRequest, ChatRequestMessage, ModelInfo, RouterModel, ServerProps, SlotInfo } from './client';
 
 /** Strips trailing slashes and a trailing /v1 (users paste OpenAI-style base URLs). */

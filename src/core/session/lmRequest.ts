@@ -9,6 +9,7 @@ import { errorText } from '../base/errors';
 import type { Clock } from '../base/clock';
 import { systemClock } from '../base/clock';
 import { Emitter } from '../base/disposable';
+import { t } from '../base/l10n';
 import type { IDisposable } from '../base/disposable';
 import type { ErrorInfo } from '../base/errors';
 import type { FinishReason, StreamEvent, Usage } from '../base/events';
@@ -19,7 +20,6 @@ import { ThroughputMeter } from './meter';
 import type { ActiveStream } from './sessionApi';
 import type { LiveStats, SessionEvent } from './sessionEvents';
 import { StaleWatchdog } from './watchdog';
-import { t } from '../base/l10n';
 
 /** The chat id native-chat streams carry in ActiveStream and SessionEvent (no stored chat has it). */
 export const NATIVE_CHAT_ID = 'vscode-lm';

@@ -6,6 +6,7 @@
 import type { ChatMessage, MessagePatch, MessageStatus } from '../chats/chat';
 import type { ChatRequest, ServerProps } from '../server/client';
 import { modelNameOf } from '../server/connection';
+import { t } from '../base/l10n';
 import type { ErrorInfo } from '../base/errors';
 import type { StreamEvent } from '../base/events';
 import { ThroughputMeter } from './meter';
@@ -15,7 +16,6 @@ import type { SessionCore, StreamState } from './sessionCore';
 import type { LiveStats, SessionEvent } from './sessionEvents';
 import { StreamLiveness } from './streamLiveness';
 import { StaleWatchdog } from './watchdog';
-import { t } from '../base/l10n';
 
 /** At most one `stats` event per stream per this much clock time (plus one on every phase change and at the end). */
 export const STATS_INTERVAL_MS = 250;
