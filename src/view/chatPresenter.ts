@@ -10,6 +10,7 @@ import type { ChatRepository } from '../core/chats/chatRepository';
 import type { Clock } from '../core/base/clock';
 import { systemClock } from '../core/base/clock';
 import { Disposable, Emitter, toDisposable } from '../core/base/disposable';
+import { t } from '../core/base/l10n';
 import type { Logger } from '../core/base/logger';
 import type { ConnectionMonitor } from '../core/server/connection';
 import { DraftCounter } from '../core/session/draftCounter';
@@ -53,9 +54,13 @@ export function refusalText(reason: string): string {
   const long = /\.text is too long \((\d+) > (\d+)\)/.exec(reason);
   if (long) {
     const [, got, max] = long;
-    return `The message is too long to send (${Number(got).toLocaleString('en-US')} characters; the limit is ${Number(max).toLocaleString('en-US')}). Attach the text as a file or shorten it.`;
+    return t(
+      'The message is too long to send ({0} characters; the limit is {1}). Attach the text as a file or shorten it.',
+      Number(got).toLocaleString('en-US'),
+      Number(max).toLocaleString('en-US'),
+    );
   }
-  return `The chat view sent a request the extension cannot read (${reason}).`;
+  return t('The chat view sent a request the extension cannot read ({0}).', reason);
 }
 
 /** The answer to a request of the view. */
@@ -345,5 +350,5 @@ export class ChatPresenter extends Disposable {
 }
 
 function assertNever(value: never): never {
-  throw new Error(`Unhandled session event ${JSON.stringify(value)}`);
+  throw new Error(t('Unhandled session event {0}', JSON.stringify(value)));
 }

@@ -43,7 +43,7 @@ export interface ChatViewProviderOptions {
 }
 
 function assertNever(value: never): never {
-  throw new Error(`Unhandled message ${JSON.stringify(value)}`);
+  throw new Error(vscode.l10n.t('Unhandled message {0}', JSON.stringify(value)));
 }
 
 export class ChatViewProvider extends Disposable implements vscode.WebviewViewProvider {
@@ -313,7 +313,7 @@ export class ChatViewProvider extends Disposable implements vscode.WebviewViewPr
       return;
     }
     const ok = await editor.edit((b) => b.replace(editor.selection, text));
-    if (!ok) void this.o.notifier.warn('Llama Chat: the editor did not accept the insertion (is it read-only?).');
+    if (!ok) void this.o.notifier.warn(vscode.l10n.t('Llama Chat: the editor did not accept the insertion (is it read-only?).'));
   }
 
   private rawPost(message: ToWebviewMessage): void {

@@ -5,6 +5,7 @@
  * answer) and say why. Only while the same answer is still stalled do they act.
  */
 import { Disposable } from '../core/base/disposable';
+import { t } from '../core/base/l10n';
 import type { Logger } from '../core/base/logger';
 import type { ChatSessionApi } from '../core/session/sessionApi';
 import type { Notifier } from './notifications';
@@ -16,6 +17,7 @@ export interface StaleNotifierOptions {
   chatTitle: (chatId: string) => string | undefined;
 }
 
+/** The buttons in English (in another language they read `t('Retry')`, `t('Discard')`). */
 export const STALE_RETRY = 'Retry';
 export const STALE_DISCARD = 'Discard';
 
@@ -38,30 +40,38 @@ export class StaleNotifier extends Disposable {
     if (this.asking.has(messageId)) return;
     this.asking.add(messageId);
     try {
-      const title = this.o.chatTitle(chatId) ?? 'Chat';
+      const title = this.o.chatTitle(chatId) ?? t('Chat');
       const seconds = Math.max(1, Math.round(silentMs / 1000));
+      const retry = t('Retry');
+      const discard = t('Discard');
       const choice = await this.o.notifier.warn(
-        `Llama Chat: “${title}” has had no tokens for ${seconds} s${diagnosis ? `: ${diagnosis}` : ''}.`,
-        STALE_RETRY,
-        STALE_DISCARD,
+        diagnosis
+          ? t('Llama Chat: “{0}” has had no tokens for {1} s: {2}.', title, seconds, diagnosis)
+          : t('Llama Chat: “{0}” has had no tokens for {1} s.', title, seconds),
+        retry,
+        discard,
       );
       if (choice === undefined || this.isDisposed) return;
-      const verb = choice === STALE_RETRY ? 'retry' : 'discard';
+      const isRetry = choice === retry;
+      const verb = isRetry ? 'retry' : 'discard';
+      const finished = (): string => (isRetry ? t('The answer already finished; nothing to retry.') : t('The answer already finished; nothing to discard.'));
       const live = this.o.session.activeStreams().find((s) => s.chatId === chatId);
       if (live?.messageId === messageId && !live.stale) {
-        void this.o.notifier.info(`“${title}” is receiving tokens again; nothing to ${verb}.`);
+        void this.o.notifier.info(
+          isRetry ? t('“{0}” is receiving tokens again; nothing to retry.', title) : t('“{0}” is receiving tokens again; nothing to discard.', title),
+        );
         return;
       }
       if (live?.messageId !== messageId) {
         // It ended (on its own, or by Retry or Discard in the view): a stale toast must not act a second time.
         this.o.logger.info(`Stalled answer ${messageId}: ${verb} from the notification after it ended; nothing done`);
-        void this.o.notifier.info(`The answer already finished; nothing to ${verb}.`);
+        void this.o.notifier.info(finished());
         return;
       }
-      const outcome = choice === STALE_RETRY ? await this.o.session.retry(chatId, messageId) : await this.o.session.discard(chatId, messageId);
+      const outcome = isRetry ? await this.o.session.retry(chatId, messageId) : await this.o.session.discard(chatId, messageId);
       this.o.logger.info(`Stalled answer ${messageId}: ${verb} → ${outcome.ok ? 'done' : outcome.detail}`);
       if (!outcome.ok) {
-        void this.o.notifier.info(outcome.reason === 'already-finished' ? `The answer already finished; nothing to ${verb}.` : outcome.detail);
+        void this.o.notifier.info(outcome.reason === 'already-finished' ? finished() : outcome.detail);
       }
     } finally {
       this.asking.delete(messageId);

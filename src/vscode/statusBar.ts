@@ -37,7 +37,7 @@ export class ChatStatusBar extends Disposable {
     this.o = options;
     this.clock = options.clock ?? systemClock;
     this.item = this._register(vscode.window.createStatusBarItem('llamaChat.status', vscode.StatusBarAlignment.Right, 100));
-    this.item.name = 'Llama Chat';
+    this.item.name = vscode.l10n.t('Llama Chat');
     this.item.command = 'llamaChat.focus';
     this._register(options.session.onEvent((e) => this.onEvent(e)));
     this._register(
@@ -119,7 +119,7 @@ export class ChatStatusBar extends Disposable {
     this.stopTick();
     this.item.text = formatFinalText(message);
     this.item.backgroundColor = undefined;
-    this.tooltipText = 'Llama Chat: the last answer has ended. Click to open the chat.';
+    this.tooltipText = vscode.l10n.t('Llama Chat: the last answer has ended. Click to open the chat.');
     this.item.tooltip = this.tooltipText;
     this.show();
     this.cancelHide();

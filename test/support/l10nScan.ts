@@ -167,9 +167,11 @@ export function hardCodedHostStrings(file: string, text?: string): Finding[] {
       const receiver = node.expression.expression.getText(source);
       if (SHOWING_CALLS.has(method) && !LOG_RECEIVER.test(receiver)) for (const a of node.arguments) add(englishLiterals(a));
       // Quick pick items, progress and input box options: their shown properties.
-      if (['showQuickPick', 'showInputBox', 'withProgress', 'showOpenDialog', 'showSaveDialog', 'report'].includes(method)) {
+      if (['showQuickPick', 'showInputBox', 'withProgress', 'showOpenDialog', 'showSaveDialog'].includes(method)) {
         for (const a of node.arguments) add(englishLiterals(a));
       }
+      // progress.report({ message }): its shown properties (another `report(outcome, 'action')` is no progress).
+      if (method === 'report') for (const a of node.arguments) if (ts.isObjectLiteralExpression(a)) add(englishLiterals(a));
     }
     if (ts.isNewExpression(node) && ts.isIdentifier(node.expression) && /Error$/.test(node.expression.text)) {
       for (const a of node.arguments ?? []) add(englishLiterals(a));

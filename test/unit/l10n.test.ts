@@ -5,6 +5,7 @@
  */
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { formatMessage, setTranslator, t } from '../../src/core/base/l10n';
 import type { ChatMessage } from '../../src/core/chats/chat';
@@ -14,26 +15,23 @@ import type { LiveStats } from '../../src/core/session/sessionEvents';
 import { describeExit } from '../../src/core/server/localServerProcess';
 import { tooLargeText } from '../../src/core/session/contextBudget';
 import { httpStatusError, networkError, notSseError, streamErrorInfo } from '../../src/core/server/httpErrors';
+import { parseProps } from '../../src/core/server/llamaWire';
+import { parseStreamList } from '../../src/core/server/resumableStreams';
+import { ChatStore } from '../../src/core/store/chatStore';
+import { hintFor } from '../../src/core/store/storeFs';
+import { refusalText } from '../../src/view/chatPresenter';
 import { repoRoot } from '../harness/paths';
+import { sessionRig, tick } from '../support/sessionRig';
 import { BUNDLE_PATH, expectedBundle, hardCodedHostStrings, messagesIn } from '../support/l10nScan';
 import { englishIn, pseudo, pseudoTranslator } from '../support/pseudoLocale';
 
 const root = repoRoot();
 const readJson = <T>(file: string): T => JSON.parse(fs.readFileSync(path.join(root, file), 'utf8')) as T;
 
-/**
- * Host sources another change is restructuring in this wave: their strings move to l10n in a second pass, which
- * deletes this list. Until then the check still reports what they hold (see the test below), so none is forgotten.
- */
-const SECOND_PASS = new Set([
-  'src/vscode/chatViewProvider.ts',
-  'src/vscode/statusBar.ts',
-  'src/vscode/staleNotifier.ts',
-]);
-
+/** The extension's entry, its VS Code adapters and the vscode-free presentation (src/view) they post. */
 function hostSources(): string[] {
-  const dir = path.join(root, 'src', 'vscode');
-  return ['src/extension.ts', ...fs.readdirSync(dir).filter((f) => f.endsWith('.ts')).map((f) => `src/vscode/${f}`)];
+  const inDir = (d: string): string[] => fs.readdirSync(path.join(root, 'src', d)).filter((f) => f.endsWith('.ts')).map((f) => `src/${d}/${f}`);
+  return ['src/extension.ts', ...inDir('vscode'), ...inDir('view')];
 }
 
 describe('l10n: manifest', () => {
@@ -141,15 +139,8 @@ describe('l10n: bundle', () => {
 
 describe('l10n: host sources', () => {
   it('no host source shows an English literal without vscode.l10n.t', () => {
-    const found = hostSources()
-      .filter((f) => !SECOND_PASS.has(f))
-      .flatMap((f) => hardCodedHostStrings(path.join(root, f)).map((x) => `${f}:${x.line}: ${x.text}`));
+    const found = hostSources().flatMap((f) => hardCodedHostStrings(path.join(root, f)).map((x) => `${f}:${x.line}: ${x.text}`));
     assert.deepEqual(found, []);
-  });
-
-  it('the second-pass files are the only ones left (each still has strings to move, else drop it from the list)', () => {
-    const pending = [...SECOND_PASS].filter((f) => hardCodedHostStrings(path.join(root, f)).length > 0);
-    assert.deepEqual(pending.sort(), [...SECOND_PASS].sort());
   });
 
   it('the check catches literals in notifications, pickers, input boxes, progress, status bar items and errors', () => {
@@ -167,6 +158,8 @@ describe('l10n: host sources', () => {
       this.tooltipText = 'Click me';
       void vscode.window.showInputBox({ prompt: 'Type here', value: 'prefilled value' });
       void vscode.window.withProgress({ title: 'Working', location: 1 }, () => undefined);
+      progress.report({ message: 'Halfway', increment: 50 });
+      presenter.report(outcome, 'the action, for the log');
       throw new Error('Broken thing');
     `;
     const found = hardCodedHostStrings('sample.ts', src).map((f) => f.text);
@@ -181,6 +174,7 @@ describe('l10n: host sources', () => {
       "'Click me'",
       "'Type here'",
       "'Working'",
+      "'Halfway'",
       "'Broken thing'",
     ]);
   });
@@ -308,6 +302,107 @@ describe('l10n: core texts under a pseudo-locale', () => {
     const doc = exportMarkdown({ id: 'c', title: 'Ω', createdAt: 1, updatedAt: 1, messageCount: messages.length, messages });
     assert.ok(doc.includes('<summary>'), 'the reasoning fold is there');
     assert.deepEqual(english(doc.replace(/<\/?(details|summary|sub)>/g, ' ')), []);
+  });
+
+  it('session refusals, stall diagnoses and the final statuses of an answer', async () => {
+    const { session, streamer, clock, of } = sessionRig({ staleSeconds: 5 });
+    const chat = await session.newChat();
+    const outcomes = [
+      await session.stop(chat.id),
+      await session.stop('nochat'),
+      await session.skipThinking(chat.id, 'nomsg'),
+      await session.continueAnswer(chat.id, 'nomsg'),
+      await session.continueInNewChat(chat.id, 'nomsg'),
+      await session.editSummary(chat.id, 'nomsg', 'ж'),
+      await session.selectVersion(chat.id, 'nomsg'),
+      await session.compactChat(chat.id),
+    ];
+    const details = outcomes.map((o) => (o.ok ? '' : o.detail));
+    // Stalled on a server that dropped the answer; a second send is refused; Discard ends it.
+    streamer.withProbes('ok', [{ id: 0, isProcessing: false }]);
+    assert.ok((await session.send(chat.id, 'ж')).ok);
+    const busy = await session.send(chat.id, 'ж');
+    details.push(busy.ok ? '' : busy.detail);
+    clock.advance(5_000);
+    for (let i = 0; i < 5 && of('stale').length === 0; i++) await tick();
+    const diagnoses = of('stale').map((e) => e.diagnosis ?? '');
+    streamer.slotsAnswer = [{ id: 3, isProcessing: true }];
+    clock.advance(5_000);
+    for (let i = 0; i < 5 && of('stale').length < 2; i++) await tick();
+    assert.ok((await session.discard(chat.id)).ok);
+    // Retried by the user; a stream that ends before its finish.
+    assert.ok((await session.send(chat.id, 'ж')).ok);
+    assert.ok((await session.retry(chat.id)).ok);
+    streamer.last.content('ж').end();
+    await streamer.last.drained();
+    await tick();
+    const errors = of('messageUpdated').flatMap((e) => (e.patch.error ? [e.patch.error.message, e.patch.error.hint ?? ''] : []));
+    assert.ok(errors.length >= 3, `errors seen: ${errors.join(' | ')}`);
+    assert.ok(diagnoses.length > 0 && diagnoses.every((d) => d.length > 0), 'the stall was diagnosed');
+    const texts = [...details, ...diagnoses, ...errors, ...of('stale').map((e) => e.diagnosis ?? '')];
+    assert.ok(details.every((d) => d.length > 0), 'every action was refused with a reason');
+    const left = texts.flatMap((text) => english(text).map((w) => `${w} in: ${text}`));
+    assert.deepEqual(left, []);
+  });
+
+  it('server answers the extension cannot use, resumable-stream lookups, refusals of the chat view', () => {
+    const thrown = (fn: () => unknown): string[] => {
+      try {
+        fn();
+      } catch (err) {
+        const info = (err as { toInfo?: () => { message: string; hint?: string } }).toInfo?.();
+        return info ? [info.message, info.hint ?? ''] : [String(err)];
+      }
+      assert.fail('expected a throw');
+    };
+    const texts = [
+      ...thrown(() => parseProps(1)),
+      ...thrown(() => parseProps({ default_generation_settings: {} })),
+      ...thrown(() => parseStreamList(1, ['x'])),
+      refusalText('.text is too long (300001 > 200000)'),
+      refusalText('ⓡ'),
+    ];
+    // The endpoint and field names the messages quote are data.
+    const names = (text: string): string => text.split('GET /props').join(' ').split('default_generation_settings.n_ctx').join(' ');
+    const left = texts.flatMap((text) => english(names(text)).map((w) => `${w} in: ${text}`));
+    assert.deepEqual(left, []);
+  });
+
+  it('chat storage problems: a damaged file, a folder that cannot be opened, a full disk, a newer version', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'l10n-store-'));
+    try {
+      const chats = path.join(dir, 'chats');
+      fs.mkdirSync(chats);
+      const header = (id: string, v: number): string => JSON.stringify({ t: 'header', v, id, title: 'Ω', createdAt: 1, updatedAt: 1, messageCount: 0 });
+      fs.writeFileSync(path.join(chats, 'c0000001.jsonl'), `${header('c0000001', 1)}\n{garbage\n{"t":"x"}\n`);
+      fs.writeFileSync(path.join(chats, 'c0000002.jsonl'), `${header('c0000002', 999)}\n`);
+      fs.writeFileSync(path.join(chats, 'c0000003.jsonl'), `not json\n`);
+      fs.writeFileSync(path.join(chats, 'c0000004.jsonl'), `${JSON.stringify({ t: 'message' })}\n`);
+      fs.writeFileSync(path.join(chats, 'c0000005.jsonl'), `${header('c0000099', 1)}\n`);
+      const store = new ChatStore({ dir, watch: false });
+      const problems = await store.open();
+      const readOnly = store.listChats().flatMap((c) => (c.readOnly !== undefined ? [c.readOnly] : []));
+      await store.dispose();
+      const blocked = path.join(dir, 'blocked');
+      fs.writeFileSync(blocked, '');
+      const other = new ChatStore({ dir: blocked, watch: false });
+      const openProblems = await other.open();
+      await other.dispose();
+      assert.ok(problems.length >= 4, `problems: ${problems.map((p) => p.error.message).join(' | ')}`);
+      assert.ok(openProblems.length >= 1, 'a folder that is a file cannot be opened');
+      assert.equal(readOnly.length, 1, 'the newer chat is read-only');
+      const texts = [
+        ...[...problems, ...openProblems].flatMap((p) => [p.error.message, p.error.hint ?? '']),
+        ...readOnly,
+        ...['ENOSPC', 'EACCES', 'EIO'].map((code) => hintFor(Object.assign(new Error('x'), { code }))),
+      ];
+      // File paths and the system's own error text (ENOTDIR…) are data.
+      const own = (text: string): string => text.replace(/\/[^\s:',]+/g, ' ').replace(/E[A-Z]+:[^.]*(\.|$)/g, ' ').replace(/[\w/.-]*\.(jsonl|json)\b/g, ' ');
+      const left = texts.flatMap((text) => english(own(text)).map((w) => `${w} in: ${text}`));
+      assert.deepEqual(left, []);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('English is unchanged without a translator', () => {

@@ -15,6 +15,7 @@ import { CutNotice, FinalStatus, needsStatus, StreamStatus } from './messageStat
 import type { ActionContext } from './messageStatus';
 import { VersionSwitcher } from './versionSwitcher';
 import type { Refocus } from './versionSwitcher';
+import { t } from '../l10n';
 
 /** What every message row needs besides itself. */
 export interface RowProps {
@@ -85,7 +86,7 @@ export function UserMessage(props: RowProps): JSX.Element {
         <textarea
           ref={area}
           class="edit-input"
-          aria-label="Edit message"
+          aria-label={t('Edit message')}
           aria-describedby={refusal !== undefined ? refusalId : undefined}
           defaultValue={message.content}
           rows={Math.min(12, message.content.split('\n').length + 1)}
@@ -107,10 +108,10 @@ export function UserMessage(props: RowProps): JSX.Element {
         ) : null}
         <div class="edit-actions">
           <vscode-button aria-busy={sending} disabled={sending} onClick={resend}>
-            Send
+            {t('Send')}
           </vscode-button>
           <vscode-button secondary onClick={close}>
-            Cancel
+            {t('Cancel')}
           </vscode-button>
         </div>
       </div>
@@ -130,9 +131,9 @@ export function UserMessage(props: RowProps): JSX.Element {
       </div>
       <Versions {...props} />
       <div class="message-actions">
-        {busy || !canChange ? null : <IconButton icon="edit" label="Edit and resend" onClick={() => setEditing(true)} />}
-        <IconButton icon="copy" label="Copy message" onClick={() => host.post({ type: 'copy', text: message.content })} />
-        <IconButton icon="repo-forked" label="Fork chat from here" onClick={() => host.post({ type: 'forkChat', chatId: ctx.chatId, messageId: message.id })} />
+        {busy || !canChange ? null : <IconButton icon="edit" label={t('Edit and resend')} onClick={() => setEditing(true)} />}
+        <IconButton icon="copy" label={t('Copy message')} onClick={() => host.post({ type: 'copy', text: message.content })} />
+        <IconButton icon="repo-forked" label={t('Fork chat from here')} onClick={() => host.post({ type: 'forkChat', chatId: ctx.chatId, messageId: message.id })} />
         <DeleteActions ctx={ctx} message={message} hasReplies={hasReplies} />
       </div>
     </div>
@@ -158,10 +159,10 @@ export function AssistantMessage(props: RowProps & { stream: StreamingInfo | und
         <Footer message={message} />
         {streaming ? null : (
           <div class="message-actions">
-            <IconButton icon="copy" label="Copy answer" onClick={() => host.post({ type: 'copy', text: message.content })} />
-            <IconButton icon="repo-forked" label="Fork chat from here" onClick={() => host.post({ type: 'forkChat', chatId: ctx.chatId, messageId: message.id })} />
+            <IconButton icon="copy" label={t('Copy answer')} onClick={() => host.post({ type: 'copy', text: message.content })} />
+            <IconButton icon="repo-forked" label={t('Fork chat from here')} onClick={() => host.post({ type: 'forkChat', chatId: ctx.chatId, messageId: message.id })} />
             {!busy && ctx.readOnly === undefined ? (
-              <IconButton icon="refresh" label="Regenerate answer" onClick={() => host.post({ type: 'regenerate', chatId: ctx.chatId, messageId: message.id })} />
+              <IconButton icon="refresh" label={t('Regenerate answer')} onClick={() => host.post({ type: 'regenerate', chatId: ctx.chatId, messageId: message.id })} />
             ) : null}
             <DeleteActions ctx={ctx} message={message} hasReplies={hasReplies} />
           </div>
@@ -175,7 +176,7 @@ export function SystemMessage(props: RowProps): JSX.Element {
   const { ctx, message, hasReplies } = props;
   return (
     <div class="message message-system">
-      <span class="system-label">System</span> {message.content}
+      <span class="system-label">{t('System')}</span> {message.content}
       <Versions {...props} />
       <div class="message-actions">
         <DeleteActions ctx={ctx} message={message} hasReplies={hasReplies} />

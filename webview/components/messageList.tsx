@@ -7,7 +7,7 @@ import type { JSX } from 'preact';
 import { useCallback, useLayoutEffect, useMemo, useRef } from 'preact/hooks';
 import type { Chat, ChatMessage } from '../../src/core/chats/chat';
 import type { StreamingInfo } from '../../src/protocol';
-import { formatInt, plural } from '../format';
+import { formatInt } from '../format';
 import { updatePersisted, useHost } from '../hostApi';
 import type { Results } from '../requests';
 import { activePath, childrenOf, indexTree, siblingsOf } from '../tree';
@@ -16,6 +16,7 @@ import type { ActionContext } from './messageStatus';
 import { useWindow } from './useWindow';
 import { switcherFor } from './versionSwitcher';
 import type { Refocus } from './versionSwitcher';
+import { t } from '../l10n';
 
 export { footerFigures } from './messageParts';
 
@@ -42,19 +43,27 @@ const STICK_PX = 40;
  */
 export function contextDividers(path: readonly ChatMessage[]): Map<number, string[]> {
   const out = new Map<number, string[]>();
-  const add = (field: 'omitted' | 'summarized', what: string): void => {
+  const add = (field: 'omitted' | 'summarized'): void => {
     for (let i = path.length - 1; i >= 0; i--) {
       const m = path[i];
       const n = m?.role === 'assistant' ? m.context?.[field] : undefined;
       if (m?.context === undefined || n === undefined || n <= 0) continue;
       const at = Math.min(n, i);
-      const text = `${plural(n, 'earlier message')} ${what} (context ${formatInt(m.context.nCtx)} tokens)`;
+      const nCtx = formatInt(m.context.nCtx);
+      const text =
+        field === 'summarized'
+          ? n === 1
+            ? t('1 earlier message summarized (context {0} tokens)', nCtx)
+            : t('{0} earlier messages summarized (context {1} tokens)', formatInt(n), nCtx)
+          : n === 1
+            ? t('1 earlier message not sent (context {0} tokens)', nCtx)
+            : t('{0} earlier messages not sent (context {1} tokens)', formatInt(n), nCtx);
       out.set(at, [...(out.get(at) ?? []), text]);
       return;
     }
   };
-  add('summarized', 'summarized');
-  add('omitted', 'not sent');
+  add('summarized');
+  add('omitted');
   return out;
 }
 
@@ -159,7 +168,7 @@ export function MessageList({ chat, streaming, results = NO_RESULTS, readOnly, o
   };
 
   return (
-    <div ref={list} class="messages" role="log" aria-live="polite" aria-label="Messages" aria-busy={busy} tabIndex={0} onScroll={onScroll}>
+    <div ref={list} class="messages" role="log" aria-live="polite" aria-label={t('Messages')} aria-busy={busy} tabIndex={0} onScroll={onScroll}>
       {win.segments.map((seg) => {
         if (seg.kind === 'gap') return <div key={`gap-${seg.from}`} class="message-gap" aria-hidden="true" style={{ height: `${seg.height}px` }} />;
         const m = path[seg.index];

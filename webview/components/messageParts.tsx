@@ -3,11 +3,12 @@ import { Fragment } from 'preact';
 import type { JSX } from 'preact';
 import { useEffect, useRef, useState } from 'preact/hooks';
 import type { ChatMessage } from '../../src/core/chats/chat';
-import { formatCount, formatInt, formatMs, formatTps, modelLabel, plural } from '../format';
+import { formatCount, formatInt, formatMs, formatTps, modelLabel } from '../format';
 import { useHost } from '../hostApi';
 import { Markdown } from '../markdown/markdown';
 import { IconButton } from './iconButton';
 import type { ActionContext } from './messageStatus';
+import { t } from '../l10n';
 
 /** One figure of the footer, with what it means on hover. */
 interface Figure {
@@ -18,24 +19,24 @@ interface Figure {
 /** The figures users compare models by: speeds, sizes, cache reuse, time to first token, context. */
 export function footerFigures(message: ChatMessage): Figure[] {
   const out: Figure[] = [];
-  if (message.model) out.push({ text: modelLabel(message.model), title: 'Model' });
+  if (message.model) out.push({ text: modelLabel(message.model), title: t('Model') });
   const tps = message.timings?.predictedPerSecond;
-  if (tps !== undefined && Number.isFinite(tps)) out.push({ text: formatTps(tps), title: 'Generation speed' });
+  if (tps !== undefined && Number.isFinite(tps)) out.push({ text: formatTps(tps), title: t('Generation speed') });
   const promptTps = message.timings?.promptPerSecond;
-  if (promptTps !== undefined && Number.isFinite(promptTps)) out.push({ text: `prompt ${formatTps(promptTps)}`, title: 'Prompt processing speed' });
-  if (message.completionTokens !== undefined) out.push({ text: `${formatCount(message.completionTokens)} tokens`, title: 'Tokens generated' });
+  if (promptTps !== undefined && Number.isFinite(promptTps)) out.push({ text: t('prompt {0}', formatTps(promptTps)), title: t('Prompt processing speed') });
+  if (message.completionTokens !== undefined) out.push({ text: t('{0} tokens', formatCount(message.completionTokens)), title: t('Tokens generated') });
   const prompt = message.promptTokens;
-  if (prompt !== undefined) out.push({ text: `prompt ${formatCount(prompt)}`, title: `Prompt tokens: ${formatInt(prompt)}` });
+  if (prompt !== undefined) out.push({ text: t('prompt {0}', formatCount(prompt)), title: t('Prompt tokens: {0}', formatInt(prompt)) });
   const cached = message.cachedTokens;
   if (prompt !== undefined && cached !== undefined && prompt > 0) {
     const pct = Math.round((Math.min(Math.max(cached, 0), prompt) / prompt) * 100);
-    out.push({ text: `cache ${pct}%`, title: `Prompt tokens reused from the server's cache: ${formatInt(cached)} of ${formatInt(prompt)}` });
+    out.push({ text: t('cache {0}%', pct), title: t("Prompt tokens reused from the server's cache: {0} of {1}", formatInt(cached), formatInt(prompt)) });
   }
-  if (message.timings?.ttftMs !== undefined) out.push({ text: `TTFT ${formatMs(message.timings.ttftMs)}`, title: 'Time to first token' });
+  if (message.timings?.ttftMs !== undefined) out.push({ text: t('TTFT {0}', formatMs(message.timings.ttftMs)), title: t('Time to first token') });
   if (message.ctxUsed !== undefined) {
     out.push({
-      text: `ctx ${formatCount(message.ctxUsed)}${message.ctxMax !== undefined ? `/${formatCount(message.ctxMax)}` : ''}`,
-      title: 'Context used / context size',
+      text: message.ctxMax !== undefined ? t('ctx {0}/{1}', formatCount(message.ctxUsed), formatCount(message.ctxMax)) : t('ctx {0}', formatCount(message.ctxUsed)),
+      title: t('Context used / context size'),
     });
   }
   return out;
@@ -70,7 +71,7 @@ export function SummaryBlock({ ctx, message, busy }: { ctx: ActionContext; messa
   useEffect(() => (editing ? ctx.pin?.(message.id) : undefined), [editing]);
   const summary = message.summary;
   if (!summary) return null;
-  const title = `Summary of ${plural(summary.covers.length, 'earlier message')}`;
+  const title = summary.covers.length === 1 ? t('Summary of 1 earlier message') : t('Summary of {0} earlier messages', formatInt(summary.covers.length));
   const canEdit = ctx.readOnly === undefined && !busy;
   const save = (): void => {
     const text = area.current?.value ?? '';
@@ -90,7 +91,7 @@ export function SummaryBlock({ ctx, message, busy }: { ctx: ActionContext; messa
           <textarea
             ref={area}
             class="summary-input"
-            aria-label="Edit summary"
+            aria-label={t('Edit summary')}
             defaultValue={summary.text}
             rows={Math.min(12, summary.text.split('\n').length + 1)}
             onKeyDown={(e) => {
@@ -101,9 +102,9 @@ export function SummaryBlock({ ctx, message, busy }: { ctx: ActionContext; messa
             }}
           />
           <div class="edit-actions">
-            <vscode-button onClick={save}>Save</vscode-button>
+            <vscode-button onClick={save}>{t('Save')}</vscode-button>
             <vscode-button secondary onClick={() => setEditing(false)}>
-              Cancel
+              {t('Cancel')}
             </vscode-button>
           </div>
         </div>
@@ -112,7 +113,7 @@ export function SummaryBlock({ ctx, message, busy }: { ctx: ActionContext; messa
           <div class="summary-text">{summary.text}</div>
           {canEdit ? (
             <vscode-button secondary class="summary-edit-button" onClick={() => setEditing(true)}>
-              Edit summary
+              {t('Edit summary')}
             </vscode-button>
           ) : null}
         </div>
@@ -137,7 +138,7 @@ export function UserText({ id, text }: { id: string; text: string }): JSX.Elemen
       </div>
       {long ? (
         <button type="button" class="show-more" aria-expanded={expanded} aria-controls={textId} onClick={() => setExpanded(!expanded)}>
-          {expanded ? 'Show less' : 'Show more'}
+          {expanded ? t('Show less') : t('Show more')}
         </button>
       ) : null}
     </>
@@ -151,8 +152,8 @@ export function DeleteActions({ ctx, message, hasReplies }: { ctx: ActionContext
   const del = (scope: 'message' | 'branch') => () => host.post({ type: 'deleteMessage', chatId: ctx.chatId, messageId: message.id, scope });
   return (
     <>
-      <IconButton icon="trash" label="Delete message" onClick={del('message')} />
-      {hasReplies ? <IconButton icon="clear-all" label="Delete branch" onClick={del('branch')} /> : null}
+      <IconButton icon="trash" label={t('Delete message')} onClick={del('message')} />
+      {hasReplies ? <IconButton icon="clear-all" label={t('Delete branch')} onClick={del('branch')} /> : null}
     </>
   );
 }
@@ -165,7 +166,7 @@ export function Reasoning({ text, streaming, answering }: { text: string; stream
       <summary>
         <span class="codicon codicon-chevron-right reasoning-chevron" aria-hidden="true" />
         <span class="codicon codicon-lightbulb" aria-hidden="true" />
-        {streaming && !answering ? 'Thinking…' : 'Thoughts'}
+        {streaming && !answering ? t('Thinking…') : t('Thoughts')}
       </summary>
       <div class="reasoning-body">
         <Markdown text={text} streaming={streaming} />

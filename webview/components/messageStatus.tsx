@@ -8,6 +8,7 @@ import { formatElapsed, formatInt } from '../format';
 import { useHost } from '../hostApi';
 import { usePendingRequest } from '../requests';
 import type { Results } from '../requests';
+import { parts, t } from '../l10n';
 
 /** What the streaming answer's status line says, most urgent first. */
 type StreamKind = 'reconnecting' | 'stale' | 'queued' | 'busy' | 'working' | 'thinking';
@@ -46,29 +47,34 @@ export function StreamStatus(props: { stream: StreamingInfo | undefined; message
   let text: JSX.Element | string | null = null;
   switch (kind) {
     case 'reconnecting':
-      text = 'Reconnecting…';
+      text = t('Reconnecting…');
       break;
     case 'stale':
-      text = silentMs !== undefined ? `No tokens for ${formatElapsed(silentMs)}` : 'No tokens for a while';
+      text = silentMs !== undefined ? t('No tokens for {0}', formatElapsed(silentMs)) : t('No tokens for a while');
       break;
     case 'queued': {
       const q = stream?.queued;
-      text = q ? `Waiting for a free slot (${formatInt(q.busy)} of ${formatInt(q.total)} busy)` : 'Waiting for a free slot';
+      text = q ? t('Waiting for a free slot ({0} of {1} busy)', formatInt(q.busy), formatInt(q.total)) : t('Waiting for a free slot');
       break;
     }
     case 'busy':
       // The seconds tick locally; a screen reader hears the state once, not every second.
       text = (
         <>
-          Server busy · <span class="status-count" aria-live="off">{formatElapsed(busyMs ?? 0)}</span>
+          {parts(
+            t('Server busy · {0}'),
+            <span class="status-count" aria-live="off">
+              {formatElapsed(busyMs ?? 0)}
+            </span>,
+          )}
         </>
       );
       break;
     case 'working':
-      text = 'Generating…';
-      if (stream?.phase === 'waiting') text = 'Waiting for the server…';
+      text = t('Generating…');
+      if (stream?.phase === 'waiting') text = t('Waiting for the server…');
       if (stream?.phase === 'prompt') {
-        text = stream.promptProgress !== undefined ? `Processing prompt ${Math.round(stream.promptProgress * 100)}%` : 'Processing prompt…';
+        text = stream.promptProgress !== undefined ? t('Processing prompt {0}%', Math.round(stream.promptProgress * 100)) : t('Processing prompt…');
       }
       break;
     case 'thinking':
@@ -84,7 +90,7 @@ export function StreamStatus(props: { stream: StreamingInfo | undefined; message
         <vscode-button
           secondary
           class="skip-thinking"
-          title="End the reasoning now and let the model answer"
+          title={t('End the reasoning now and let the model answer')}
           disabled={skipped}
           onClick={() => {
             if (skipped) return;
@@ -92,7 +98,7 @@ export function StreamStatus(props: { stream: StreamingInfo | undefined; message
             host.post({ type: 'skipThinking', chatId: ctx.chatId, messageId: message.id });
           }}
         >
-          Skip thinking
+          {t('Skip thinking')}
         </vscode-button>
       ) : null}
     </div>
@@ -114,7 +120,7 @@ export function FinalStatus({ ctx, message }: { ctx: ActionContext; message: Cha
   const retry =
     ctx.readOnly === undefined ? (
       <vscode-button secondary onClick={() => host.post({ type: 'retry', chatId: ctx.chatId, messageId: message.id })}>
-        Retry
+        {t('Retry')}
       </vscode-button>
     ) : null;
   switch (message.status) {
@@ -122,7 +128,7 @@ export function FinalStatus({ ctx, message }: { ctx: ActionContext; message: Cha
       return (
         <div class="message-status status-stopped">
           <span class="codicon codicon-debug-stop" aria-hidden="true" />
-          <span>Stopped</span>
+          <span>{t('Stopped')}</span>
           {retry}
         </div>
       );
@@ -130,7 +136,7 @@ export function FinalStatus({ ctx, message }: { ctx: ActionContext; message: Cha
       return (
         <div class="message-status status-interrupted">
           <span class="codicon codicon-warning" aria-hidden="true" />
-          <span>Interrupted before the answer finished.</span>
+          <span>{t('Interrupted before the answer finished.')}</span>
           {retry}
         </div>
       );
@@ -138,7 +144,7 @@ export function FinalStatus({ ctx, message }: { ctx: ActionContext; message: Cha
       return (
         <div class="message-status status-failed" role="alert">
           <div class="error-text">
-            <span class="codicon codicon-error" aria-hidden="true" /> {message.error?.message ?? 'The request failed.'}
+            <span class="codicon codicon-error" aria-hidden="true" /> {message.error?.message ?? t('The request failed.')}
             {message.error?.hint ? <div class="hint">{message.error.hint}</div> : null}
           </div>
           {retry}
@@ -162,14 +168,14 @@ export function CutNotice({ ctx, message, busy, results }: { ctx: ActionContext;
     return (
       <div class="message-status status-cut cut-context">
         <span class="codicon codicon-warning" aria-hidden="true" />
-        <span class="status-cut-text">Stopped: the context is full{n !== undefined ? ` (${formatInt(n)} tokens)` : ''}</span>
+        <span class="status-cut-text">{n !== undefined ? t('Stopped: the context is full ({0} tokens)', formatInt(n)) : t('Stopped: the context is full')}</span>
         {canAct ? (
           <>
             <vscode-button secondary onClick={() => host.post({ type: 'continueInNewChat', chatId: ctx.chatId, messageId: message.id })}>
-              Continue in new chat
+              {t('Continue in new chat')}
             </vscode-button>
             <vscode-button secondary onClick={() => host.post({ type: 'compactChat', chatId: ctx.chatId })}>
-              Summarize
+              {t('Summarize')}
             </vscode-button>
           </>
         ) : null}
@@ -180,7 +186,7 @@ export function CutNotice({ ctx, message, busy, results }: { ctx: ActionContext;
   return (
     <div class="message-status status-cut cut-max-tokens">
       <span class="codicon codicon-warning" aria-hidden="true" />
-      <span class="status-cut-text">Stopped at the answer length limit (llamaChat.maxTokens)</span>
+      <span class="status-cut-text">{t('Stopped at the answer length limit ({0})', 'llamaChat.maxTokens')}</span>
       {canAct ? (
         <vscode-button
           secondary
@@ -193,7 +199,7 @@ export function CutNotice({ ctx, message, busy, results }: { ctx: ActionContext;
             host.post({ type: 'continueAnswer', requestId, chatId: ctx.chatId, messageId: message.id });
           }}
         >
-          Continue
+          {t('Continue')}
         </vscode-button>
       ) : null}
       {reason}

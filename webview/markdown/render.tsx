@@ -11,6 +11,7 @@ import { CodeBlock } from '../components/codeBlock';
 import { LEX_OPTIONS } from './blocks';
 import type { Block } from './blocks';
 import { closeOpenInline } from './optimistic';
+import { t } from '../l10n';
 
 const NAMED_ENTITIES: Record<string, string> = {
   amp: '&', lt: '<', gt: '>', quot: '"', apos: "'", nbsp: '\u00a0', copy: '©', reg: '®', trade: '™',
@@ -67,6 +68,11 @@ function Link({ href, title, children }: { href: string; title?: string | null |
   );
 }
 
+/** What stands in for an image (never loaded): its alt text, as a link to it when it is a web address. */
+function imageLabel(alt: string): string {
+  return alt ? t('[image: {0}]', alt) : t('[image: untitled]');
+}
+
 export function renderInline(tokens: readonly Token[] | undefined): ComponentChildren[] {
   return (tokens ?? []).map((t) => renderInlineToken(t));
 }
@@ -101,7 +107,7 @@ function renderInlineToken(token: Token): ComponentChildren {
     }
     case 'image': {
       const href = safeHref(t.href);
-      const label = `[image: ${decodeEntities(t.text) || 'untitled'}]`;
+      const label = imageLabel(decodeEntities(t.text));
       return href ? <Link href={href}>{label}</Link> : label;
     }
     case 'html':
@@ -126,7 +132,7 @@ function renderListItem(item: Tokens.ListItem, loose: boolean, open: boolean): J
   );
   return (
     <li class={item.task ? 'task' : undefined}>
-      {item.task ? <input type="checkbox" checked={item.checked === true} disabled aria-label={item.checked ? 'done' : 'not done'} /> : null}
+      {item.task ? <input type="checkbox" checked={item.checked === true} disabled aria-label={item.checked ? t('done') : t('not done')} /> : null}
       {body}
     </li>
   );

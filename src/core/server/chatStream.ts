@@ -5,6 +5,7 @@
  */
 import type { Dispatcher } from 'undici';
 import { LlamaError } from '../base/errors';
+import { t } from '../base/l10n';
 import type { ErrorInfo } from '../base/errors';
 import type { StreamEvent } from '../base/events';
 import type { ChatRequest } from './client';
@@ -85,7 +86,7 @@ export class ChatStreams {
     let res: Dispatcher.ResponseData;
     let sent = false;
     try {
-      if (this.http.disposed) throw new LlamaError({ kind: 'aborted', message: 'The client was disposed.' });
+      if (this.http.disposed) throw new LlamaError({ kind: 'aborted', message: t('The client was disposed.') });
       const key = await this.http.readKey();
       ctx.sentApiKey = key !== undefined;
       if (signal?.aborted) throw new LlamaError({ kind: 'aborted', message: 'Stopped.' });
@@ -142,14 +143,14 @@ export class ChatStreams {
     const ctx: ErrorContext = { serverUrl: this.http.baseUrl, url: `${this.http.baseUrl}/v1/stream` };
     const started = Date.now();
     if (this.http.disposed || signal?.aborted) {
-      yield [{ type: 'error', error: { kind: 'aborted', message: this.http.disposed ? 'The client was disposed.' : 'Stopped.' } }];
+      yield [{ type: 'error', error: { kind: 'aborted', message: this.http.disposed ? t('The client was disposed.') : t('Stopped.') } }];
       return;
     }
     const opened = await this.streams.open(id, 0, signal);
     if (!opened.ok) {
       const error: ErrorInfo = signal?.aborted
-        ? { kind: 'aborted', message: 'Stopped.' }
-        : { kind: 'truncated', message: `The answer could not be resumed: ${opened.why}.`, hint: 'Send the message again.' };
+        ? { kind: 'aborted', message: t('Stopped.') }
+        : { kind: 'truncated', message: t('The answer could not be resumed: {0}.', opened.why), hint: t('Send the message again.') };
       yield [{ type: 'error', error: this.http.redactInfo(error) }];
       return;
     }
@@ -225,13 +226,13 @@ export class ChatStreams {
         }
         if (resumed && !progressed && !failed) {
           // The continuation ended with nothing new: asking again would only get the same.
-          resumeFailure = 'resuming the stream brought nothing new';
+          resumeFailure = t('resuming the stream brought nothing new');
           decoder.end();
           break;
         }
         if (progressed) attempt = 0;
         let next: OpenedStream | undefined;
-        let why = 'the server did not answer';
+        let why = t('the server did not answer');
         while (attempt < RESUME_BACKOFF_MS.length) {
           attempt++;
           queue.push({ type: 'reconnecting', attempt });
@@ -250,7 +251,7 @@ export class ChatStreams {
         if (next === undefined) {
           if (signal?.aborted) decoder.fail(networkError(signal.reason, { ...ctx, midStream: true, aborted: true }).toInfo());
           else {
-            resumeFailure = `resuming the stream failed (${why})`;
+            resumeFailure = t('resuming the stream failed ({0})', why);
             if (failed) decoder.fail(networkError(failure, midStream).toInfo());
             else decoder.end();
           }

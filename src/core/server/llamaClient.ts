@@ -8,6 +8,7 @@
  */
 import type { Dispatcher } from 'undici';
 import { LlamaError } from '../base/errors';
+import { t } from '../base/l10n';
 import type { StreamEvent } from '../base/events';
 import { nullLogger } from '../base/logger';
 import type { Logger } from '../base/logger';
@@ -154,8 +155,8 @@ export class LlamaClient implements ChatStreamer {
     // The server answers 200 either way: {"success": false, "message": …} means nothing was done.
     const answer = (json ?? {}) as { success?: unknown; message?: unknown };
     if (answer.success === false) {
-      const why = typeof answer.message === 'string' ? answer.message : 'the server did not do it';
-      throw new LlamaError({ kind: 'unknown', message: `llama-server refused ${action}: ${why}.` });
+      const why = typeof answer.message === 'string' ? answer.message : t('the server did not do it');
+      throw new LlamaError({ kind: 'unknown', message: t('llama-server refused {0}: {1}.', action, why) });
     }
   }
 

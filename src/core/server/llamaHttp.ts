@@ -6,6 +6,7 @@
 import type * as UndiciTypes from 'undici';
 import type { Dispatcher } from 'undici';
 import { LlamaError } from '../base/errors';
+import { t } from '../base/l10n';
 import type { ErrorInfo } from '../base/errors';
 import type { StreamEvent } from '../base/events';
 import type { Logger } from '../base/logger';
@@ -159,7 +160,7 @@ export class LlamaHttp {
     try {
       key = typeof source === 'function' ? await source() : source;
     } catch (err) {
-      throw new LlamaError({ kind: 'unknown', message: 'The API key could not be read from secret storage.' }, { cause: err });
+      throw new LlamaError({ kind: 'unknown', message: t('The API key could not be read from secret storage.') }, { cause: err });
     }
     key = key?.trim();
     if (key) this.knownKey = key;
@@ -177,7 +178,7 @@ export class LlamaHttp {
     const url = this.baseUrl + path;
     const ctx: ErrorContext = { serverUrl: this.baseUrl, url };
     const started = Date.now();
-    if (this.disposed) throw new LlamaError({ kind: 'aborted', message: 'The client was disposed.' });
+    if (this.disposed) throw new LlamaError({ kind: 'aborted', message: t('The client was disposed.') });
     const key = await this.readKey();
     ctx.sentApiKey = key !== undefined;
     try {
@@ -216,8 +217,8 @@ export class LlamaHttp {
     } catch {
       throw new LlamaError({
         kind: 'unknown',
-        message: this.redactText(`${displayUrl(this.baseUrl + path)} did not answer with JSON: ${excerpt(text, 80)}`),
-        hint: 'Check that llamaChat.serverUrl points at llama-server',
+        message: this.redactText(t('{0} did not answer with JSON: {1}', displayUrl(this.baseUrl + path), excerpt(text, 80))),
+        hint: t('Check that {0} points at llama-server', 'llamaChat.serverUrl'),
       });
     }
   }

@@ -2,6 +2,7 @@
  * llama-server's JSON on the wire, both ways: the bodies the client sends (chat, prompt count) and the parsers of
  * what it answers (/props, /v1/models, router /models, /slots). Pure: no I/O, unit-tested directly.
  */
+import { t } from '../base/l10n';
 import { LlamaError } from '../base/errors';
 import type { ChatRequest, ChatRequestMessage, ModelInfo, RouterModel, ServerProps, SlotInfo } from './client';
 
@@ -36,14 +37,14 @@ function boolRecord(value: unknown): Record<string, boolean> | undefined {
 
 /** GET /props → ServerProps. Exported for tests and the fixture replay. */
 export function parseProps(json: unknown): ServerProps {
-  if (!isObject(json)) throw new LlamaError({ kind: 'unknown', message: 'GET /props returned something other than an object.' });
+  if (!isObject(json)) throw new LlamaError({ kind: 'unknown', message: t('{0} returned something other than an object.', 'GET /props') });
   const settings = isObject(json.default_generation_settings) ? json.default_generation_settings : {};
   const nCtx = optNumber(settings.n_ctx) ?? optNumber(json.n_ctx);
   if (nCtx === undefined) {
     throw new LlamaError({
       kind: 'unknown',
-      message: 'GET /props has no default_generation_settings.n_ctx: is this llama-server?',
-      hint: 'Check that llamaChat.serverUrl points at llama-server',
+      message: t('{0} has no {1}: is this llama-server?', 'GET /props', 'default_generation_settings.n_ctx'),
+      hint: t('Check that {0} points at llama-server', 'llamaChat.serverUrl'),
     });
   }
   const props: ServerProps = { nCtx };

@@ -3,6 +3,7 @@
  * else `/apply-template` + `/tokenize` (exact for text), else an estimate. What works is remembered per client.
  */
 import { LlamaError } from '../base/errors';
+import { t } from '../base/l10n';
 import type { ChatRequest, PromptCount } from './client';
 import { IMAGE_TOKEN_ESTIMATE, estimatePromptTokens, estimateTextTokens } from '../session/contextBudget';
 import { MISSING_ENDPOINT } from './llamaHttp';
@@ -109,7 +110,7 @@ export class PromptCounter {
   async tokenize(text: string, signal?: AbortSignal, options: TokenizeOptions = {}): Promise<number[]> {
     const json = await this.http.postJson('/tokenize', { content: text, add_special: options.addSpecial ?? false }, signal, options.quiet);
     const tokens = isObject(json) && Array.isArray(json.tokens) ? (json.tokens as unknown[]) : undefined;
-    if (tokens === undefined) throw new LlamaError({ kind: 'unknown', message: 'POST /tokenize returned no tokens array.' });
+    if (tokens === undefined) throw new LlamaError({ kind: 'unknown', message: t('{0} returned no tokens array.', 'POST /tokenize') });
     // Plain ids, or {id, piece} when pieces were requested.
     return tokens.map((t) => (typeof t === 'number' ? t : isObject(t) && typeof t.id === 'number' ? t.id : -1));
   }
@@ -119,7 +120,7 @@ export class PromptCounter {
     const tokens = isObject(json) ? optNumber(json.input_tokens) : undefined;
     if (tokens === undefined) {
       // Something answers there, but not with a count: treat it like a missing endpoint.
-      throw new LlamaError({ kind: 'unknown', status: 404, message: 'POST /v1/chat/completions/input_tokens returned no input_tokens.' });
+      throw new LlamaError({ kind: 'unknown', status: 404, message: t('{0} returned no {1}.', 'POST /v1/chat/completions/input_tokens', 'input_tokens') });
     }
     return { tokens, exact: true };
   }
@@ -129,7 +130,7 @@ export class PromptCounter {
     const body = buildCountBody(images > 0 ? withoutImages(req) : req);
     const json = await this.http.postJson('/apply-template', body, signal, true);
     if (!isObject(json) || typeof json.prompt !== 'string') {
-      throw new LlamaError({ kind: 'unknown', status: 404, message: 'POST /apply-template returned no prompt.' });
+      throw new LlamaError({ kind: 'unknown', status: 404, message: t('{0} returned no prompt.', 'POST /apply-template') });
     }
     // add_special: the server tokenizes a chat prompt with BOS (and parses special tokens, as /tokenize does).
     const tokens = await this.tokenize(json.prompt, signal, { addSpecial: true, quiet: true });

@@ -5,6 +5,7 @@
  */
 import type { Dispatcher } from 'undici';
 import { LlamaError, errorText } from '../base/errors';
+import { t } from '../base/l10n';
 import { displayUrl, networkError } from './httpErrors';
 import { ERROR_BODY_LIMIT, readText, undici } from './llamaHttp';
 import type { LlamaHttp, ResponseBody } from './llamaHttp';
@@ -45,7 +46,7 @@ export function parseStreamList(json: unknown, ids: readonly string[]): StreamIn
       : isObject(json) && Array.isArray(json.data)
         ? (json.data as unknown[])
         : undefined;
-  if (list === undefined) throw new LlamaError({ kind: 'unknown', status: 404, message: 'The streams lookup answered no list.' });
+  if (list === undefined) throw new LlamaError({ kind: 'unknown', status: 404, message: t('The streams lookup answered no list.') });
   const wanted = new Set(ids);
   const out: StreamInfo[] = [];
   for (const item of list) {
@@ -121,12 +122,12 @@ export class ResumableStreams {
    * are missing the lookup endpoint decides: a server without it has no resumable streams (remembered).
    */
   async open(id: string, from: number, signal: AbortSignal | undefined): Promise<OpenedStream | NotOpened> {
-    if (this.api === 'none') return { ok: false, retry: false, why: 'this llama-server has no resumable streams' };
+    if (this.api === 'none') return { ok: false, retry: false, why: t('this llama-server has no resumable streams') };
     let key: string | undefined;
     try {
       key = await this.http.readKey();
     } catch {
-      return { ok: false, retry: false, why: 'the API key could not be read' };
+      return { ok: false, retry: false, why: t('the API key could not be read') };
     }
     const known = this.api;
     for (const api of known !== undefined ? [known] : STREAM_APIS) {
@@ -155,17 +156,17 @@ export class ResumableStreams {
       }
       await readText(res.body, ERROR_BODY_LIMIT);
       if (res.statusCode === 401 || res.statusCode === 403 || res.statusCode >= 500) {
-        return { ok: false, retry: res.statusCode >= 500, why: `the server answered HTTP ${res.statusCode}` };
+        return { ok: false, retry: res.statusCode >= 500, why: t('the server answered HTTP {0}', res.statusCode) };
       }
       // 400/404/405 (or anything but an event stream): not this spelling, or no such stream.
     }
-    if (known !== undefined) return { ok: false, retry: false, why: 'the server no longer has this stream' };
+    if (known !== undefined) return { ok: false, retry: false, why: t('the server no longer has this stream') };
     const supported = await this.hasStreamLookup(signal);
     if (!supported && !signal?.aborted) {
       this.api = 'none';
       this.http.logger.info(`${displayUrl(this.http.baseUrl)} has no resumable streams (GET /v1/stream: not found); a dropped stream ends the answer.`);
     }
-    return { ok: false, retry: false, why: supported ? 'the server no longer has this stream' : 'this llama-server has no resumable streams' };
+    return { ok: false, retry: false, why: supported ? t('the server no longer has this stream') : t('this llama-server has no resumable streams') };
   }
 
   /** Whether the server answers a streams lookup (`POST /v1/streams/lookup` or the newer `GET /v1/streams`). */

@@ -3,6 +3,7 @@
  * unloading one (POST /models/load, /models/unload).
  */
 import { LlamaError } from '../base/errors';
+import { t } from '../base/l10n';
 import type { RouterModel } from './client';
 import { isMissing, isNotJson } from './llamaHttp';
 import type { LlamaHttp } from './llamaHttp';
@@ -36,8 +37,8 @@ export class RouterModels {
     const json = await this.http.postJson(`/models/${action}`, { model: id }, signal);
     const answer = (json ?? {}) as { success?: unknown; message?: unknown };
     if (answer.success === false) {
-      const why = typeof answer.message === 'string' ? answer.message : 'the server did not do it';
-      throw new LlamaError({ kind: 'unknown', message: `llama-server could not ${action} ${id}: ${why}.` });
+      const why = typeof answer.message === 'string' ? answer.message : t('the server did not do it');
+      throw new LlamaError({ kind: 'unknown', message: action === 'load' ? t('llama-server could not load {0}: {1}.', id, why) : t('llama-server could not unload {0}: {1}.', id, why) });
     }
     this.http.logger.info(`${action === 'load' ? 'Loading' : 'Unloaded'} model ${id}`);
   }

@@ -4,6 +4,7 @@
  * and not asked again).
  */
 import { LlamaError, errorText } from '../base/errors';
+import { t } from '../base/l10n';
 import type { ModelInfo, ServerProps, SlotInfo } from './client';
 import { displayUrl } from './httpErrors';
 import { ERROR_BODY_LIMIT, isMissing, isNotJson, readText } from './llamaHttp';
@@ -92,8 +93,8 @@ export class ServerInfo {
       else if (props === undefined) {
         throw new LlamaError({
           kind: 'unknown',
-          message: `${displayUrl(http.baseUrl)} does not say its context size (no /props, no context length in /v1/models).`,
-          hint: 'Set the context size in the settings',
+          message: t('{0} does not say its context size (no {1}, no context length in {2}).', displayUrl(http.baseUrl), '/props', '/v1/models'),
+          hint: t('Set the context size in the settings'),
         });
       }
     }
@@ -137,8 +138,8 @@ export class ServerInfo {
       if (LlamaError.is(err) && err.status !== undefined) http.logger.warn(`GET /slots → ${err.status}: ${err.message}`);
       if (LlamaError.is(err) && err.status === 501) {
         const info = err.toInfo();
-        info.message = `This llama-server does not offer the /slots endpoint (HTTP ${err.status}).`;
-        info.hint = 'Restart llama-server with --slots (or a newer version) to see slot usage';
+        info.message = t('This llama-server does not offer the {0} endpoint (HTTP {1}).', '/slots', err.status);
+        info.hint = t('Restart llama-server with {0} (or a newer version) to see slot usage', '--slots');
         throw new LlamaError(info, { cause: err });
       }
       throw err;

@@ -9,6 +9,7 @@ import { errorText } from '../base/errors';
 import type { Clock } from '../base/clock';
 import { systemClock } from '../base/clock';
 import { Emitter } from '../base/disposable';
+import { t } from '../base/l10n';
 import type { IDisposable } from '../base/disposable';
 import type { ErrorInfo } from '../base/errors';
 import type { FinishReason, StreamEvent, Usage } from '../base/events';
@@ -157,15 +158,15 @@ export async function runLmRequest(o: LmRequestOptions): Promise<LmRequestResult
     const seconds = Math.round(stalledAfterMs / 1000);
     throw new LmRequestError(
       'stalled',
-      `llama-server sent nothing for ${seconds} s (llamaChat.staleSeconds): the request was stopped. Check the server, then send again.`,
+      t('llama-server sent nothing for {0} s ({1}): the request was stopped. Check the server, then send again.', seconds, 'llamaChat.staleSeconds'),
     );
   }
-  if (o.signal?.aborted) throw new LmRequestError('cancelled', 'The request was cancelled.');
+  if (o.signal?.aborted) throw new LmRequestError('cancelled', t('The request was cancelled.'));
   if (failure) {
     const message = failure.hint ? `${failure.message} ${failure.hint}` : failure.message;
     throw new LmRequestError('failed', message, failure);
   }
-  if (!done) throw new LmRequestError('failed', 'The stream ended before the answer was complete.');
+  if (!done) throw new LmRequestError('failed', t('The stream ended before the answer was complete.'));
   return { finishReason, usage, summary, text };
 }
 

@@ -25,6 +25,7 @@ import * as contextActions from './sessionContextActions';
 import type { SessionEvent } from './sessionEvents';
 import { resumeDropped } from './sessionResume';
 import { StreamRunner } from './sessionStream';
+import { t } from '../base/l10n';
 
 export type { ChatSessionOptions } from './sessionCore';
 export { BUSY_AFTER_MS, STATS_INTERVAL_MS } from './sessionStream';
@@ -121,7 +122,7 @@ export class ChatSession extends Disposable implements ChatSessionApi {
       return this.retryLive(chatId, state);
     }
     if (state) {
-      return { ok: false, reason: 'busy', detail: 'Another answer is being generated in this chat; stop it first.' };
+      return { ok: false, reason: 'busy', detail: t('Another answer is being generated in this chat; stop it first.') };
     }
     return this.regenerateAnswer(chatId, messageId, 'retry');
   }
@@ -150,15 +151,15 @@ export class ChatSession extends Disposable implements ChatSessionApi {
   async skipThinking(chatId: string, messageId: string): Promise<ActionOutcome> {
     const { streamer, logger } = this.core;
     const state = this.core.streams.get(chatId);
-    if (!state || state.message.id !== messageId) return { ok: false, reason: 'target-changed', detail: 'That answer is no longer being generated.' };
-    if (state.message.content) return { ok: false, reason: 'already-finished', detail: 'The answer has stopped thinking already.' };
+    if (!state || state.message.id !== messageId) return { ok: false, reason: 'target-changed', detail: t('That answer is no longer being generated.') };
+    if (state.message.content) return { ok: false, reason: 'already-finished', detail: t('The answer has stopped thinking already.') };
     if (!streamer.controlReasoning || state.completionId === undefined) {
-      return { ok: false, reason: 'invalid', detail: 'This server cannot end thinking early.' };
+      return { ok: false, reason: 'invalid', detail: t('This server cannot end thinking early.') };
     }
     try {
       await streamer.controlReasoning(state.completionId, 'reasoning_end');
     } catch (err) {
-      return { ok: false, reason: 'invalid', detail: `The server did not end the thinking: ${errorText(err)}` };
+      return { ok: false, reason: 'invalid', detail: t('The server did not end the thinking: {0}', errorText(err)) };
     }
     logger.info(`Asked the server to end the thinking of answer ${messageId}`);
     return { ok: true, chatId, messageId };
@@ -209,7 +210,7 @@ export class ChatSession extends Disposable implements ChatSessionApi {
     return core.withIdleChat(chatId, async (chat) => {
       const index = indexTree(chat.messages);
       const leafId = leafForVersion(index, messageId);
-      if (leafId === undefined) return { ok: false, reason: 'unknown-message', detail: 'That version is no longer in this chat.' };
+      if (leafId === undefined) return { ok: false, reason: 'unknown-message', detail: t('That version is no longer in this chat.') };
       const edit = planSelectVersion(chat, index, leafId);
       if (edit?.leafId !== undefined) {
         if (!(await core.persisted(() => core.repository.editTree(chatId, edit)))) return core.unsaved();
@@ -329,10 +330,10 @@ export class ChatSession extends Disposable implements ChatSessionApi {
   async forkChat(chatId: string, messageId: string): Promise<Chat> {
     const { core } = this;
     const chat = await core.repository.getChat(chatId);
-    if (!chat) throw new Error(`Unknown chat ${chatId}`);
+    if (!chat) throw new Error(t('Unknown chat {0}', chatId));
     const index = indexTree(chat.messages);
     const path = pathTo(index, messageId);
-    if (path.length === 0) throw new Error(`Message ${messageId} is not in chat ${chatId}`);
+    if (path.length === 0) throw new Error(t('Message {0} is not in chat {1}', messageId, chatId));
     // A streaming answer is forked with the text it has so far.
     const live = core.streams.get(chatId);
     const source = live ? path.map((m) => (m.id === live.message.id ? { ...m, content: live.message.content, reasoning: live.message.reasoning } : m)) : path;

@@ -11,6 +11,7 @@ import type { ActionOutcome } from './sessionApi';
 import { errorText } from './sessionCore';
 import type { SessionCore } from './sessionCore';
 import type { StreamRunner } from './sessionStream';
+import { t } from '../base/l10n';
 
 /** The ping interval asked of llama-server: about a quarter of the stale limit, at least 1 s. */
 export function pingSeconds(staleSeconds: number): number {
@@ -115,7 +116,7 @@ export class AnswerStarter {
     const { core } = this;
     const text = await core.context.summarize(covered);
     const summary: ContextSummary = { text, covers: covered.map((m) => m.id), createdAt: core.clock.now() };
-    if (!(await core.persisted(() => core.repository.updateMessage(chatId, host.id, { summary })))) throw new Error('the summary could not be saved');
+    if (!(await core.persisted(() => core.repository.updateMessage(chatId, host.id, { summary })))) throw new Error(t('the summary could not be saved'));
     host.summary = summary;
     core.logger.info(`Summarized ${covered.length} earlier messages of chat ${chatId} (${text.length} characters)`);
     core.fire({ type: 'chatChanged', chatId });

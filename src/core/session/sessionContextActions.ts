@@ -10,6 +10,7 @@ import type { AnswerStarter } from './sessionAnswer';
 import type { ActionOutcome, DraftMeasure } from './sessionApi';
 import { errorText, newQuestion } from './sessionCore';
 import type { SessionCore } from './sessionCore';
+import { t } from '../base/l10n';
 
 /** The size of the request a draft would send now, fitted as a send would fit it (no summary is made). */
 export async function measureDraft(
@@ -43,8 +44,8 @@ export function continueAnswer(core: SessionCore, starter: AnswerStarter, chatId
   return core.withIdleChat(chatId, async (chat) => {
     const index = indexTree(chat.messages);
     const target = index.byId.get(messageId);
-    if (!target) return { ok: false, reason: 'unknown-message', detail: 'That answer is no longer in this chat.' };
-    if (target.role !== 'assistant' || !target.content) return { ok: false, reason: 'invalid', detail: 'Only an answer with text can be continued.' };
+    if (!target) return { ok: false, reason: 'unknown-message', detail: t('That answer is no longer in this chat.') };
+    if (target.role !== 'assistant' || !target.content) return { ok: false, reason: 'invalid', detail: t('Only an answer with text can be continued.') };
     return await starter.start(chatId, pathTo(index, messageId), { continueOf: target });
   });
 }
@@ -54,7 +55,7 @@ export async function continueInNewChat(core: SessionCore, starter: AnswerStarte
   if (!chat) return core.unknownChat(chatId);
   const path = pathTo(indexTree(chat.messages), messageId);
   const answer = path[path.length - 1];
-  if (!answer || answer.role !== 'assistant') return { ok: false, reason: 'unknown-message', detail: 'That answer is no longer in this chat.' };
+  if (!answer || answer.role !== 'assistant') return { ok: false, reason: 'unknown-message', detail: t('That answer is no longer in this chat.') };
   let from = path.length - 1;
   while (from > 0 && path[from].role !== 'user') from--;
   const live = core.streams.get(chatId);
@@ -74,12 +75,12 @@ export function compactChat(core: SessionCore, starter: AnswerStarter, chatId: s
     while (last > 0 && path[last].role !== 'user') last--;
     const covered = path.slice(0, last).filter((m) => m.role !== 'system');
     if (last <= 0 || covered.length < 2) {
-      return { ok: false, reason: 'invalid', detail: 'There are not enough earlier messages to summarize (the last question and its answer stay as they are).' };
+      return { ok: false, reason: 'invalid', detail: t('There are not enough earlier messages to summarize (the last question and its answer stay as they are).') };
     }
     try {
       await starter.storeSummary(chatId, path[last], covered);
     } catch (err) {
-      return { ok: false, reason: 'invalid', detail: `The server could not summarize the chat: ${errorText(err)}` };
+      return { ok: false, reason: 'invalid', detail: t('The server could not summarize the chat: {0}', errorText(err)) };
     }
     return { ok: true, chatId, messageId: path[last].id };
   });
@@ -88,7 +89,7 @@ export function compactChat(core: SessionCore, starter: AnswerStarter, chatId: s
 export function editSummary(core: SessionCore, chatId: string, messageId: string, text: string): Promise<ActionOutcome> {
   return core.withIdleChat(chatId, async (chat) => {
     const m = chat.messages.find((x) => x.id === messageId);
-    if (!m?.summary) return { ok: false, reason: 'unknown-message', detail: 'That summary is no longer in this chat.' };
+    if (!m?.summary) return { ok: false, reason: 'unknown-message', detail: t('That summary is no longer in this chat.') };
     const summary: ContextSummary = { ...m.summary, text: text.trim() || m.summary.text };
     if (!(await core.persisted(() => core.repository.updateMessage(chatId, messageId, { summary })))) return core.unsaved();
     core.fire({ type: 'chatChanged', chatId });

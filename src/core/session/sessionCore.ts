@@ -20,6 +20,7 @@ import type { ActionOutcome, SessionSettings } from './sessionApi';
 import type { SessionEvent } from './sessionEvents';
 import { ContextFitter } from './sessionContext';
 import type { StaleWatchdog } from './watchdog';
+import { t } from '../base/l10n';
 
 export interface ChatSessionOptions {
   streamer: ChatStreamer;
@@ -166,25 +167,25 @@ export class SessionCore implements IDisposable {
   }
 
   checkBusy(chatId: string): ActionOutcome | undefined {
-    if (this.closed) return { ok: false, reason: 'busy', detail: 'The session is shutting down.' };
+    if (this.closed) return { ok: false, reason: 'busy', detail: t('The session is shutting down.') };
     if (this.streams.has(chatId) || this.reserved.has(chatId)) {
-      return { ok: false, reason: 'busy', detail: 'This chat is still answering; stop it or wait for it to finish.' };
+      return { ok: false, reason: 'busy', detail: t('This chat is still answering; stop it or wait for it to finish.') };
     }
     return undefined;
   }
 
   notStreaming(chatId: string): ActionOutcome {
     const last = this.lastEnded.get(chatId);
-    if (last) return { ok: false, reason: 'already-finished', detail: `The answer already ended (${last}).` };
-    return { ok: false, reason: 'not-streaming', detail: 'No answer is being generated in this chat.' };
+    if (last) return { ok: false, reason: 'already-finished', detail: t('The answer already ended ({0}).', last) };
+    return { ok: false, reason: 'not-streaming', detail: t('No answer is being generated in this chat.') };
   }
 
   unknownChat(chatId: string): ActionOutcome {
-    return { ok: false, reason: 'unknown-chat', detail: `There is no chat ${chatId}.` };
+    return { ok: false, reason: 'unknown-chat', detail: t('There is no chat {0}.', chatId) };
   }
 
   unsaved(): ActionOutcome {
-    return { ok: false, reason: 'invalid', detail: 'The chat could not be saved, so nothing was sent. See the log for the storage error.' };
+    return { ok: false, reason: 'invalid', detail: t('The chat could not be saved, so nothing was sent. See the log for the storage error.') };
   }
 
   hasChat(chatId: string): boolean {
@@ -232,7 +233,7 @@ export class SessionCore implements IDisposable {
   storageError(err: unknown): void {
     const message = errorText(err);
     this.logger.error(`Could not save the chat: ${message}`);
-    this.fire({ type: 'storageError', error: { kind: 'storage', message: `Could not save the chat: ${message}` } });
+    this.fire({ type: 'storageError', error: { kind: 'storage', message: t('Could not save the chat: {0}', message) } });
   }
 
   /** A short, bounded question to the server that never throws (undefined when it fails or times out). */

@@ -6,6 +6,7 @@
 import type { ChatMessage, MessagePatch, MessageStatus } from '../chats/chat';
 import type { ChatRequest, ServerProps } from '../server/client';
 import { modelNameOf } from '../server/connection';
+import { t } from '../base/l10n';
 import type { ErrorInfo } from '../base/errors';
 import type { StreamEvent } from '../base/events';
 import { ThroughputMeter } from './meter';
@@ -123,7 +124,7 @@ export class StreamRunner {
       }
     } catch (err) {
       // The contract says streamers never throw; if one does, the answer still gets a final status.
-      state.error = { kind: 'unknown', message: `The stream failed: ${errorText(err)}` };
+      state.error = { kind: 'unknown', message: t('The stream failed: {0}', errorText(err)) };
     }
     await this.finalize(state, { kind: 'natural' });
   }
@@ -149,10 +150,10 @@ export class StreamRunner {
     const state = this.core.streams.get(chatId);
     if (!state) return this.core.notStreaming(chatId);
     if (state.terminal || state.finalizing) {
-      return { ok: false, reason: 'already-finished', detail: 'The answer already finished on its own.' };
+      return { ok: false, reason: 'already-finished', detail: t('The answer already finished on its own.') };
     }
     if (messageId !== undefined && messageId !== state.message.id) {
-      return { ok: false, reason: 'target-changed', detail: 'That answer is no longer being generated; another one is.' };
+      return { ok: false, reason: 'target-changed', detail: t('That answer is no longer being generated; another one is.') };
     }
     state.controller.abort();
     await this.finalize(state, cause);
@@ -350,11 +351,11 @@ function outcome(state: StreamState, cause: EndCause): { status: MessageStatus; 
     case 'shutdown':
       return { status: 'interrupted' };
     case 'discard':
-      return { status: 'failed', error: { kind: 'aborted', message: 'Discarded by the user; the answer is incomplete.' } };
+      return { status: 'failed', error: { kind: 'aborted', message: t('Discarded by the user; the answer is incomplete.') } };
     case 'retry': {
       const s = Math.round(cause.silentMs / 1000);
-      const message = cause.stale ? `Retried after no activity for ${s} s.` : 'Retried by the user.';
-      return { status: 'failed', error: { kind: 'aborted', message, hint: 'A new answer was requested.' } };
+      const message = cause.stale ? t('Retried after no activity for {0} s.', s) : t('Retried by the user.');
+      return { status: 'failed', error: { kind: 'aborted', message, hint: t('A new answer was requested.') } };
     }
     case 'natural':
       if (state.error) {
@@ -363,6 +364,6 @@ function outcome(state: StreamState, cause: EndCause): { status: MessageStatus; 
         return { status: 'failed', error: state.error };
       }
       if (state.terminal || state.finishReason !== undefined) return { status: 'complete' };
-      return { status: 'failed', error: { kind: 'truncated', message: 'The stream ended before the answer was finished.' } };
+      return { status: 'failed', error: { kind: 'truncated', message: t('The stream ended before the answer was finished.') } };
   }
 }

@@ -4,6 +4,7 @@
  */
 import type { SessionCore, StreamState } from './sessionCore';
 import type { SessionEvent } from './sessionEvents';
+import { t } from '../base/l10n';
 
 /** The free-slot check runs before the request is sent, so it gets much less than the stale diagnosis. */
 const SLOT_CHECK_MS = 300;
@@ -86,11 +87,11 @@ export class StreamLiveness {
       }),
       this.core.probe((signal) => streamer.getSlots?.(signal)),
     ]);
-    if (health === undefined && slots === undefined) return 'llama-server is not responding';
+    if (health === undefined && slots === undefined) return t('llama-server is not responding');
     if (!slots) return undefined;
     const processing = slots.filter((s) => s.isProcessing).map((s) => s.id);
-    if (processing.length === 0) return 'llama-server has no request running: the answer was dropped';
-    const which = processing.length === 1 ? `slot ${processing[0]}` : `slots ${processing.join(', ')}`;
-    return `llama-server is still processing this request (${which})`;
+    if (processing.length === 0) return t('llama-server has no request running: the answer was dropped');
+    const which = processing.length === 1 ? t('slot {0}', processing[0]) : t('slots {0}', processing.join(', '));
+    return t('llama-server is still processing this request ({0})', which);
   }
 }

@@ -4,11 +4,13 @@ import type { Chat, ChatMessage, ChatSummary } from '../chats/chat';
 import type { FileStat } from './storeFs';
 import type { BodyRecord, ChatState, FuturePeek, IndexRow } from './storeFormat';
 import { applyRecord } from './storeFormat';
+import { t } from '../base/l10n';
 
 /** Pending records: encoded lines, or an append record still collecting streamed text. */
 export type AppendRecord = Extract<BodyRecord, { t: 'append' }>;
 export type Pending = string | AppendRecord;
 
+/** The read-only reason of a newer version's chat, in English (shown as `t(…)` of it). */
 export const READ_ONLY_NEWER = 'Made by a newer version of Llama Server Chat';
 
 export interface Entry {
@@ -141,10 +143,10 @@ export function makeReadOnly(entry: Entry, peek: FuturePeek, stat: FileStat | un
     updatedAt: peek.updatedAt ?? when,
     messageCount: peek.messageCount ?? 0,
     messages: [],
-    readOnly: READ_ONLY_NEWER,
+    readOnly: t('Made by a newer version of Llama Server Chat'),
   };
   install(entry, { chat, titled: true });
-  entry.readOnly = READ_ONLY_NEWER;
+  entry.readOnly = t('Made by a newer version of Llama Server Chat');
   entry.pending = [];
   entry.needsCompaction = false;
   entry.unsaved = false;

@@ -5,6 +5,7 @@
  * mutates its in-memory chats through the same `applyRecord`, so memory and disk cannot drift apart.
  */
 import type { Chat, ChatMessage, ChatSummary, MessagePatch } from '../chats/chat';
+import { t } from '../base/l10n';
 
 /**
  * Highest format version this build reads and the version it writes.
@@ -236,9 +237,9 @@ export function parseHeader(line: string, expectedId: string): HeaderResult {
   try {
     x = JSON.parse(line);
   } catch {
-    return { ok: false, reason: 'the header line is not valid JSON' };
+    return { ok: false, reason: t('the header line is not valid JSON') };
   }
-  if (!isObj(x) || x.t !== 'header' || !isNum(x.v)) return { ok: false, reason: 'the first line is not a chat header' };
+  if (!isObj(x) || x.t !== 'header' || !isNum(x.v)) return { ok: false, reason: t('the first line is not a chat header') };
   if (x.v > STORE_VERSION) {
     const peek: FuturePeek = { version: x.v };
     if (isStr(x.title)) peek.title = x.title;
@@ -251,9 +252,9 @@ export function parseHeader(line: string, expectedId: string): HeaderResult {
       reason: `it was made by a newer version of Llama Server Chat (format v${x.v}; this version reads up to v${STORE_VERSION})`,
     };
   }
-  if (x.id !== expectedId) return { ok: false, reason: `the header names chat ${String(x.id)}, not ${expectedId}` };
+  if (x.id !== expectedId) return { ok: false, reason: t('the header names chat {0}, not {1}', String(x.id), expectedId) };
   if (!isStr(x.title) || !isNum(x.createdAt) || !isNum(x.updatedAt) || !isNum(x.messageCount)) {
-    return { ok: false, reason: 'the header is missing fields' };
+    return { ok: false, reason: t('the header is missing fields') };
   }
   const header: HeaderRecord = { ...(x as unknown as HeaderRecord), titled: x.titled === true };
   if (!isNum(x.bodyBytes)) delete header.bodyBytes;
@@ -279,7 +280,7 @@ export function parseChatLog(text: string, expectedId: string): LogResult {
   const lines = text.split('\n');
   // Every record ends with '\n', so the element after the last '\n' is empty unless a write was torn.
   let tornTail = lines.pop() !== '';
-  if (lines.length === 0) return { ok: false, reason: 'the file has no complete header line' };
+  if (lines.length === 0) return { ok: false, reason: t('the file has no complete header line') };
   const head = parseHeader(lines[0], expectedId);
   if (!head.ok) return head;
   const h = head.header;
@@ -295,9 +296,9 @@ export function parseChatLog(text: string, expectedId: string): LogResult {
     try {
       rec = JSON.parse(line);
     } catch {
-      problem = 'is not valid JSON';
+      problem = t('is not valid JSON');
     }
-    if (!problem && !isBodyRecord(rec)) problem = 'is not a known record';
+    if (!problem && !isBodyRecord(rec)) problem = t('is not a known record');
     if (!problem) {
       // applyRecord checks before it mutates, so a rejected final record leaves the chat as it was.
       const why = applyRecord(state, rec as BodyRecord);
@@ -308,7 +309,7 @@ export function parseChatLog(text: string, expectedId: string): LogResult {
         tornTail = true;
         break;
       }
-      return { ok: false, reason: `line ${i + 1} ${problem}` };
+      return { ok: false, reason: t('line {0} {1}', i + 1, problem) };
     }
   }
   if (h.v < STORE_VERSION) {

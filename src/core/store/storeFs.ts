@@ -2,6 +2,7 @@
 import { randomBytes } from 'node:crypto';
 import * as fsp from 'node:fs/promises';
 import * as os from 'node:os';
+import { t } from '../base/l10n';
 
 export interface FileStat {
   size: number;
@@ -136,12 +137,12 @@ export function hintFor(err: unknown): string {
   switch (errorCode(err)) {
     case 'ENOSPC':
     case 'EDQUOT':
-      return 'The disk is full. Free some space: the chat is kept in memory and saved when writing works again.';
+      return t('The disk is full. Free some space: the chat is kept in memory and saved when writing works again.');
     case 'EACCES':
     case 'EPERM':
     case 'EROFS':
-      return 'Check the permissions of the extension storage folder: the chat is kept in memory meanwhile.';
+      return t('Check the permissions of the extension storage folder: the chat is kept in memory meanwhile.');
     default:
-      return 'The chat is kept in memory and saving is retried.';
+      return t('The chat is kept in memory and saving is retried.');
   }
 }

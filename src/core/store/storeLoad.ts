@@ -12,6 +12,7 @@ import { errorCode, errorText } from './storeFs';
 import type { ChatState, LogResult } from './storeFormat';
 import { parseChatLog, parseHeader } from './storeFormat';
 import type { StoreSync } from './storeSync';
+import { t } from '../base/l10n';
 
 type OkLog = Extract<LogResult, { ok: true }>;
 
@@ -51,7 +52,7 @@ export class ChatLoader {
       buf = await this.s.fs.readFile(entry.file);
     } catch (err) {
       if (errorCode(err) === 'ENOENT') return { kind: 'gone' };
-      const message = `Could not read chat file ${entry.file}: ${errorText(err)}`;
+      const message = t('Could not read chat file {0}: {1}', entry.file, errorText(err));
       return { kind: 'problem', problem: { file: entry.file, error: { kind: 'storage', message } } };
     }
     const parsed = parseChatLog(buf.toString('utf8'), entry.id);
@@ -139,8 +140,8 @@ export class ChatLoader {
         quarantinedTo: dest,
         error: {
           kind: 'storage',
-          message: `Chat file ${file} could not be read: ${reason}. It was moved to ${dest}.`,
-          hint: 'Other chats are not affected. The moved file is kept for recovery by hand.',
+          message: t('Chat file {0} could not be read: {1}. It was moved to {2}.', file, reason, dest),
+          hint: t('Other chats are not affected. The moved file is kept for recovery by hand.'),
         },
       };
     } catch (err) {
@@ -148,8 +149,8 @@ export class ChatLoader {
         file,
         error: {
           kind: 'storage',
-          message: `Chat file ${file} could not be read: ${reason}. Moving it aside failed: ${errorText(err)}.`,
-          hint: 'Other chats are not affected.',
+          message: t('Chat file {0} could not be read: {1}. Moving it aside failed: {2}.', file, reason, errorText(err)),
+          hint: t('Other chats are not affected.'),
         },
       };
     }

@@ -6,6 +6,7 @@ import { forEachLimit, newEntry, summaryOf } from './storeEntry';
 import type { FileStat } from './storeFs';
 import { errorText, tmpIsAbandoned } from './storeFs';
 import type { StoreSync } from './storeSync';
+import { t } from '../base/l10n';
 
 const OPEN_CONCURRENCY = 32;
 
@@ -25,8 +26,8 @@ export class OpenedFiles {
         file: chatsDir,
         error: {
           kind: 'storage',
-          message: `Could not open the chat folder ${chatsDir}: ${errorText(err)}`,
-          hint: 'Check that the folder exists and is writable; chats are kept in memory only until it is.',
+          message: t('Could not open the chat folder {0}: {1}', chatsDir, errorText(err)),
+          hint: t('Check that the folder exists and is writable; chats are kept in memory only until it is.'),
         },
       });
       return problems;

@@ -24,6 +24,7 @@ import { ChatWriter } from './storeWrite';
 import { ExternalChanges } from './storeExternal';
 import type { WatchFactory } from './storeWatch';
 import { DebouncedWatcher, nodeWatch } from './storeWatch';
+import { t } from '../base/l10n';
 
 export interface SyncOptions {
   dir: string;
@@ -177,7 +178,7 @@ export class StoreSync {
       this.logger.error(`ChatStore: ${message}`);
       if (!this.indexFailing) {
         this.indexFailing = true;
-        this.problems.fire({ file: this.index.file, error: { kind: 'storage', message, hint: hintFor(err) } });
+        this.problems.fire({ file: this.index.file, error: { kind: 'storage', message: t('Could not save the chat list {0}: {1}', this.index.file, errorText(err)), hint: hintFor(err) } });
       }
       this.scheduleFlush();
     }

@@ -15,6 +15,7 @@ import type { BodyRecord, ChatState } from './storeFormat';
 import { applyRecord, encodeRecord, encodeSnapshot, parseChatLog } from './storeFormat';
 import { writeAtomic } from './storeIndex';
 import type { StoreSync } from './storeSync';
+import { t } from '../base/l10n';
 
 /** What a locked re-check of the file found. */
 export type Refresh = 'same' | 'changed' | 'gone' | 'new';
@@ -222,6 +223,7 @@ export class ChatWriter {
     this.s.logger.error(`ChatStore: ${message}`);
     if (entry.failing) return;
     entry.failing = true;
-    this.s.problems.fire({ file: entry.file, error: { kind: 'storage', message, hint: hintFor(err) } });
+    const shown = action === 'save' ? t('Could not save chat file {0}: {1}', entry.file, errorText(err)) : t('Could not delete chat file {0}: {1}', entry.file, errorText(err));
+    this.s.problems.fire({ file: entry.file, error: { kind: 'storage', message: shown, hint: hintFor(err) } });
   }
 }

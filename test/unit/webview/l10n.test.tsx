@@ -14,6 +14,7 @@ import { AttachmentDetails, ChipList } from '../../../webview/components/attachm
 import { NoticeBanner, ReadOnlyBanner, StaleBanner } from '../../../webview/components/banners';
 import { CodeBlock } from '../../../webview/components/codeBlock';
 import { Composer } from '../../../webview/components/composer';
+import { MessageList } from '../../../webview/components/messageList';
 import type { ComposerProps } from '../../../webview/components/composer';
 import { readBundle, setBundle, t } from '../../../webview/l10n';
 import { renderHtml } from '../../../src/vscode/webviewHtml';
@@ -22,32 +23,19 @@ import { repoRoot } from '../../harness/paths';
 import { englishIn, pseudo, pseudoBundle } from '../../support/pseudoLocale';
 import { click, drop, FakeHost, mount, paste, typeInto, useDom } from './dom';
 
-/**
- * Rendered by files another change is restructuring in this wave (their strings move to t() in a second pass,
- * which deletes this list): the message list (webview/components/messageList.tsx, with webview/markdown/**) is
- * left out of the check by its root element.
- */
-const SECOND_PASS_SUBTREES = ['.messages[role=log]'];
-
-/** The test's own data, never translated: kept out of the check. Mostly non-Latin so little needs listing. */
+/** The test's own data (and setting names), never translated: kept out of the check. Mostly non-Latin so little needs listing. */
 const URL = 'http://127.0.0.1:8080';
-const DATA = [URL, 'llamaChat.serverUrl', 'llama-server -m model.gguf --port 8080'];
+const DATA = [URL, 'llamaChat.serverUrl', 'llamaChat.maxTokens', 'llama-server -m model.gguf --port 8080', 'https://example.com/a.png', 'https://example.com/b.png', 'https://example.com/'];
 const SHOWN_ATTRIBUTES = ['aria-label', 'title', 'placeholder', 'label', 'alt'];
 
 /** Every English word the user would see in `root`, with where it is. */
 function untranslated(root: Element): string[] {
-  const skip = (node: Node): boolean => {
-    const el = node instanceof Element ? node : node.parentElement;
-    return SECOND_PASS_SUBTREES.some((s) => el?.closest(s) !== null && el?.closest(s) !== undefined);
-  };
   const out: string[] = [];
   const walker = root.ownerDocument.createTreeWalker(root, 4 /* NodeFilter.SHOW_TEXT */);
   for (let n = walker.nextNode(); n; n = walker.nextNode()) {
-    if (skip(n)) continue;
     for (const w of englishIn(n.textContent ?? '', DATA)) out.push(`text "${n.textContent}" (${w})`);
   }
   for (const el of Array.from(root.querySelectorAll('*'))) {
-    if (skip(el)) continue;
     for (const attr of SHOWN_ATTRIBUTES) {
       const value = el.getAttribute(attr);
       if (value === null) continue;
@@ -71,6 +59,51 @@ function composer(over: Partial<ComposerProps> = {}): ComposerProps {
 const SELECTION: Attachment = { kind: 'selection', name: 'файл', text: 'ж', startLine: 3, endLine: 10, tokens: 17 };
 const ONE_LINE: Attachment = { kind: 'selection', name: 'файл', text: 'ж', startLine: 3, endLine: 3, tokens: 1 };
 const IMAGE: Attachment = { kind: 'image', name: 'картинка', mime: 'image/png', dataUri: 'data:image/png;base64,iVBORw0KGgo=' };
+
+/** Model output with every Markdown piece that carries words of its own: images, task boxes, code, a link. */
+const MARKDOWN = ['![картинка](https://example.com/a.png) ![](https://example.com/b.png)', '', '- [x] ж', '- [ ] ж', '', '```', '1 + 2', '```', '', '[ссылка](https://example.com/)'].join('\n');
+
+/**
+ * A chat showing every part of the message list: a system message, a long question with an attachment, two
+ * versions of an answer with reasoning, figures, a context divider and Markdown, a summary, and answers failed
+ * (with and without a message), stopped, interrupted, cut by the context and by the answer limit; the last one
+ * streams when `streaming`.
+ */
+function everyMessage(streaming: boolean): Chat {
+  const figures = { model: 'модель', completionTokens: 120, promptTokens: 900, cachedTokens: 600, ctxUsed: 1020, ctxMax: 8192, timings: { predictedPerSecond: 42, promptPerSecond: 1200, ttftMs: 350 } };
+  const m = (id: string, parentId: string | undefined, role: ChatMessage['role'], over: Partial<ChatMessage> = {}): ChatMessage => ({
+    id,
+    ...(parentId !== undefined ? { parentId } : {}),
+    role,
+    content: 'ж',
+    status: 'complete',
+    createdAt: 1,
+    ...over,
+  });
+  const messages: ChatMessage[] = [
+    m('s1', undefined, 'system'),
+    m('u1', 's1', 'user', { content: 'ж\n'.repeat(12), attachments: [SELECTION] }),
+    m('a0', 'u1', 'assistant', figures),
+    m('a1', 'u1', 'assistant', { ...figures, content: MARKDOWN, reasoning: 'ж', context: { omitted: 1, summarized: 1, nCtx: 4096 } }),
+    m('u2', 'a1', 'user', { summary: { text: 'ж', covers: ['u1', 'a1'], createdAt: 1 } }),
+    m('a2', 'u2', 'assistant', { status: 'failed', error: { kind: 'unknown', message: 'Ошибка', hint: 'Совет' } }),
+    m('u3', 'a2', 'user', { summary: { text: 'ж', covers: ['u1'], createdAt: 1 } }),
+    m('a3', 'u3', 'assistant', { status: 'failed' }),
+    m('u4', 'a3', 'user'),
+    m('a4', 'u4', 'assistant', { status: 'stopped', ctxUsed: 10 }),
+    m('u5', 'a4', 'user'),
+    m('a5', 'u5', 'assistant', { status: 'interrupted', context: { omitted: 3, nCtx: 4096 } }),
+    m('u6', 'a5', 'user'),
+    m('a6', 'u6', 'assistant', { finishReason: 'length', limit: 'context', ctxMax: 4096 }),
+    m('u7', 'a6', 'user'),
+    m('a7', 'u7', 'assistant', { finishReason: 'length', limit: 'context' }),
+    m('u8', 'a7', 'user'),
+    m('a8', 'u8', 'assistant', { finishReason: 'length', limit: 'maxTokens' }),
+    m('u9', 'a8', 'user'),
+    m('a9', 'u9', 'assistant', streaming ? { status: 'streaming', content: '', reasoning: 'ж' } : {}),
+  ];
+  return { id: 'c1', title: 'Чат', createdAt: 1, updatedAt: 2, messageCount: messages.length, messages, leafId: 'a9' };
+}
 
 describe('l10n: webview under a pseudo-locale', () => {
   useDom();
@@ -205,6 +238,49 @@ describe('l10n: webview under a pseudo-locale', () => {
     drop(plain.container.querySelector('.composer'), [new File(['x'], 'ж.png', { type: 'image/png' })]);
     await new Promise((resolve) => setTimeout(resolve, 0));
     assert.deepEqual(untranslated(plain.container), [], 'no vision');
+  });
+
+  it('the message list: versions, reasoning, figures, dividers, summaries, Markdown, every final status and cut', () => {
+    const m = mount(<MessageList chat={everyMessage(false)} streaming={[]} reasoning={{ canToggle: true, canSkip: true }} />);
+    const c = m.container;
+    for (const selector of ['.version-switcher', '.reasoning', '.message-footer', '.context-divider', '.summary-block', '.status-failed', '.status-stopped', '.status-interrupted', '.cut-context', '.cut-max-tokens', '.show-more', '.md-link', 'input[type=checkbox]', '.system-label']) {
+      assert.ok(c.querySelector(selector), `${selector} is rendered`);
+    }
+    assert.equal(c.querySelectorAll('.context-divider').length, 2, 'summarized and not sent');
+    assert.deepEqual(untranslated(c), [], 'the whole list');
+    click(c.querySelector('.show-more'));
+    assert.deepEqual(untranslated(c), [], 'a question shown in full');
+    click(c.querySelector('.summary-edit-button'));
+    assert.ok(c.querySelector('.summary-input'), 'the summary is being edited');
+    assert.deepEqual(untranslated(c), [], 'editing a summary');
+    click(c.querySelector('.message-user .icon-button[name=edit]'));
+    assert.ok(c.querySelector('.edit-input'), 'a question is being edited');
+    assert.deepEqual(untranslated(c), [], 'editing a question');
+  });
+
+  it('the message list while an answer streams: every status line, Skip thinking, the reasoning open', () => {
+    const chat = everyMessage(true);
+    const streams: Partial<StreamingInfo>[] = [
+      { phase: 'waiting' },
+      { phase: 'prompt' },
+      { phase: 'prompt', promptProgress: 0.4 },
+      { phase: 'generating' },
+      { reconnecting: true },
+      { stale: true },
+      { stale: true, silentMs: 61_000, diagnosis: 'Диагноз' },
+      { queued: { busy: 4, total: 4 } },
+      { busyMs: 12_000 },
+    ];
+    const m = mount(<MessageList chat={chat} streaming={[]} reasoning={{ canToggle: true, canSkip: true }} />);
+    for (const over of streams) {
+      m.rerender(<MessageList chat={chat} streaming={[stream({ messageId: 'a9', ...over })]} reasoning={{ canToggle: true, canSkip: true }} />);
+      assert.ok(m.container.querySelector('.status-streaming'), `a status line: ${JSON.stringify(over)}`);
+      assert.deepEqual(untranslated(m.container), [], JSON.stringify(over));
+    }
+    m.rerender(<MessageList chat={chat} streaming={[stream({ messageId: 'a9', phase: 'generating' })]} reasoning={{ canToggle: true, canSkip: true }} />);
+    assert.ok(m.container.querySelector('.skip-thinking'), 'Skip thinking is offered');
+    assert.ok(m.container.querySelector('.reasoning[open]'), 'the reasoning is open while the model only thinks');
+    assert.deepEqual(untranslated(m.container), [], 'thinking');
   });
 
   it('chips, attachment details, code blocks and banners', () => {
