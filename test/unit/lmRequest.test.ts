@@ -231,6 +231,17 @@ describe('runLmRequest: tool calls', () => {
     assert.deepEqual(log, [], 'no call is reported');
   });
 
+  it('a call cut by the token limit fails the request saying so', async () => {
+    const { log, settled } = start();
+    await tick();
+    streamer.streams[0].push({ type: 'toolCall', index: 0, id: 'c1', name: 'get_weather', argumentsDelta: '{"city": "Pa' });
+    streamer.streams[0].finish('length');
+    const out = await settled;
+    assert.ok(!out.ok && out.e instanceof LmRequestError);
+    assert.equal(out.e.message, 'The answer reached its token limit in the middle of a call of the tool get_weather: {"city": "Pa');
+    assert.deepEqual(log, []);
+  });
+
   it('a call without a name fails the request; a JSON array is not arguments either', async () => {
     for (const [fragment, message] of [
       [{ argumentsDelta: '{}' }, /without a name/],

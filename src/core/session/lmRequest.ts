@@ -88,7 +88,7 @@ interface PendingToolCall {
 }
 
 /** A joined call's arguments as an object ({} for none); an LmRequestError when they are not a JSON object. */
-function toolCallOf(p: PendingToolCall): LmToolCall {
+function toolCallOf(p: PendingToolCall, cut: boolean): LmToolCall {
   const name = p.name ?? '';
   const id = p.id ?? `call_${p.index}`;
   if (name === '') throw new LmRequestError('failed', t('The model sent a tool call without a name.'));
@@ -102,6 +102,7 @@ function toolCallOf(p: PendingToolCall): LmToolCall {
   }
   if (input === null || typeof input !== 'object' || Array.isArray(input)) {
     const shown = text.length > 80 ? `${text.slice(0, 80)}…` : text;
+    if (cut) throw new LmRequestError('failed', t('The answer reached its token limit in the middle of a call of the tool {0}: {1}', name, shown));
     throw new LmRequestError('failed', t('The model called the tool {0} with arguments that are not a JSON object: {1}', name, shown));
   }
   return { id, name, input: input as Record<string, unknown> };
@@ -131,12 +132,12 @@ export async function runLmRequest(o: LmRequestOptions): Promise<LmRequestResult
   let pendingTool: PendingToolCall | undefined;
   let toolFailure: LmRequestError | undefined;
   /** The call being joined is complete: parsed and reported (a bad one ends the request). */
-  const flushTool = (): void => {
+  const flushTool = (cut = false): void => {
     const p = pendingTool;
     pendingTool = undefined;
     if (p === undefined || toolFailure !== undefined) return;
     try {
-      const call = toolCallOf(p);
+      const call = toolCallOf(p, cut);
       toolCalls.push(call);
       o.onToolCall?.(call);
     } catch (err) {
@@ -182,7 +183,7 @@ export async function runLmRequest(o: LmRequestOptions): Promise<LmRequestResult
         return;
       case 'finish':
         finishReason = event.reason;
-        flushTool();
+        flushTool(event.reason === 'length');
         return;
       case 'usage':
         usage = event.usage;
