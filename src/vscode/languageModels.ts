@@ -8,7 +8,7 @@ import * as vscode from 'vscode';
 import { errorText } from '../core/base/errors';
 import type { Logger } from '../core/base/logger';
 import { displayModelName } from '../core/base/format';
-import type { ChatRequest, ChatRequestMessage, ModelInfo, PromptCount, RouterModel, ServerProps } from '../core/server/client';
+import type { ChatRequest, ChatRequestMessage, ChatToolCall, ModelInfo, PromptCount, RouterModel, ServerProps } from '../core/server/client';
 import type { ServerEntry } from '../core/server/servers';
 import { IMAGE_TOKEN_ESTIMATE, estimateTextTokens, reserveFor } from '../core/session/contextBudget';
 import { LmRequestError, runLmRequest } from '../core/session/lmRequest';
@@ -44,10 +44,16 @@ interface LmModel extends vscode.LanguageModelChatInformation {
   readonly nCtx: number | undefined;
   /** The context size is the server's answer for this model (false: not loaded yet on a router server). */
   readonly exactContext: boolean;
+  /** /props says the model's chat template supports tool calls (`chat_template_caps.supports_tool_calls`). */
+  readonly tools: boolean;
 }
 
 /** n_ctx when nothing says it (an unloaded router model with no context in /v1/models). */
 const UNKNOWN_CONTEXT = 4096;
+
+function toolsOf(props: ServerProps | undefined): boolean {
+  return props?.chatTemplateCaps?.supports_tool_calls === true;
+}
 const TOKEN_CACHE_LIMIT = 500;
 
 function isTextPart(part: unknown): part is { value: string } {
@@ -70,23 +76,41 @@ function textOf(parts: readonly unknown[]): string {
   return parts.map((p) => (isTextPart(p) ? p.value : '')).join('');
 }
 
-/** VS Code's messages as llama-server's: text, images as data: URIs, tool exchanges written out as text. */
-export function toRequestMessages(messages: readonly vscode.LanguageModelChatRequestMessage[]): ChatRequestMessage[] {
+/** A tool result's content as text: its text parts and text/JSON data parts, joined. */
+function resultText(parts: readonly unknown[]): string {
+  return parts.map((p) => (isTextPart(p) ? p.value : isDataPart(p) && (p.mimeType.startsWith('text/') || p.mimeType === 'application/json') ? Buffer.from(p.data).toString('utf8') : '')).join('');
+}
+
+/**
+ * VS Code's messages as llama-server's: text, images as data: URIs. With `tools` (the model's template supports
+ * tool calls) an assistant message's tool calls become its `tool_calls` and each tool result a `tool` message of its
+ * own (before the rest of that user message); without, tool exchanges are written out as text.
+ */
+export function toRequestMessages(messages: readonly vscode.LanguageModelChatRequestMessage[], options: { tools?: boolean } = {}): ChatRequestMessage[] {
   const out: ChatRequestMessage[] = [];
   for (const m of messages) {
     const role: ChatRequestMessage['role'] =
       m.role === vscode.LanguageModelChatMessageRole.Assistant ? 'assistant' : m.role === vscode.LanguageModelChatMessageRole.User ? 'user' : 'system';
     let content = '';
     const images: string[] = [];
+    const toolCalls: ChatToolCall[] = [];
     for (const part of m.content) {
       if (isTextPart(part)) content += part.value;
       else if (isDataPart(part) && part.mimeType.startsWith('image/')) images.push(`data:${part.mimeType};base64,${Buffer.from(part.data).toString('base64')}`);
       else if (isDataPart(part) && (part.mimeType.startsWith('text/') || part.mimeType === 'application/json')) content += Buffer.from(part.data).toString('utf8');
-      else if (isToolCall(part)) content += `\n[tool call ${part.name} ${JSON.stringify(part.input)}]\n`;
-      else if (isToolResult(part)) content += `\n[tool result]\n${textOf(part.content)}\n`;
+      else if (isToolCall(part)) {
+        if (options.tools && role === 'assistant') toolCalls.push({ id: part.callId, name: part.name, arguments: JSON.stringify(part.input ?? {}) });
+        else content += `\n[tool call ${part.name} ${JSON.stringify(part.input)}]\n`;
+      } else if (isToolResult(part)) {
+        if (options.tools) out.push({ role: 'tool', toolCallId: part.callId, content: resultText(part.content) });
+        else content += `\n[tool result]\n${textOf(part.content)}\n`;
+      }
     }
+    // A user message that only carried tool results adds nothing more.
+    if (options.tools && role === 'user' && content === '' && images.length === 0 && m.content.length > 0 && m.content.every(isToolResult)) continue;
     const msg: ChatRequestMessage = { role, content };
     if (images.length > 0) msg.images = images;
+    if (toolCalls.length > 0) msg.toolCalls = toolCalls;
     out.push(msg);
   }
   return out;
@@ -176,7 +200,7 @@ export class LlamaLanguageModels implements vscode.LanguageModelChatProvider<LmM
         }
         const nCtx = props?.nCtx ?? plain.find((p) => p.id === m.id)?.nCtx;
         const image = m.inputModalities.includes('image') || props?.modalities?.vision === true;
-        out.push(this.info(server, several, m.id, m.id, nCtx, props !== undefined, image, props?.buildInfo, m.state));
+        out.push(this.info(server, several, m.id, m.id, nCtx, props !== undefined, image, toolsOf(props), props?.buildInfo, m.state));
       }
       return out;
     }
@@ -189,7 +213,7 @@ export class LlamaLanguageModels implements vscode.LanguageModelChatProvider<LmM
         // The server's default model, unnamed.
       }
     }
-    return [this.info(server, several, undefined, name ?? DEFAULT_MODEL_NAME, props.nCtx, true, props.modalities?.vision === true, props.buildInfo)];
+    return [this.info(server, several, undefined, name ?? DEFAULT_MODEL_NAME, props.nCtx, true, props.modalities?.vision === true, toolsOf(props), props.buildInfo)];
   }
 
   private info(
@@ -200,6 +224,7 @@ export class LlamaLanguageModels implements vscode.LanguageModelChatProvider<LmM
     nCtx: number | undefined,
     exactContext: boolean,
     imageInput: boolean,
+    tools: boolean,
     buildInfo: string | undefined,
     state?: string,
   ): LmModel {
@@ -218,12 +243,13 @@ export class LlamaLanguageModels implements vscode.LanguageModelChatProvider<LmM
       detail,
       maxInputTokens: Math.max(1, ctx - maxOutputTokens),
       maxOutputTokens,
-      // Tool calls need the stream decoder to pass `tool_calls` through, which it does not yet: none are offered.
-      capabilities: { imageInput, toolCalling: false },
+      // Only where the server's template renders tools and parses calls (an unloaded router model: once loaded).
+      capabilities: { imageInput, toolCalling: tools },
       serverUrl: server.url,
       model,
       nCtx: nCtx !== undefined && nCtx > 0 ? nCtx : undefined,
       exactContext,
+      tools,
     };
   }
 
@@ -235,7 +261,15 @@ export class LlamaLanguageModels implements vscode.LanguageModelChatProvider<LmM
     token: vscode.CancellationToken,
   ): Promise<void> {
     const settings = this.o.settings();
-    const request: ChatRequest = { messages: toRequestMessages(messages) };
+    const request: ChatRequest = { messages: toRequestMessages(messages, { tools: model.tools }) };
+    if (model.tools && options.tools !== undefined && options.tools.length > 0) {
+      request.tools = options.tools.map((tool) => ({
+        name: tool.name,
+        description: tool.description,
+        ...(tool.inputSchema !== undefined ? { parameters: tool.inputSchema } : {}),
+      }));
+      request.toolChoice = options.toolMode === vscode.LanguageModelChatToolMode.Required ? 'required' : 'auto';
+    }
     // Other model options are llama-server request fields (top_k, ignore_eos, …): sent as they are.
     const { temperature: _t, max_tokens: _m, maxTokens: _mt, ...extra } = options.modelOptions ?? {};
     if (Object.keys(extra).length > 0) request.extra = extra;
@@ -248,7 +282,7 @@ export class LlamaLanguageModels implements vscode.LanguageModelChatProvider<LmM
     const sub = token.onCancellationRequested(() => abort.abort());
     if (token.isCancellationRequested) abort.abort();
     const client = this.client(model.serverUrl);
-    this.o.logger.info(`VS Code chat: request to ${model.name} (${model.serverUrl}), ${request.messages.length} messages`);
+    this.o.logger.info(`VS Code chat: request to ${model.name} (${model.serverUrl}), ${request.messages.length} messages${request.tools ? `, ${request.tools.length} tools (${request.toolChoice})` : ''}`);
     try {
       const result = await runLmRequest({
         streamer: client,
@@ -258,6 +292,7 @@ export class LlamaLanguageModels implements vscode.LanguageModelChatProvider<LmM
         ctxMax: model.nCtx,
         tracker: this.o.tracker,
         onText: (text) => progress.report(new vscode.LanguageModelTextPart(text)),
+        onToolCall: (call) => progress.report(new vscode.LanguageModelToolCallPart(call.id, call.name, call.input)),
       });
       // The figures VS Code shows in its context ring.
       const DataPart = vscode.LanguageModelDataPart;

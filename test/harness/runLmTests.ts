@@ -19,6 +19,7 @@ import { startLmServer } from './codeServerLm';
 import { startLlamaServer } from './llamaServer';
 import type { LlamaServerHandle } from './llamaServer';
 import { repoRoot, runDir, runStamp } from './paths';
+import { ensureReasoningModel } from './reasoningModel';
 import { DEFAULT_TINY_RECIPE, ensureTinyModel } from './tinyModel';
 import { MOCHA_MARKER, appendTotals, makeWorkspace, mochaLogSink, pruneRuns, runTestsInWorkbench } from './runVscodeTests';
 import type { ExtensionHostRunResult } from './runVscodeTests';
@@ -53,6 +54,7 @@ export async function runLmTests(): Promise<ExtensionHostRunResult & { skipped?:
   const install = await ensureLmCodeServer({ onProgress: progress });
   let backends: Backends | undefined;
   let router: LlamaServerHandle | undefined;
+  let tools: LlamaServerHandle | undefined;
   let server: LmServerHandle | undefined;
   let browser: BrowserHandle | undefined;
   let counts: Counts | undefined;
@@ -68,10 +70,13 @@ export async function runLmTests(): Promise<ExtensionHostRunResult & { skipped?:
     fs.symlinkSync(await ensureTinyModel({ recipe: { ...DEFAULT_TINY_RECIPE, nCtx: 4096 } }), path.join(modelsDir, 'tiny-4k.gguf'));
     router = await startLlamaServer({ modelsDir, onProgress: progress });
     progress(`router-mode llama-server ${router.url}`);
+    // A third server whose chat template supports tool calls (the tiny Qwen3-template model).
+    tools = await startLlamaServer({ model: await ensureReasoningModel({ onProgress: progress }), alias: 'tiny-tools', parallel: 1, onProgress: progress });
+    progress(`tool-calling llama-server ${tools.url}`);
     const workspace = makeWorkspace(path.join(run, 'workspace'));
     server = await startLmServer(install, {
       runDir: path.join(run, 'vscode'),
-      env: { ...backends.env, LLAMA_CHAT_TEST_ROUTER_URL: router.url, LLAMA_CHAT_TEST_COUNTS_FILE: countsFile, LLAMA_CHAT_MOCHA_MARKER: MOCHA_MARKER, LLAMA_CHAT_TEST_RUN_DIR: run },
+      env: { ...backends.env, LLAMA_CHAT_TEST_ROUTER_URL: router.url, LLAMA_CHAT_TEST_TOOLS_URL: tools.url, LLAMA_CHAT_TEST_COUNTS_FILE: countsFile, LLAMA_CHAT_MOCHA_MARKER: MOCHA_MARKER, LLAMA_CHAT_TEST_RUN_DIR: run },
       settings: { 'llamaChat.serverUrl': backends.proxy.url, 'llamaChat.staleSeconds': 3 },
       onProgress: progress,
     });
@@ -89,7 +94,7 @@ export async function runLmTests(): Promise<ExtensionHostRunResult & { skipped?:
     exitCode = exitCode || 1;
     if (fs.existsSync(countsFile)) counts = JSON.parse(fs.readFileSync(countsFile, 'utf8')) as Counts;
   } finally {
-    const stops = [browser?.close(), server?.stop(), backends?.stop(), router?.stop()].filter((p): p is Promise<void> => p !== undefined);
+    const stops = [browser?.close(), server?.stop(), backends?.stop(), router?.stop(), tools?.stop()].filter((p): p is Promise<void> => p !== undefined);
     await Promise.all(stops.map((p) => p.catch(() => undefined)));
   }
   appendTotals(SUITE, counts ?? { passed: 0, failed: 1, skipped: 0 });

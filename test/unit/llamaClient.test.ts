@@ -385,6 +385,41 @@ describe('LlamaClient', () => {
       assert.deepEqual(count.messages, body.messages);
       assert.equal(count.cache_prompt, true);
     });
+
+    it('sends tools as OpenAI functions with tool_choice, and tool exchanges as tool_calls and tool messages', () => {
+      const req: ChatRequest = {
+        messages: [
+          { role: 'user', content: 'Weather?' },
+          { role: 'assistant', content: '', toolCalls: [{ id: 'c1', name: 'get_weather', arguments: '{"city":"Paris"}' }] },
+          { role: 'tool', toolCallId: 'c1', content: 'sunny' },
+          { role: 'assistant', content: 'Checking', toolCalls: [{ id: 'c2', name: 'now', arguments: '{}' }] },
+        ],
+        tools: [
+          { name: 'get_weather', description: 'Weather of a city', parameters: { type: 'object', properties: { city: { type: 'string' } } } },
+          { name: 'now' },
+        ],
+        toolChoice: 'required',
+      };
+      const body = buildChatBody(req);
+      assert.deepEqual(body.tools, [
+        {
+          type: 'function',
+          function: { name: 'get_weather', description: 'Weather of a city', parameters: { type: 'object', properties: { city: { type: 'string' } } } },
+        },
+        { type: 'function', function: { name: 'now' } },
+      ]);
+      assert.equal(body.tool_choice, 'required');
+      assert.deepEqual(body.messages, [
+        { role: 'user', content: 'Weather?' },
+        { role: 'assistant', content: null, tool_calls: [{ id: 'c1', type: 'function', function: { name: 'get_weather', arguments: '{"city":"Paris"}' } }] },
+        { role: 'tool', tool_call_id: 'c1', content: 'sunny' },
+        { role: 'assistant', content: 'Checking', tool_calls: [{ id: 'c2', type: 'function', function: { name: 'now', arguments: '{}' } }] },
+      ]);
+      assert.deepEqual(buildCountBody(req).tools, body.tools, 'the prompt count sees the tools the template renders');
+      const plain = buildChatBody(CHAT);
+      assert.ok(!('tools' in plain) && !('tool_choice' in plain), 'no tools, no tool fields');
+      assert.ok(!('tool_choice' in buildChatBody({ ...CHAT, toolChoice: 'auto' })), 'no tool_choice without tools');
+    });
   });
 
   describe('countPrompt and tokenCount', () => {

@@ -166,6 +166,99 @@ describe('runLmRequest (native chat requests)', () => {
   });
 });
 
+describe('runLmRequest: tool calls', () => {
+  let clock: FakeClock;
+  let streamer: FakeStreamer;
+
+  beforeEach(() => {
+    clock = new FakeClock();
+    streamer = new FakeStreamer();
+  });
+
+  /** Text and tool calls in the order the request reported them. */
+  const start = () => {
+    const log: unknown[] = [];
+    const result = runLmRequest({
+      streamer,
+      request: { messages: [{ role: 'user', content: 'Weather?' }], tools: [{ name: 'get_weather' }], toolChoice: 'required' },
+      staleSeconds: 3,
+      clock,
+      onText: (text) => log.push(text),
+      onToolCall: (call) => log.push(call),
+    });
+    const settled = result.then(
+      (r): { ok: true; r: LmRequestResult } => ({ ok: true, r }),
+      (e: unknown): { ok: false; e: unknown } => ({ ok: false, e }),
+    );
+    return { log, settled };
+  };
+
+  it('joins the fragments per index and reports each call whole when the next starts and at the finish', async () => {
+    const { log, settled } = start();
+    await tick();
+    const stream = streamer.streams[0];
+    assert.deepEqual(stream.request.tools, [{ name: 'get_weather' }], 'the tools reach the client');
+    stream.content('Let me check. ');
+    stream.push({ type: 'toolCall', index: 0, id: 'c1', name: 'get_weather', argumentsDelta: '{"city":' });
+    stream.push({ type: 'toolCall', index: 0, argumentsDelta: ' "Paris"}' });
+    await tick();
+    assert.deepEqual(log, ['Let me check. '], 'a call is not reported while its arguments may still grow');
+    stream.push({ type: 'toolCall', index: 1, name: 'now' });
+    await tick();
+    assert.deepEqual(log[1], { id: 'c1', name: 'get_weather', input: { city: 'Paris' } }, 'the next call started: the first is complete');
+    stream.finish('tool_calls');
+    const out = await settled;
+    assert.ok(out.ok);
+    const second = { id: 'call_1', name: 'now', input: {} };
+    assert.deepEqual(log, ['Let me check. ', { id: 'c1', name: 'get_weather', input: { city: 'Paris' } }, second], 'no id: call_<index>; no arguments: {}');
+    assert.equal(out.r.finishReason, 'tool_calls');
+    assert.deepEqual(out.r.toolCalls, [{ id: 'c1', name: 'get_weather', input: { city: 'Paris' } }, second]);
+    assert.equal(out.r.text, 'Let me check. ');
+  });
+
+  it('arguments that are not a JSON object fail the request with a clear message, and stop the stream', async () => {
+    const { log, settled } = start();
+    await tick();
+    const stream = streamer.streams[0];
+    stream.push({ type: 'toolCall', index: 0, id: 'c1', name: 'get_weather', argumentsDelta: '{"city": "Par' });
+    stream.push({ type: 'toolCall', index: 1, id: 'c2', name: 'get_weather', argumentsDelta: '{}' });
+    const out = await settled;
+    assert.ok(!out.ok);
+    assert.ok(out.e instanceof LmRequestError);
+    assert.equal(out.e.reason, 'failed');
+    assert.equal(out.e.message, 'The model called the tool get_weather with arguments that are not a JSON object: {"city": "Par');
+    assert.equal(stream.aborted, true, 'the rest of the answer is not generated for nothing');
+    assert.deepEqual(log, [], 'no call is reported');
+  });
+
+  it('a call cut by the token limit fails the request saying so', async () => {
+    const { log, settled } = start();
+    await tick();
+    streamer.streams[0].push({ type: 'toolCall', index: 0, id: 'c1', name: 'get_weather', argumentsDelta: '{"city": "Pa' });
+    streamer.streams[0].finish('length');
+    const out = await settled;
+    assert.ok(!out.ok && out.e instanceof LmRequestError);
+    assert.equal(out.e.message, 'The answer reached its token limit in the middle of a call of the tool get_weather: {"city": "Pa');
+    assert.deepEqual(log, []);
+  });
+
+  it('a call without a name fails the request; a JSON array is not arguments either', async () => {
+    for (const [fragment, message] of [
+      [{ argumentsDelta: '{}' }, /without a name/],
+      [{ name: 'f', argumentsDelta: '[1]' }, /with arguments that are not a JSON object: \[1\]/],
+    ] as const) {
+      streamer = new FakeStreamer();
+      const { settled } = start();
+      await tick();
+      streamer.streams[0].push({ type: 'toolCall', index: 0, ...fragment });
+      streamer.streams[0].finish('tool_calls');
+      const out = await settled;
+      assert.ok(!out.ok && out.e instanceof LmRequestError);
+      assert.match(out.e.message, message);
+    }
+  });
+});
+
 describe('mergeStreamSources', () => {
   it("gives the status bar the session's streams and the native chat's as one source", () => {
     const a = new Emitter<SessionEvent>();

@@ -571,3 +571,62 @@ describe('ChatStreamDecoder', () => {
     });
   });
 });
+
+describe('ChatStreamDecoder: tool calls (delta.tool_calls)', () => {
+  /** llama-server's shape (observed on v0.5.0): the first fragment has id, type and name; then argument pieces. */
+  const body = bytes(
+    sse(
+      delta({ role: 'assistant', content: null }),
+      delta({ tool_calls: [{ index: 0, id: 'c1', type: 'function', function: { name: 'get_weather', arguments: '{"ci' } }] }),
+      delta({ tool_calls: [{ index: 0, function: { arguments: 'ty": "Pär' } }] }),
+      delta({ tool_calls: [{ index: 0, function: { arguments: 'is"}' } }] }),
+      delta({ tool_calls: [{ index: 1, id: 'c2', type: 'function', function: { name: 'now', arguments: '{}' } }] }),
+      delta({}, 'tool_calls'),
+      '[DONE]',
+    ),
+  );
+  const expected: StreamEvent[] = [
+    { type: 'role', role: 'assistant' },
+    { type: 'toolCall', index: 0, id: 'c1', name: 'get_weather', argumentsDelta: '{"ci' },
+    { type: 'toolCall', index: 0, argumentsDelta: 'ty": "Pär' },
+    { type: 'toolCall', index: 0, argumentsDelta: 'is"}' },
+    { type: 'toolCall', index: 1, id: 'c2', name: 'now', argumentsDelta: '{}' },
+    { type: 'finish', reason: 'tool_calls' },
+    { type: 'done' },
+  ];
+
+  it('emits each fragment as a toolCall event with its index, then finish tool_calls', () => {
+    assert.deepEqual(decodeChatStream([body]), expected);
+  });
+
+  it('gives the same events wherever the network splits the body (one byte at a time, any cuts)', () => {
+    assert.deepEqual(decodeChatStream(oneByteChunks(body)), expected);
+    fc.assert(
+      fc.property(fc.array(fc.integer({ min: 1, max: body.length - 1 }), { maxLength: 12 }), (cuts) => {
+        assert.deepEqual(decodeChatStream(splitAt(body, cuts)), expected);
+      }),
+      { numRuns: 100 },
+    );
+  });
+
+  it('takes the position for a missing index; an empty entry or a non-object adds nothing (the frame is alive)', () => {
+    const events = decodeChatStream([
+      bytes(
+        sse(
+          delta({ tool_calls: [{ function: { name: 'a' } }, { function: { name: 'b', arguments: '' } }] }),
+          delta({ tool_calls: [{ index: 0, function: {} }, 'x', null] }),
+          delta({ content: 'ok' }, 'stop'),
+          '[DONE]',
+        ),
+      ),
+    ]);
+    assert.deepEqual(events, [
+      { type: 'toolCall', index: 0, name: 'a' },
+      { type: 'toolCall', index: 1, name: 'b' },
+      { type: 'alive', ping: false },
+      { type: 'content', text: 'ok' },
+      { type: 'finish', reason: 'stop' },
+      { type: 'done' },
+    ]);
+  });
+});

@@ -35,6 +35,12 @@ export type StreamEvent =
   | { type: 'role'; role: string; id?: string }
   | { type: 'content'; text: string }
   | { type: 'reasoning'; text: string }
+  /**
+   * A fragment of a tool call (`delta.tool_calls[]`): `index` says which call of the answer it belongs to; `id`,
+   * `name` come once (on the call's first fragment), `argumentsDelta` is the next piece of the arguments' JSON text.
+   * A consumer joins the fragments per index; the answer then ends with `finish` reason `tool_calls`.
+   */
+  | { type: 'toolCall'; index: number; id?: string; name?: string; argumentsDelta?: string }
   | { type: 'progress'; progress: PromptProgress }
   | { type: 'timings'; timings: ServerTimings }
   | { type: 'finish'; reason: FinishReason }

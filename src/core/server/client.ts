@@ -1,9 +1,30 @@
 /** What the session controller needs from a llama-server client; the undici implementation is LlamaClient. */
 import type { StreamEvent } from '../base/events';
 
+/** A tool call of an earlier answer, sent back as the assistant message's `tool_calls`. */
+export interface ChatToolCall {
+  id: string;
+  name: string;
+  /** The arguments as JSON text (OpenAI's `function.arguments`). */
+  arguments: string;
+}
+
+/** A tool the model may call: OpenAI's `{type: 'function', function: {name, description, parameters}}`. */
+export interface ChatTool {
+  name: string;
+  description?: string;
+  /** JSON schema of the arguments. */
+  parameters?: object;
+}
+
 export interface ChatRequestMessage {
-  role: 'system' | 'user' | 'assistant';
+  /** `tool`: the result of the tool call `toolCallId`, sent as `{role: 'tool', tool_call_id, content}`. */
+  role: 'system' | 'user' | 'assistant' | 'tool';
   content: string;
+  /** An assistant message's tool calls (its content may then be empty). */
+  toolCalls?: ChatToolCall[];
+  /** A `tool` message: the id of the call it answers. */
+  toolCallId?: string;
   /** Images (data: URIs) sent with this message as `image_url` parts after its text. */
   images?: string[];
   /** An earlier answer's reasoning, sent as `reasoning_content` (llamaChat.sendReasoning). */
@@ -23,6 +44,10 @@ export interface ChatRequest {
    * `continue_final_message: true` with `add_generation_prompt: false`.
    */
   continueFinalMessage?: boolean;
+  /** Tools the model may call (`tools`); only for a server whose template supports tool calls. */
+  tools?: ChatTool[];
+  /** `tool_choice`: `required` makes the server constrain the answer to tool calls. */
+  toolChoice?: 'auto' | 'required' | 'none';
   /** Extra fields merged into the request body (e.g. top_k). */
   extra?: Record<string, unknown>;
   /**

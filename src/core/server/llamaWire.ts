@@ -121,13 +121,33 @@ export function parseSlots(json: unknown): SlotInfo[] {
 }
 
 type WirePart = { type: 'text'; text: string } | { type: 'image_url'; image_url: { url: string } };
-type WireMessage = { role: ChatRequestMessage['role']; content: string | WirePart[]; reasoning_content?: string };
+type WireToolCall = { id: string; type: 'function'; function: { name: string; arguments: string } };
+type WireMessage = {
+  role: ChatRequestMessage['role'];
+  content: string | WirePart[] | null;
+  reasoning_content?: string;
+  tool_calls?: WireToolCall[];
+  tool_call_id?: string;
+};
+type WireTool = { type: 'function'; function: { name: string; description?: string; parameters?: object } };
 
-/** Request messages as the OpenAI-compatible API takes them: a message with images becomes text + image_url parts. */
+/**
+ * Request messages as the OpenAI-compatible API takes them: a message with images becomes text + image_url parts;
+ * an assistant message's tool calls become `tool_calls` (its content null when it has no text); a tool result
+ * becomes `{role: 'tool', tool_call_id, content}`.
+ */
 export function toWireMessages(messages: readonly ChatRequestMessage[]): WireMessage[] {
   return messages.map((m) => {
     let wire: WireMessage;
-    if (m.images === undefined || m.images.length === 0) {
+    if (m.role === 'tool') {
+      wire = { role: 'tool', tool_call_id: m.toolCallId ?? '', content: m.content };
+    } else if (m.toolCalls !== undefined && m.toolCalls.length > 0) {
+      wire = {
+        role: m.role,
+        content: m.content === '' ? null : m.content,
+        tool_calls: m.toolCalls.map((c) => ({ id: c.id, type: 'function', function: { name: c.name, arguments: c.arguments } })),
+      };
+    } else if (m.images === undefined || m.images.length === 0) {
       wire = { role: m.role, content: m.content };
     } else {
       const parts: WirePart[] = [];
@@ -157,6 +177,15 @@ export function buildChatBody(req: ChatRequest): Record<string, unknown> {
   if (req.continueFinalMessage === true) {
     body.continue_final_message = true;
     body.add_generation_prompt = false;
+  }
+  if (req.tools !== undefined && req.tools.length > 0) {
+    body.tools = req.tools.map((tool): WireTool => {
+      const fn: WireTool['function'] = { name: tool.name };
+      if (tool.description !== undefined) fn.description = tool.description;
+      if (tool.parameters !== undefined) fn.parameters = tool.parameters;
+      return { type: 'function', function: fn };
+    });
+    if (req.toolChoice !== undefined) body.tool_choice = req.toolChoice;
   }
   if (req.extra !== undefined) Object.assign(body, req.extra);
   // The stream decoder depends on these two; extra must not change them.

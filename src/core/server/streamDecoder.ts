@@ -12,6 +12,9 @@
  * `<think>…</think>` block at the start of `delta.content` is split out by a ThinkParser into `reasoning` and
  * `content` events (tags split across chunks included; held-back text is released on finish, done and error). Once
  * any `reasoning_content` arrives, content passes through untouched from then on.
+ *
+ * Tool calls: each `delta.tool_calls[]` entry becomes a `toolCall` event (its index, and whichever of id, name and an
+ * arguments fragment it carries); joining the fragments is the consumer's business.
  */
 import { createParser } from 'eventsource-parser';
 import type { EventSourceMessage, EventSourceParser, ParseError } from 'eventsource-parser';
@@ -38,7 +41,7 @@ const ALIVE_PING: StreamEvent = Object.freeze({ type: 'alive', ping: true } as c
 const ALIVE_DATA: StreamEvent = Object.freeze({ type: 'alive', ping: false } as const);
 
 interface RawChoice {
-  delta?: { role?: unknown; content?: unknown; reasoning_content?: unknown } | null;
+  delta?: { role?: unknown; content?: unknown; reasoning_content?: unknown; tool_calls?: unknown } | null;
   finish_reason?: unknown;
 }
 
@@ -213,6 +216,13 @@ export class ChatStreamDecoder {
     this.think.end();
   }
 
+  private onToolCalls(calls: readonly unknown[]): void {
+    for (let i = 0; i < calls.length; i++) {
+      const event = toolCallEvent(calls[i], i);
+      if (event !== undefined) this.emit(event);
+    }
+  }
+
   private onComment(): void {
     if (this.terminal) return;
     this.emit(ALIVE_PING);
@@ -313,6 +323,8 @@ export class ChatStreamDecoder {
               if (this.think.passthrough) this.thinkOn = false;
             }
           }
+          const toolCalls = delta.tool_calls;
+          if (Array.isArray(toolCalls)) this.onToolCalls(toolCalls as unknown[]);
         }
         if (typeof choice.finish_reason === 'string' && !this.sawFinish) {
           finish = choice.finish_reason;
@@ -345,6 +357,22 @@ export class ChatStreamDecoder {
       this.emit(usageTimings !== undefined ? { type: 'usage', usage: u, timings: usageTimings } : { type: 'usage', usage: u });
     }
   }
+}
+
+/** One `delta.tool_calls` entry: `{index, id?, type?, function: {name?, arguments?}}` (fragments of a call). */
+function toolCallEvent(raw: unknown, position: number): StreamEvent | undefined {
+  if (raw === null || typeof raw !== 'object') return undefined;
+  const call = raw as { index?: unknown; id?: unknown; function?: { name?: unknown; arguments?: unknown } | null };
+  // Servers that send one call per chunk may leave out the index: its position in the array then.
+  const index = typeof call.index === 'number' && Number.isInteger(call.index) && call.index >= 0 ? call.index : position;
+  const event: { type: 'toolCall'; index: number; id?: string; name?: string; argumentsDelta?: string } = { type: 'toolCall', index };
+  if (typeof call.id === 'string' && call.id !== '') event.id = call.id;
+  const fn = call.function;
+  if (fn != null && typeof fn === 'object') {
+    if (typeof fn.name === 'string' && fn.name !== '') event.name = fn.name;
+    if (typeof fn.arguments === 'string' && fn.arguments !== '') event.argumentsDelta = fn.arguments;
+  }
+  return event.id === undefined && event.name === undefined && event.argumentsDelta === undefined ? undefined : event;
 }
 
 /** Decodes a whole body at once (tests, benchmarks, replay). Always ends with `done` or `error`. */

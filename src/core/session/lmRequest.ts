@@ -4,12 +4,15 @@
  * to `onText`, the figures to the LmStreams tracker (which the status bar reads next to the session's streams), and
  * the request ends with a result or an LmRequestError — never a hang: `staleSeconds` without a single frame aborts
  * the request (the server frees the slot) and fails it with a clear message.
+ *
+ * Tool calls: the stream's `toolCall` fragments are joined per index; a call goes to `onToolCall` whole (arguments
+ * parsed) when the next call starts or the answer finishes. Arguments that are not a JSON object fail the request.
  */
 import { errorText } from '../base/errors';
+import { t } from '../base/l10n';
 import type { Clock } from '../base/clock';
 import { systemClock } from '../base/clock';
 import { Emitter } from '../base/disposable';
-import { t } from '../base/l10n';
 import type { IDisposable } from '../base/disposable';
 import type { ErrorInfo } from '../base/errors';
 import type { FinishReason, StreamEvent, Usage } from '../base/events';
@@ -56,6 +59,15 @@ export interface LmRequestOptions {
   onText: (text: string) => void;
   /** Each run of reasoning text (not part of the answer). */
   onReasoning?: (text: string) => void;
+  /** Each tool call of the answer, whole, in order. */
+  onToolCall?: (call: LmToolCall) => void;
+}
+
+/** A tool call the model made: its id (the server's, or `call_<index>` where it sent none), name and arguments. */
+export interface LmToolCall {
+  id: string;
+  name: string;
+  input: Record<string, unknown>;
 }
 
 export interface LmRequestResult {
@@ -64,6 +76,36 @@ export interface LmRequestResult {
   summary: MeterSummary;
   /** The answer's text, whole. */
   text: string;
+  /** The tool calls of the answer, in order ([] when none). */
+  toolCalls: LmToolCall[];
+}
+
+interface PendingToolCall {
+  index: number;
+  id?: string;
+  name?: string;
+  args: string;
+}
+
+/** A joined call's arguments as an object ({} for none); an LmRequestError when they are not a JSON object. */
+function toolCallOf(p: PendingToolCall, cut: boolean): LmToolCall {
+  const name = p.name ?? '';
+  const id = p.id ?? `call_${p.index}`;
+  if (name === '') throw new LmRequestError('failed', t('The model sent a tool call without a name.'));
+  const text = p.args.trim();
+  if (text === '') return { id, name, input: {} };
+  let input: unknown;
+  try {
+    input = JSON.parse(text);
+  } catch {
+    input = undefined;
+  }
+  if (input === null || typeof input !== 'object' || Array.isArray(input)) {
+    const shown = text.length > 80 ? `${text.slice(0, 80)}…` : text;
+    if (cut) throw new LmRequestError('failed', t('The answer reached its token limit in the middle of a call of the tool {0}: {1}', name, shown));
+    throw new LmRequestError('failed', t('The model called the tool {0} with arguments that are not a JSON object: {1}', name, shown));
+  }
+  return { id, name, input: input as Record<string, unknown> };
 }
 
 /** Streams one request to its end; rejects with an LmRequestError when it was cancelled, stalled or failed. */
@@ -86,6 +128,23 @@ export async function runLmRequest(o: LmRequestOptions): Promise<LmRequestResult
   let finishReason: FinishReason | undefined;
   let usage: Usage | undefined;
   let failure: ErrorInfo | undefined;
+  const toolCalls: LmToolCall[] = [];
+  let pendingTool: PendingToolCall | undefined;
+  let toolFailure: LmRequestError | undefined;
+  /** The call being joined is complete: parsed and reported (a bad one ends the request). */
+  const flushTool = (cut = false): void => {
+    const p = pendingTool;
+    pendingTool = undefined;
+    if (p === undefined || toolFailure !== undefined) return;
+    try {
+      const call = toolCallOf(p, cut);
+      toolCalls.push(call);
+      o.onToolCall?.(call);
+    } catch (err) {
+      toolFailure = err instanceof LmRequestError ? err : new LmRequestError('failed', errorText(err));
+      controller.abort(new Error('tool call'));
+    }
+  };
   let done = false;
   let lastStatsAt = -Infinity;
   let lastPhase: LiveStats['phase'] | undefined;
@@ -110,12 +169,21 @@ export async function runLmRequest(o: LmRequestOptions): Promise<LmRequestResult
         o.onReasoning?.(event.text);
         report(now);
         return;
+      case 'toolCall':
+        if (pendingTool !== undefined && pendingTool.index !== event.index) flushTool();
+        pendingTool ??= { index: event.index, args: '' };
+        if (event.id !== undefined) pendingTool.id ??= event.id;
+        if (event.name !== undefined) pendingTool.name ??= event.name;
+        if (event.argumentsDelta !== undefined) pendingTool.args += event.argumentsDelta;
+        report(now);
+        return;
       case 'progress':
       case 'timings':
         report(now);
         return;
       case 'finish':
         finishReason = event.reason;
+        flushTool(event.reason === 'length');
         return;
       case 'usage':
         usage = event.usage;
@@ -124,6 +192,8 @@ export async function runLmRequest(o: LmRequestOptions): Promise<LmRequestResult
         failure = event.error;
         return;
       case 'done':
+        // A server that ends without a finish chunk: the last call is complete all the same.
+        flushTool();
         done = true;
         return;
       default:
@@ -152,7 +222,7 @@ export async function runLmRequest(o: LmRequestOptions): Promise<LmRequestResult
   }
   const summary = meter.summary();
   const status: ChatMessage['status'] =
-    stalledAfterMs !== undefined || (failure && !o.signal?.aborted) ? 'failed' : o.signal?.aborted ? 'stopped' : done ? 'complete' : 'failed';
+    toolFailure !== undefined || stalledAfterMs !== undefined || (failure && !o.signal?.aborted) ? 'failed' : o.signal?.aborted ? 'stopped' : done ? 'complete' : 'failed';
   o.tracker?.end(handle, summary, status, clock.now());
   if (stalledAfterMs !== undefined) {
     const seconds = Math.round(stalledAfterMs / 1000);
@@ -162,12 +232,13 @@ export async function runLmRequest(o: LmRequestOptions): Promise<LmRequestResult
     );
   }
   if (o.signal?.aborted) throw new LmRequestError('cancelled', t('The request was cancelled.'));
+  if (toolFailure !== undefined) throw toolFailure;
   if (failure) {
     const message = failure.hint ? `${failure.message} ${failure.hint}` : failure.message;
     throw new LmRequestError('failed', message, failure);
   }
   if (!done) throw new LmRequestError('failed', t('The stream ended before the answer was complete.'));
-  return { finishReason, usage, summary, text };
+  return { finishReason, usage, summary, text, toolCalls };
 }
 
 interface LmHandle {

@@ -14,6 +14,8 @@ const SERVER = env('LLAMA_CHAT_TEST_SERVER_URL');
 const PROXY = env('LLAMA_CHAT_TEST_PROXY_URL');
 const CONTROL = env('LLAMA_CHAT_TEST_PROXY_CONTROL');
 const ROUTER = env('LLAMA_CHAT_TEST_ROUTER_URL');
+/** A server on the tiny Qwen3-template model, whose template supports tool calls. */
+const TOOLS = env('LLAMA_CHAT_TEST_TOOLS_URL');
 
 async function getJson<T>(url: string, init?: RequestInit): Promise<T> {
   const res = await fetch(url, init);
@@ -222,6 +224,51 @@ describe("VS Code's own chat (vscode.lm, vendor llama-server)", function () {
         const again = (await vscode.lm.selectChatModels({ vendor: 'llama-server' })).find((m) => m.id.endsWith('#tiny-2k'));
         return again?.maxInputTokens === smallCtx - reserveFor(smallCtx);
       });
+    });
+  });
+
+  describe('with a server whose chat template supports tool calls', () => {
+    after(async () => {
+      await setSetting('servers', undefined);
+    });
+
+    it('offers tool calling and answers a request with toolMode Required with a LanguageModelToolCallPart', async () => {
+      if (!TOOLS) throw new Error('LLAMA_CHAT_TEST_TOOLS_URL is not set');
+      await setSetting('servers', [
+        { name: 'main', url: PROXY },
+        { name: 'tools', url: TOOLS },
+      ]);
+      const model = await waitFor('the tool-calling model in vscode.lm', async () =>
+        (await vscode.lm.selectChatModels({ vendor: 'llama-server' })).find((m) => m.id.startsWith(`${TOOLS.replace(/\/+$/, '')}#`)),
+      );
+      const main = (await vscode.lm.selectChatModels({ vendor: 'llama-server' })).find((m) => m.id.startsWith(`${(PROXY ?? '').replace(/\/+$/, '')}#`));
+      const caps = (m: vscode.LanguageModelChat | undefined): unknown => (m as { capabilities?: { supportsToolCalling?: unknown } } | undefined)?.capabilities?.supportsToolCalling;
+      assert.equal(caps(model), true, `the Qwen3 template supports tool calls: ${JSON.stringify(model)}`);
+      assert.equal(caps(main), false, 'the Phi-3 template does not');
+      // A random model needs the call started for it: the answer continues the assistant's `<tool_call>` line, and
+      // the grammar llama-server builds for tool_choice required does the rest (test/server/toolCalls.test.ts).
+      const response = await model.sendRequest(
+        [vscode.LanguageModelChatMessage.User('What is the weather in Paris?'), vscode.LanguageModelChatMessage.Assistant('<tool_call>\n')],
+        {
+          tools: [
+            {
+              name: 'get_weather',
+              description: 'The weather of a city',
+              inputSchema: { type: 'object', properties: { city: { type: 'string', enum: ['Paris'] } }, required: ['city'], additionalProperties: false },
+            },
+          ],
+          toolMode: vscode.LanguageModelChatToolMode.Required,
+          modelOptions: { temperature: 0, max_tokens: 400, chat_template_kwargs: { enable_thinking: false } },
+        },
+      );
+      const calls: vscode.LanguageModelToolCallPart[] = [];
+      for await (const part of response.stream) if (part instanceof vscode.LanguageModelToolCallPart) calls.push(part);
+      assert.ok(calls.length >= 1, 'at least one tool call');
+      for (const call of calls) {
+        assert.equal(call.name, 'get_weather');
+        assert.deepEqual(call.input, { city: 'Paris' });
+        assert.ok(call.callId.length > 0, 'the call has an id');
+      }
     });
   });
 });

@@ -41,6 +41,7 @@ Object.assign(fakeVscode, {
   LanguageModelToolCallPart: ToolCallPart,
   LanguageModelToolResultPart: ToolResultPart,
   LanguageModelChatMessageRole: { User: 1, Assistant: 2 },
+  LanguageModelChatToolMode: { Auto: 1, Required: 2 },
   LanguageModelDataPart: { json: (value: unknown, mime = 'application/json') => ({ mimeType: mime, data: new TextEncoder().encode(JSON.stringify(value)) }) },
   CancellationError,
   EventEmitter,

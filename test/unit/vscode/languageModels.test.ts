@@ -175,6 +175,94 @@ describe('VS Code chat provider (LlamaLanguageModels)', () => {
     });
   });
 
+  it('offers tool calling where /props says the template supports tool calls', async () => {
+    server('http://a:8080').props = { nCtx: 4096, modelAlias: 'qwen', chatTemplateCaps: { supports_tool_calls: true, supports_system_role: true } };
+    const [m] = await provider.provideLanguageModelChatInformation({ silent: true }, token().token as never);
+    assert.deepEqual(m.capabilities, { imageInput: false, toolCalling: true });
+    server('http://a:8080').props = { nCtx: 4096, modelAlias: 'phi', chatTemplateCaps: { supports_tool_calls: false } };
+    provider.refresh();
+    const [n] = await provider.provideLanguageModelChatInformation({ silent: true }, token().token as never);
+    assert.equal(n.capabilities.toolCalling, false);
+  });
+
+  it('maps tools both ways on a model with tool calling: tools and history out, tool call parts back', async () => {
+    server('http://a:8080').props = { nCtx: 4096, modelAlias: 'qwen', chatTemplateCaps: { supports_tool_calls: true } };
+    const [m] = await provider.provideLanguageModelChatInformation({ silent: true }, token().token as never);
+    const parts: unknown[] = [];
+    const schema = { type: 'object', properties: { city: { type: 'string' } }, required: ['city'] };
+    const done = provider.provideLanguageModelChatResponse(
+      m,
+      [
+        { role: 1, content: [new TextPart('Weather in Paris and Rome?')], name: undefined },
+        { role: 2, content: [new ToolCallPart('c1', 'get_weather', { city: 'Paris' })], name: undefined },
+        { role: 1, content: [new ToolResultPart('c1', [new TextPart('sunny, '), new TextPart('21 °C')])], name: undefined },
+        { role: 2, content: [new TextPart('Now Rome.'), new ToolCallPart('c2', 'get_weather', { city: 'Rome' })], name: undefined },
+        { role: 1, content: [new ToolResultPart('c2', [new TextPart('rain')]), new TextPart('Thanks')], name: undefined },
+      ],
+      { tools: [{ name: 'get_weather', description: 'Weather of a city', inputSchema: schema }, { name: 'now', description: 'The time' }], toolMode: 2 },
+      { report: (p) => parts.push(p) },
+      token().token as never,
+    );
+    await tick();
+    const stream = server('http://a:8080').streams[0];
+    assert.deepEqual(stream.request.tools, [
+      { name: 'get_weather', description: 'Weather of a city', parameters: schema },
+      { name: 'now', description: 'The time' },
+    ]);
+    assert.equal(stream.request.toolChoice, 'required', 'LanguageModelChatToolMode.Required');
+    assert.deepEqual(stream.request.messages, [
+      { role: 'user', content: 'Weather in Paris and Rome?' },
+      { role: 'assistant', content: '', toolCalls: [{ id: 'c1', name: 'get_weather', arguments: '{"city":"Paris"}' }] },
+      { role: 'tool', toolCallId: 'c1', content: 'sunny, 21 °C' },
+      { role: 'assistant', content: 'Now Rome.', toolCalls: [{ id: 'c2', name: 'get_weather', arguments: '{"city":"Rome"}' }] },
+      { role: 'tool', toolCallId: 'c2', content: 'rain' },
+      { role: 'user', content: 'Thanks' },
+    ]);
+    stream.push({ type: 'toolCall', index: 0, id: 'c3', name: 'get_weather', argumentsDelta: '{"city"' });
+    stream.push({ type: 'toolCall', index: 0, argumentsDelta: ':"Oslo"}' });
+    stream.finish('tool_calls');
+    await done;
+    const calls = parts.filter((p): p is ToolCallPart => p instanceof ToolCallPart);
+    assert.deepEqual(calls, [new ToolCallPart('c3', 'get_weather', { city: 'Oslo' })]);
+  });
+
+  it('toolMode Auto sends tool_choice auto; a model without tool calling gets no tools and tool history as text', async () => {
+    server('http://a:8080').props = { nCtx: 4096, modelAlias: 'qwen', chatTemplateCaps: { supports_tool_calls: true } };
+    const [m] = await provider.provideLanguageModelChatInformation({ silent: true }, token().token as never);
+    const messages = [{ role: 1, content: [new TextPart('Hi')], name: undefined }];
+    const tools = [{ name: 'now', description: 'The time' }];
+    void provider.provideLanguageModelChatResponse(m, messages, { tools, toolMode: 1 }, { report: () => undefined }, token().token as never);
+    await tick();
+    assert.equal(server('http://a:8080').streams[0].request.toolChoice, 'auto');
+    server('http://a:8080').streams[0].finish();
+    server('http://a:8080').props = { nCtx: 4096, modelAlias: 'phi' };
+    provider.refresh();
+    const [plain] = await provider.provideLanguageModelChatInformation({ silent: true }, token().token as never);
+    void provider.provideLanguageModelChatResponse(plain, messages, { tools, toolMode: 2 }, { report: () => undefined }, token().token as never);
+    await tick();
+    const request = server('http://a:8080').streams[1].request;
+    assert.equal(request.tools, undefined);
+    assert.equal(request.toolChoice, undefined);
+    server('http://a:8080').streams[1].finish();
+  });
+
+  it('a tool call whose arguments are not JSON fails the request with a clear error', async () => {
+    server('http://a:8080').props = { nCtx: 4096, modelAlias: 'qwen', chatTemplateCaps: { supports_tool_calls: true } };
+    const [m] = await provider.provideLanguageModelChatInformation({ silent: true }, token().token as never);
+    const parts: unknown[] = [];
+    const done = provider.provideLanguageModelChatResponse(
+      m,
+      [{ role: 1, content: [new TextPart('Hi')], name: undefined }],
+      { tools: [{ name: 'now', description: 'The time' }], toolMode: 2 },
+      { report: (p) => parts.push(p) },
+      token().token as never,
+    );
+    await tick();
+    server('http://a:8080').streams[0].push({ type: 'toolCall', index: 0, id: 'c1', name: 'now', argumentsDelta: '{oops' }).finish('tool_calls');
+    await assert.rejects(done, /^Error: llama-server: The model called the tool now with arguments that are not a JSON object: \{oops$/);
+    assert.equal(parts.filter((p) => p instanceof ToolCallPart).length, 0);
+  });
+
   it('cancellation becomes a CancellationError and aborts the stream', async () => {
     server('http://a:8080').props = { nCtx: 4096 };
     const [m] = await provider.provideLanguageModelChatInformation({ silent: true }, token().token as never);
