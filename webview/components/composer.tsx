@@ -15,11 +15,13 @@ import { imageFiles, LONG_PASTE, noVision, pasteAttachment, readImage, tooMany }
 import { formatInt, modelLabel } from '../format';
 import { t } from '../l10n';
 import { updatePersisted, useHost } from '../hostApi';
-import type { HostApi } from '../hostApi';
 import { newDraftId, tooLongReason, usePendingRequest } from '../requests';
 import type { Results } from '../requests';
 import type { AttachRequest } from '../state';
 import { ChipList } from './attachments';
+import { draftKey, persistDraft, savedChips, withPaste } from './composerDraft';
+import type { PasteOffer } from './composerDraft';
+import { ContextMeter, ThinkingToggle } from './composerParts';
 
 export interface ComposerProps {
   chatId: string | undefined;
@@ -69,86 +71,6 @@ interface PostedDraft {
   text: string;
   attachments: readonly Attachment[];
   revision: string | undefined;
-}
-
-/** A long paste waiting for "Attach as file" / "Keep as text", with where it was pasted. */
-interface PasteOffer {
-  text: string;
-  start: number;
-  end: number;
-}
-
-const draftKey = (chatId: string | undefined): string => chatId ?? '';
-
-function savedChips(host: HostApi, key: string): readonly Attachment[] {
-  return host.getState()?.attachments?.[key] ?? NO_CHIPS;
-}
-
-function persistDraft(host: HostApi, key: string, text: string, chips: readonly Attachment[]): void {
-  updatePersisted(host, (s) => {
-    if (text) s.drafts[key] = text;
-    else delete s.drafts[key];
-    const attachments = (s.attachments ??= {});
-    if (chips.length) attachments[key] = chips.slice();
-    else delete attachments[key];
-  });
-}
-
-function withPaste(text: string, offer: PasteOffer): { text: string; caret: number } {
-  const start = Math.min(offer.start, text.length);
-  const end = Math.min(Math.max(offer.end, start), text.length);
-  return { text: text.slice(0, start) + offer.text + text.slice(end), caret: start + offer.text.length };
-}
-
-/** The size meter: the host's count of the next request, or the last known context use before it arrives. */
-function ContextMeter({ size, ctxUsed, ctxMax }: { size: PromptSize | undefined; ctxUsed: number | undefined; ctxMax: number | undefined }): JSX.Element | null {
-  const used = size ? size.tokens : ctxUsed;
-  const max = size?.nCtx ?? ctxMax;
-  if (used === undefined || (!size && !max)) return null;
-  const approx = size !== undefined && !size.exact;
-  const ratio = max ? used / max : undefined;
-  const tint = size && !size.fits ? ' context-error' : ratio !== undefined && ratio >= 0.8 ? ' context-warning' : '';
-  const figure = `${approx ? '≈' : ''}${formatInt(used)}`;
-  const text = max ? `${figure} / ${formatInt(max)}` : t('{0} tokens', figure);
-  let title = t('Context used / context size');
-  if (size) {
-    const tokens = used === 1 ? t('1 token') : t('{0} tokens', formatInt(used));
-    const request = approx ? t('about {0}', tokens) : tokens;
-    const parts = [max ? t('Next request: {0} of {1}', request, formatInt(max)) : t('Next request: {0}', request)];
-    if (size.reserve > 0) parts.push(t('{0} kept for the answer', formatInt(size.reserve)));
-    if (size.omitted > 0) {
-      parts.push(size.omitted === 1 ? t('1 earlier message will be left out') : t('{0} earlier messages will be left out', formatInt(size.omitted)));
-    }
-    if (!size.fits) parts.push(t('it does not fit'));
-    title = t('{0}.', parts.join(t('; ')));
-  }
-  return (
-    <span class={`context${tint}`} title={title}>
-      {max ? (
-        <meter class="context-meter" min={0} max={max} value={Math.min(used, max)} high={max * 0.8} optimum={0} aria-label={t('Next request size')} />
-      ) : null}
-      <span class="context-text">{text}</span>
-      {size && size.omitted > 0 ? <span class="context-omitted codicon codicon-fold-up" role="img" aria-label={title} /> : null}
-    </span>
-  );
-}
-
-/** Thinking on / off for this chat's next answers: a toggle button (aria-pressed), labelled "Thinking". */
-function ThinkingToggle({ on, disabled, onToggle }: { on: boolean; disabled: boolean; onToggle: (enabled: boolean) => void }): JSX.Element {
-  return (
-    <button
-      type="button"
-      class={`thinking-toggle${on ? ' is-on' : ''}`}
-      aria-label={t('Thinking')}
-      aria-pressed={on}
-      title={on ? t('Thinking is on for this chat: click to answer without reasoning') : t('Thinking is off for this chat: click to let the model reason first')}
-      disabled={disabled}
-      onClick={() => onToggle(!on)}
-    >
-      <span class={`codicon ${on ? 'codicon-lightbulb' : 'codicon-lightbulb-empty'}`} aria-hidden="true" />
-      <span class="thinking-toggle-text">{t('Thinking')}</span>
-    </button>
-  );
 }
 
 export function Composer(props: ComposerProps): JSX.Element {
