@@ -11,6 +11,21 @@ import { findFreePort, killGroup, readTail, runCommand, spawnProcess, waitForHtt
 import type { SpawnedProcess } from './process';
 
 /** The newest code-server whose `engines` allow Node 20 (see README: "A real VS Code for tests"). */
+
+/** The environment of a quiet, non-interactive `npm install` into a staging folder (its own TMPDIR). */
+export function npmInstallEnv(tmp: string): NodeJS.ProcessEnv {
+  return {
+    ...process.env,
+    TMPDIR: tmp,
+    // As root a postinstall refuses to run without unsafe-perm; node-pty's postinstall runs `npx node-gyp`.
+    npm_config_unsafe_perm: 'true',
+    npm_config_yes: 'true',
+    npm_config_audit: 'false',
+    npm_config_fund: 'false',
+    npm_config_update_notifier: 'false',
+  };
+}
+
 export const CODE_SERVER_VERSION = '4.100.3';
 /** What `@vscode/ripgrep` (a code-server dependency) would download; we pack Debian's `rg` under this name. */
 const RIPGREP_PACKAGE_VERSION = '1.15.11';
@@ -58,16 +73,7 @@ export async function ensureCodeServer(options: EnsureCodeServerOptions = {}): P
   fs.writeFileSync(path.join(staging, 'package.json'), JSON.stringify({ name: 'code-server-install', private: true }, null, 2));
   const logFile = path.join(staging, 'install.log');
   log(`code-server: installing ${CODE_SERVER_VERSION} into ${final.dir} (log: ${logFile})`);
-  const env: NodeJS.ProcessEnv = {
-    ...process.env,
-    TMPDIR: tmp,
-    // As root its postinstall refuses to run without unsafe-perm; node-pty's postinstall runs `npx node-gyp`.
-    npm_config_unsafe_perm: 'true',
-    npm_config_yes: 'true',
-    npm_config_audit: 'false',
-    npm_config_fund: 'false',
-    npm_config_update_notifier: 'false',
-  };
+  const env = npmInstallEnv(tmp);
   const started = Date.now();
   try {
     await runCommand('npm', ['install', '--no-save', '--no-package-lock', `code-server@${CODE_SERVER_VERSION}`], {

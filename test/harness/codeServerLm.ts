@@ -7,7 +7,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { QUIET_WORKBENCH_SETTINGS } from './codeServer';
+import { QUIET_WORKBENCH_SETTINGS, npmInstallEnv } from './codeServer';
 import type { UserSettings } from './codeServer';
 import { cacheRoot } from './paths';
 import { findFreePort, killGroup, readTail, runCommand, spawnProcess, waitForHttp } from './process';
@@ -69,15 +69,7 @@ export async function ensureLmCodeServer(options: { onProgress?: (line: string) 
   fs.writeFileSync(path.join(staging, 'package.json'), JSON.stringify({ name: 'code-server-lm-install', private: true }, null, 2));
   const logFile = path.join(staging, 'install.log');
   const started = Date.now();
-  const baseEnv: NodeJS.ProcessEnv = {
-    ...process.env,
-    TMPDIR: tmp,
-    npm_config_unsafe_perm: 'true',
-    npm_config_yes: 'true',
-    npm_config_audit: 'false',
-    npm_config_fund: 'false',
-    npm_config_update_notifier: 'false',
-  };
+  const baseEnv = npmInstallEnv(tmp);
   // One npm call for both: a second `--no-save` install would prune the first package.
   const specs = [LM_NODE_PACKAGE, `code-server@${LM_CODE_SERVER_VERSION}`];
   log(`code-server ${LM_CODE_SERVER_VERSION}: npm install ${specs.join(' ')} (log: ${logFile})`);

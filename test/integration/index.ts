@@ -35,22 +35,26 @@ function markReporterOutput(marker: string): void {
   base.consoleLog = (...args: unknown[]) => console.log(marker + util.format(...args));
 }
 
-export function run(): Promise<void> {
+/**
+ * Runs every `*.test.js` below `dir` with mocha in this extension host and writes the totals. Used by this stage
+ * and by the VS Code chat API stage (test/integration-lm/index.ts).
+ */
+export function runSuite(dir: string, defaultTimeoutMs: number): Promise<void> {
   const marker = process.env.LLAMA_CHAT_MOCHA_MARKER;
   if (marker) markReporterOutput(marker);
   const mocha = new Mocha({
     ui: 'bdd',
     reporter: 'spec',
     color: false,
-    timeout: Number(process.env.LLAMA_CHAT_INTEGRATION_TIMEOUT_MS ?? 20_000),
+    timeout: Number(process.env.LLAMA_CHAT_INTEGRATION_TIMEOUT_MS ?? defaultTimeoutMs),
     // A single test's filter, e.g. LLAMA_CHAT_GREP="stale".
     grep: process.env.LLAMA_CHAT_GREP || undefined,
   });
-  const files = findTestFiles(path.join(__dirname, 'suite'));
+  const files = findTestFiles(dir);
   for (const file of files) mocha.addFile(file);
   return new Promise<void>((resolve, reject) => {
     if (files.length === 0) {
-      reject(new Error(`no test files under ${path.join(__dirname, 'suite')}`));
+      reject(new Error(`no test files under ${dir}`));
       return;
     }
     try {
@@ -71,4 +75,8 @@ export function run(): Promise<void> {
       reject(err instanceof Error ? err : new Error(String(err)));
     }
   });
+}
+
+export function run(): Promise<void> {
+  return runSuite(path.join(__dirname, 'suite'), 20_000);
 }
