@@ -170,19 +170,21 @@ export class StreamRunner {
     if (state.finalizing) return;
     const now = this.core.clock.now();
     let kind: 'content' | 'reasoning' | undefined;
-    let text = '';
+    // The run's pieces, joined once: one flat string per run instead of a rope of one string per token, which the
+    // message, the store and the coalescer would each keep (and every scavenge would copy).
+    const pieces: string[] = [];
     let timingsInRun = false;
     for (let i = 0; i < batch.length; i++) {
       const event = batch[i];
       if (event.type === 'content' || event.type === 'reasoning') {
         if (kind !== event.type && kind !== undefined) {
-          this.endRun(state, kind, text, timingsInRun, now);
+          this.endRun(state, kind, joined(pieces), timingsInRun, now);
           if (state.finalizing) return;
-          text = '';
+          pieces.length = 0;
           timingsInRun = false;
         }
         kind = event.type;
-        text += event.text;
+        pieces.push(event.text);
         state.watchdog.touch(now);
         state.meter.onEvent(event, now);
         continue;
@@ -196,16 +198,16 @@ export class StreamRunner {
         continue;
       }
       if (kind !== undefined) {
-        this.endRun(state, kind, text, timingsInRun, now);
+        this.endRun(state, kind, joined(pieces), timingsInRun, now);
         kind = undefined;
-        text = '';
+        pieces.length = 0;
         timingsInRun = false;
       }
       if (state.finalizing) return;
       this.onStreamEvent(state, event, now);
       if (state.terminal) return;
     }
-    if (kind !== undefined) this.endRun(state, kind, text, timingsInRun, now);
+    if (kind !== undefined) this.endRun(state, kind, joined(pieces), timingsInRun, now);
   }
 
   /** A run of text, and the stats check of the `timings` frames taken in with it. */
@@ -360,6 +362,11 @@ export class StreamRunner {
     core.fire(ended);
     core.fire({ type: 'chatsChanged' });
   }
+}
+
+/** The pieces as one flat string. */
+function joined(pieces: string[]): string {
+  return pieces.length === 1 ? pieces[0] : pieces.join('');
 }
 
 /** The final status of a stream, from how it ended. */
