@@ -79,6 +79,26 @@ describe('ThroughputMeter', () => {
     assert.equal(s.ctxUsed, 20);
   });
 
+  it('merges timings frames: the latest value of each field wins, fields a later frame omits are kept, the frames are not aliased', () => {
+    const m = new ThroughputMeter(clock);
+    const first = { prompt_n: 7, cache_n: 3, prompt_ms: 2, prompt_per_second: 3500, predicted_n: 1, predicted_ms: 1, predicted_per_second: 900 };
+    m.onEvent(token);
+    m.onEvent({ type: 'timings', timings: first });
+    m.onEvent(token);
+    // A frame with only the generation figures (as some servers send after the first one).
+    m.onEvent({ type: 'timings', timings: { predicted_n: 2, predicted_ms: 2.5, predicted_per_second: 800 } });
+    first.prompt_n = 99;
+    first.cache_n = 99;
+    const s = m.stats();
+    assert.equal(s.tps, 800);
+    assert.equal(s.completionTokens, 2);
+    assert.equal(s.promptTokens, 10, 'prompt_n + cache_n of the first frame, unchanged by the later edit of that object');
+    assert.equal(s.cachedTokens, 3);
+    assert.equal(s.promptPerSecond, 3500);
+    m.end();
+    assert.deepEqual(m.summary().timings, { ttftMs: 0, promptMs: 2, promptPerSecond: 3500, predictedMs: 2.5, predictedPerSecond: 800 });
+  });
+
   it('lets the final usage/timings override live estimates', () => {
     const m = new ThroughputMeter(clock, { ctxMax: 2048 });
     for (let i = 0; i < 5; i++) {

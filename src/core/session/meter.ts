@@ -127,10 +127,21 @@ export class ThroughputMeter {
     }
   }
 
-  /** Latest fields win. Assigned into our own copy: a new object per token showed in profiles. */
+  /**
+   * Latest fields win, merged into our own copy: a new object per token showed in profiles, and so did
+   * Object.assign of the parsed JSON (one per token with timings_per_token); the fields read here are copied by name.
+   */
   private mergeTimings(t: ServerTimings): void {
-    if (this.timings === undefined) this.timings = { ...t };
-    else Object.assign(this.timings, t);
+    const m = (this.timings ??= {});
+    if (t.cache_n !== undefined) m.cache_n = t.cache_n;
+    if (t.prompt_n !== undefined) m.prompt_n = t.prompt_n;
+    if (t.prompt_ms !== undefined) m.prompt_ms = t.prompt_ms;
+    if (t.prompt_per_token_ms !== undefined) m.prompt_per_token_ms = t.prompt_per_token_ms;
+    if (t.prompt_per_second !== undefined) m.prompt_per_second = t.prompt_per_second;
+    if (t.predicted_n !== undefined) m.predicted_n = t.predicted_n;
+    if (t.predicted_ms !== undefined) m.predicted_ms = t.predicted_ms;
+    if (t.predicted_per_token_ms !== undefined) m.predicted_per_token_ms = t.predicted_per_token_ms;
+    if (t.predicted_per_second !== undefined) m.predicted_per_second = t.predicted_per_second;
   }
 
   /** The stream ended (finished, stopped or failed). */

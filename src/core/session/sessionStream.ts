@@ -162,38 +162,60 @@ export class StreamRunner {
 
   /**
    * One network chunk's events (often hundreds of tokens at speed): one clock read, and each run of text of one
-   * kind goes to the repository and the listeners as one delta instead of one per token.
+   * kind goes to the repository and the listeners as one delta instead of one per token. A `timings` frame (with
+   * `timings_per_token` one follows every token) does not end the run: the meter and the watchdog take it in place,
+   * and the stats check it would make is made once, when the run is handed on.
    */
   private onStreamBatch(state: StreamState, batch: StreamEvent[]): void {
     // A user action may have ended the stream while this batch was in flight: nothing more is applied.
     if (state.finalizing) return;
     const now = this.core.clock.now();
     let kind: 'content' | 'reasoning' | undefined;
-    let text = '';
+    // The run's pieces, joined once: one flat string per run instead of a rope of one string per token, which the
+    // message, the store and the coalescer would each keep (and every scavenge would copy).
+    const pieces: string[] = [];
+    let timingsInRun = false;
     for (let i = 0; i < batch.length; i++) {
       const event = batch[i];
       if (event.type === 'content' || event.type === 'reasoning') {
         if (kind !== event.type && kind !== undefined) {
-          this.onText(state, kind, text, now);
+          this.endRun(state, kind, joined(pieces), timingsInRun, now);
           if (state.finalizing) return;
-          text = '';
+          pieces.length = 0;
+          timingsInRun = false;
         }
         kind = event.type;
-        text += event.text;
+        pieces.push(event.text);
         state.watchdog.touch(now);
         state.meter.onEvent(event, now);
         continue;
       }
+      if (event.type === 'timings' && kind !== undefined) {
+        // What onStreamEvent does for it, minus the stats check (endRun makes it) and clearing a stale
+        // mark (onText does that for the run's text).
+        state.watchdog.touch(now);
+        state.meter.onEvent(event, now);
+        timingsInRun = true;
+        continue;
+      }
       if (kind !== undefined) {
-        this.onText(state, kind, text, now);
+        this.endRun(state, kind, joined(pieces), timingsInRun, now);
         kind = undefined;
-        text = '';
+        pieces.length = 0;
+        timingsInRun = false;
       }
       if (state.finalizing) return;
       this.onStreamEvent(state, event, now);
       if (state.terminal) return;
     }
-    if (kind !== undefined) this.onText(state, kind, text, now);
+    if (kind !== undefined) this.endRun(state, kind, joined(pieces), timingsInRun, now);
+  }
+
+  /** A run of text, and the stats check of the `timings` frames taken in with it. */
+  private endRun(state: StreamState, kind: 'content' | 'reasoning', text: string, timings: boolean, now: number): void {
+    this.onText(state, kind, text, now);
+    // onText checked already unless a replay skipped all of its text; a second check at the same `now` is a no-op.
+    if (timings && !state.finalizing) this.maybeStats(state, now);
   }
 
   /** Streamed text (one token or a run of them) that the meter has already counted. */
@@ -341,6 +363,11 @@ export class StreamRunner {
     core.fire(ended);
     core.fire({ type: 'chatsChanged' });
   }
+}
+
+/** The pieces as one flat string. */
+function joined(pieces: string[]): string {
+  return pieces.length === 1 ? pieces[0] : pieces.join('');
 }
 
 /** The final status of a stream, from how it ended. */
