@@ -109,7 +109,7 @@ const PAGE = (dist: string): string => `<!doctype html>
   });
 </script>
 </head><body class="vscode-dark"><div id="root"></div>
-<script src="file://${dist}/webview.js"></script>
+<script type="module" src="file://${dist}/webview.js"></script>
 </body></html>`;
 
 /** Posts the host's messages for a chat switch and resolves with the ms until the frame showing it was painted. */

@@ -12,6 +12,8 @@ npm run -s package >bench/.tmp/package.log 2>&1 || { echo "package failed (see b
 # dist/ is shared with other runs (npm test, watch builds): keep this build's files for the start-up part.
 rm -rf bench/.tmp/dist && mkdir -p bench/.tmp/dist
 cp dist/extension.js dist/undici.js dist/webview.js dist/*.css dist/llama-server-chat.vsix bench/.tmp/dist/ 2>/dev/null || true
+# The webview's on-demand chunks (highlight.js grammars) sit beside its entry.
+cp -r dist/webview bench/.tmp/dist/ 2>/dev/null || true
 npx tsc -p tsconfig.test.json >bench/.tmp/tsc.log 2>&1 || echo "tsc reported errors (see bench/.tmp/tsc.log); running what compiled"
 
 status=0

@@ -3,6 +3,8 @@
  * extension reads values (configuration defaults, URIs, secrets, mementos, events), and an inert "anything" for
  * the rest (status bar items, output channels, registrations).
  */
+import { formatMessage } from '../../src/core/base/l10n';
+import type { L10nArg } from '../../src/core/base/l10n';
 import * as path from 'node:path';
 
 type Listener = (value: unknown) => void;
@@ -146,6 +148,8 @@ export function createFakeVscode(settings: Record<string, unknown>): Record<stri
       executeCommand: () => Promise.resolve(undefined),
     },
     env: anything,
+    // English, as vscode.l10n is without a language pack.
+    l10n: { t: (message: string, ...args: L10nArg[]): string => formatMessage(message, args), bundle: undefined },
   };
 }
 

@@ -367,13 +367,15 @@ export class LlamaLanguageModels implements vscode.LanguageModelChatProvider<LmM
  * Registers the provider where VS Code has the API (1.104+); undefined elsewhere (the webview chat works as before).
  */
 export function registerLanguageModels(options: LanguageModelsOptions): (vscode.Disposable & { provider: LlamaLanguageModels }) | undefined {
-  const register = vscode.lm.registerLanguageModelChatProvider;
+  // `vscode.lm` itself is missing in hosts older than 1.90 and in stand-ins for VS Code.
+  const lm = vscode.lm as typeof vscode.lm | undefined;
+  const register = lm?.registerLanguageModelChatProvider;
   if (typeof register !== 'function') {
     options.logger.info('VS Code chat: this VS Code has no Language Model Chat Provider API (1.104+); llama-server models stay in the Llama Chat view');
     return undefined;
   }
   const provider = new LlamaLanguageModels(options);
-  const registration = register.call(vscode.lm, LM_VENDOR, provider);
+  const registration = register.call(lm, LM_VENDOR, provider);
   options.logger.info(`VS Code chat: llama-server models offered to VS Code's chat (vendor ${LM_VENDOR})`);
   return {
     provider,
